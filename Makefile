@@ -1,0 +1,49 @@
+# hubsync — the two commands a newcomer needs:
+#   make demo   the main job: a local end-to-end sync of a seeded portal
+#   make test   every test (installs what it needs into ./.venv first)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help setup test test-rust lint fmt template-lint sim bench demo clean
+
+help:
+	@echo "make demo           local end-to-end sync of a seeded portal (moto + hubspot-sim)"
+	@echo "make test           every test, with the local stack started and stopped around it"
+	@echo "make lint           cargo fmt --check + cargo clippy -D warnings"
+	@echo "make template-lint  cfn-lint + sam validate --lint on template.yaml"
+	@echo "make sim            run the HubSpot simulator on :8080 (seeded)"
+	@echo "make bench          benchmarks (figures printed, not asserted)"
+
+setup:
+	@bash infra/local/setup.sh
+
+# The test command (README, .ci/run): installs the local-stack tools, starts
+# moto on a free loopback port for the duration, runs every Rust test and the
+# template checks.
+test: setup
+	bash infra/local/with-stack.sh cargo test --workspace --all-targets --locked
+	$(MAKE) template-lint
+
+template-lint: setup
+	cfn-lint template.yaml
+	sam validate --lint --template-file template.yaml --region us-east-1
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+sim:
+	cargo run --release -p hubspot-sim -- --port 8080 --seed 42 --companies 1000 --contacts 5000 --deals 500 --print-tokens
+
+bench:
+	cargo bench -p hubspot-sim
+
+clean:
+	cargo clean
+	rm -rf .local
