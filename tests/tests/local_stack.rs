@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use hubsync_tests::{aws_config, unique_name};
+use hubsync_testkit::{aws_config, unique_name};
 
 #[tokio::test]
 async fn dynamodb_round_trip_through_moto() -> anyhow::Result<()> {
