@@ -1,1 +1,38 @@
-//! placeholder
+//! DynamoDB access for hubsync: portal connections (Control table) and
+//! synced records (Records table), written with a monotonic version guard.
+//!
+//! - [`ConnectionStore`] and [`RecordStore`] are the narrow traits handlers
+//!   are generic over; [`DynamoStore`] implements them on DynamoDB and
+//!   [`MemoryStore`] in memory, with identical semantics (one shared test
+//!   suite runs against both).
+//! - Records: `pk = "{portal}#{objectType}"`, `sk` = the id zero-padded to
+//!   20 digits (numeric order); metadata attributes in [`model::attr`], the
+//!   mapped fields as further top-level attributes. Items are built with
+//!   `serde_dynamo`.
+//! - Every write request (including refused conditional writes, which
+//!   DynamoDB bills) is counted in [`StoreStats`].
+//! - Errors and logs carry ids only, never field values or tokens.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod dynamo;
+pub mod error;
+pub mod memory;
+pub mod model;
+pub mod stats;
+pub mod traits;
+
+pub use config::{ConfigError, StoreConfig, CONTROL_TABLE_VAR, RECORDS_TABLE_VAR};
+pub use dynamo::{create_tables, DynamoStore, CONTROL_TTL_ATTRIBUTE};
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use model::{
+    needs_write, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, Item,
+    PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, UpsertOutcome,
+    WriteDecision,
+};
+pub use stats::StoreStats;
+pub use traits::{ConnectionStore, RecordScan, RecordStore};
+
+/// Most keys one `BatchGetItem` call may carry.
+pub const BATCH_GET_MAX_KEYS: usize = 100;

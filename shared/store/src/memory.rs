@@ -1,0 +1,265 @@
+//! An in-memory store with the DynamoDB store's semantics: the same items
+//! (built by the same serde code), the same guards, the same outcomes, the
+//! same request accounting. For unit tests of handlers and for benchmarks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
+
+use crate::error::StoreError;
+use crate::model::{
+    archive_allowed, archive_attributes, classify_purge, classify_refused_archive,
+    classify_refused_delete, classify_refused_upsert, connection_from_item, connection_item,
+    delete_allowed, now_rfc3339, partition_key, record_item, rfc3339_from_ms, sort_key,
+    tombstone_item, upsert_allowed, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
+    DeleteOutcome, Item, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
+    StoredRecord, UpsertOutcome,
+};
+use crate::stats::StoreStats;
+use crate::traits::{ConnectionStore, RecordStore};
+use crate::BATCH_GET_MAX_KEYS;
+
+#[derive(Debug, Default)]
+struct State {
+    /// Records: pk → (sk → item). `sk` is zero-padded, so the inner map is
+    /// in numeric id order like a DynamoDB partition.
+    records: BTreeMap<String, BTreeMap<String, Item>>,
+    /// Connections by portal.
+    connections: BTreeMap<PortalId, Item>,
+}
+
+/// The in-memory store. Clones share the same data and counters.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+    stats: StoreStats,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The request counters.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// The raw item of a record as DynamoDB would hold it (no request is
+    /// counted: this is an inspection tool for tests).
+    pub fn raw_record_item(&self, key: &RecordKey) -> Option<Item> {
+        self.lock()
+            .records
+            .get(&key.pk())
+            .and_then(|p| p.get(&key.sk()))
+            .cloned()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave an item half-written
+        // (every mutation is a single insert/remove), so poisoning is moot.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stored_meta(item: Option<&Item>) -> Result<Option<StoredMeta>, StoreError> {
+        item.map(StoredMeta::from_item).transpose()
+    }
+}
+
+impl ConnectionStore for MemoryStore {
+    async fn get_connection(&self, portal: PortalId) -> Result<Option<Connection>, StoreError> {
+        self.stats.count_read();
+        let item = self.lock().connections.get(&portal).cloned();
+        item.map(connection_from_item).transpose()
+    }
+
+    async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let item = connection_item(connection)?;
+        self.stats.count_write();
+        self.lock().connections.insert(connection.portal_id, item);
+        Ok(())
+    }
+
+    async fn set_connection_status(
+        &self,
+        portal: PortalId,
+        status: ConnectionStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value as av;
+        let status_av = av(status)?;
+        let reason_av = av(reason)?;
+        let now_av = av(chrono::Utc::now())?;
+        self.stats.count_write();
+        let mut state = self.lock();
+        let item = state
+            .connections
+            .get_mut(&portal)
+            .ok_or(StoreError::ConnectionNotFound { portal })?;
+        item.insert("status".into(), status_av);
+        item.insert("status_reason".into(), reason_av);
+        item.insert("updated_at".into(), now_av);
+        if status != ConnectionStatus::Active {
+            item.remove("access_token_ciphertext");
+            item.remove("refresh_token_ciphertext");
+            item.remove("access_token_expires_at");
+        }
+        Ok(())
+    }
+
+    async fn list_connections(&self) -> Result<Vec<Connection>, StoreError> {
+        self.stats.count_read();
+        let items: Vec<Item> = self.lock().connections.values().cloned().collect();
+        items.into_iter().map(connection_from_item).collect()
+    }
+}
+
+impl RecordStore for MemoryStore {
+    async fn get_record_meta(&self, keys: &[RecordKey]) -> Result<Vec<StoredMeta>, StoreError> {
+        let unique: BTreeSet<RecordKey> = keys.iter().copied().collect();
+        let calls = unique.len().div_ceil(BATCH_GET_MAX_KEYS);
+        for _ in 0..calls {
+            self.stats.count_read();
+        }
+        let state = self.lock();
+        let mut found = Vec::new();
+        for key in unique {
+            if let Some(item) = state.records.get(&key.pk()).and_then(|p| p.get(&key.sk())) {
+                found.push(StoredMeta::from_item(item)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get_record(&self, key: &RecordKey) -> Result<Option<StoredRecord>, StoreError> {
+        self.stats.count_read();
+        self.raw_record_item(key)
+            .map(StoredRecord::from_item)
+            .transpose()
+    }
+
+    async fn upsert_record(&self, write: &RecordWrite) -> Result<UpsertOutcome, StoreError> {
+        let item = record_item(write, now_rfc3339())?;
+        self.stats.count_write();
+        let mut state = self.lock();
+        let partition = state.records.entry(write.key.pk()).or_default();
+        let sk = write.key.sk();
+        let stored = Self::stored_meta(partition.get(&sk))?;
+        if !upsert_allowed(stored.as_ref(), write.source_version) {
+            return Ok(match &stored {
+                Some(m) => classify_refused_upsert(m, write),
+                None => UpsertOutcome::Stale,
+            });
+        }
+        Ok(match partition.insert(sk, item) {
+            None => UpsertOutcome::Created,
+            Some(_) => UpsertOutcome::Updated,
+        })
+    }
+
+    async fn archive_record(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+        reason: ArchiveReason,
+        merged_into: Option<ObjectId>,
+    ) -> Result<ArchiveOutcome, StoreError> {
+        let attributes = archive_attributes(occurred_at_ms, reason, merged_into, now_rfc3339())?;
+        self.stats.count_write();
+        let mut state = self.lock();
+        let item = state
+            .records
+            .get_mut(&key.pk())
+            .and_then(|p| p.get_mut(&key.sk()));
+        let stored = Self::stored_meta(item.as_deref())?;
+        match item {
+            Some(item) if archive_allowed(stored.as_ref(), occurred_at_ms) => {
+                for (name, value) in attributes {
+                    item.insert(name.to_owned(), value);
+                }
+                Ok(ArchiveOutcome::Archived)
+            }
+            _ => Ok(classify_refused_archive(stored.as_ref())),
+        }
+    }
+
+    async fn privacy_purge(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+    ) -> Result<PurgeOutcome, StoreError> {
+        let item = tombstone_item(*key, rfc3339_from_ms(occurred_at_ms)?)?;
+        self.stats.count_write();
+        let mut state = self.lock();
+        let old = state
+            .records
+            .entry(key.pk())
+            .or_default()
+            .insert(key.sk(), item);
+        Ok(classify_purge(Self::stored_meta(old.as_ref())?.as_ref()))
+    }
+
+    async fn delete_record_permanently(
+        &self,
+        key: &RecordKey,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.stats.count_write();
+        let mut state = self.lock();
+        let Some(partition) = state.records.get_mut(&key.pk()) else {
+            return classify_refused_delete(*key, None);
+        };
+        let sk = key.sk();
+        let stored = Self::stored_meta(partition.get(&sk))?;
+        if delete_allowed(stored.as_ref()) {
+            partition.remove(&sk);
+            Ok(DeleteOutcome::Deleted)
+        } else {
+            classify_refused_delete(*key, stored.as_ref())
+        }
+    }
+
+    async fn scan_page(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<RecordPage, StoreError> {
+        self.stats.count_read();
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let items: Vec<Item> = {
+            let state = self.lock();
+            match state.records.get(&partition_key(portal, object_type)) {
+                None => Vec::new(),
+                Some(partition) => {
+                    let start = match after {
+                        Some(id) => Bound::Excluded(sort_key(id)),
+                        None => Bound::Unbounded,
+                    };
+                    partition
+                        .range((start, Bound::Unbounded))
+                        .take(limit)
+                        .map(|(_, item)| item.clone())
+                        .collect()
+                }
+            }
+        };
+        let records = items
+            .into_iter()
+            .map(StoredRecord::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Like DynamoDB: a full page always carries a continuation key.
+        let next_after = if records.len() == limit {
+            records.last().map(|r| r.meta.object_id)
+        } else {
+            None
+        };
+        Ok(RecordPage {
+            records,
+            next_after,
+        })
+    }
+}

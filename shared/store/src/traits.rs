@@ -1,0 +1,212 @@
+//! The narrow traits handlers are generic over (STYLE.md): a handler that
+//! only reads connections takes `&impl ConnectionStore`, a worker takes
+//! `&impl RecordStore`. Both [`crate::DynamoStore`] and
+//! [`crate::MemoryStore`] implement them with the same semantics.
+//!
+//! Every returned future is `Send`, so the calls can run in spawned tasks.
+
+use std::future::Future;
+
+use futures::Stream;
+use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
+
+use crate::error::StoreError;
+use crate::model::{
+    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, PurgeOutcome,
+    RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, UpsertOutcome,
+};
+
+/// Connections of portals (Control table).
+pub trait ConnectionStore: Send + Sync {
+    /// The portal's connection, if any (strongly consistent).
+    fn get_connection(
+        &self,
+        portal: PortalId,
+    ) -> impl Future<Output = Result<Option<Connection>, StoreError>> + Send;
+
+    /// Writes the whole connection (creates or replaces it).
+    fn put_connection(
+        &self,
+        connection: &Connection,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets the status and its reason, and `updated_at` to now, on an
+    /// existing connection ([`StoreError::ConnectionNotFound`] otherwise).
+    /// Any status other than `Active` also **removes the token
+    /// ciphertexts**: a revoked or disconnected portal keeps no tokens
+    /// (DESIGN.md flow 5); reactivation goes through `put_connection` with
+    /// fresh tokens.
+    fn set_connection_status(
+        &self,
+        portal: PortalId,
+        status: ConnectionStatus,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every stored connection, in portal order (a Scan of the Control
+    /// table; meant for the nightly fan-out over portals).
+    fn list_connections(&self) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
+}
+
+/// Records (Records table), guarded by their source version.
+pub trait RecordStore: Send + Sync {
+    /// Metadata of the stored records among `keys` (absent ones are left
+    /// out), sorted by key. Duplicates are read once. Reads ≤ 100 keys per
+    /// `BatchGetItem`, retrying unprocessed keys; strongly consistent.
+    fn get_record_meta(
+        &self,
+        keys: &[RecordKey],
+    ) -> impl Future<Output = Result<Vec<StoredMeta>, StoreError>> + Send;
+
+    /// One whole record, if stored (strongly consistent).
+    fn get_record(
+        &self,
+        key: &RecordKey,
+    ) -> impl Future<Output = Result<Option<StoredRecord>, StoreError>> + Send;
+
+    /// Writes the record if it is absent, or if the stored version is older
+    /// and the record is not a privacy tombstone — one conditional write.
+    /// The written record is active: an upsert un-archives (callers upsert
+    /// only what HubSpot currently has). A refused write is classified as
+    /// `Unchanged`, `Stale` or `Tombstoned`. Use [`crate::needs_write`]
+    /// first to skip writes that would change nothing.
+    fn upsert_record(
+        &self,
+        write: &RecordWrite,
+    ) -> impl Future<Output = Result<UpsertOutcome, StoreError>> + Send;
+
+    /// Archives a record, keeping its data: sets `archived`, `archived_at`
+    /// (from `occurred_at_ms`), the reason, `merged_into`, and moves
+    /// `source_version` to `occurred_at_ms`. Refused (`Stale` /
+    /// `AlreadyArchived`) when the stored version is not older than the
+    /// deletion, `NotFound` when absent, `Tombstoned` on a tombstone.
+    fn archive_record(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+        reason: ArchiveReason,
+        merged_into: Option<ObjectId>,
+    ) -> impl Future<Output = Result<ArchiveOutcome, StoreError>> + Send;
+
+    /// GDPR deletion: replaces the record, unconditionally, by a PII-free
+    /// tombstone (key, `portal_id`, `object_type`, `object_id`,
+    /// `privacy_deleted = true`, `purged_at` = the event's time,
+    /// `source_version = i64::MAX`, `archived = true`). Creates it even
+    /// when nothing was stored, so late events cannot resurrect the
+    /// contact: later upserts and archives return `Tombstoned`.
+    fn privacy_purge(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+    ) -> impl Future<Output = Result<PurgeOutcome, StoreError>> + Send;
+
+    /// Ops purge of an archived record. An active record is refused with
+    /// [`StoreError::NotArchived`]; a tombstone is kept
+    /// ([`DeleteOutcome::TombstoneKept`]).
+    fn delete_record_permanently(
+        &self,
+        key: &RecordKey,
+    ) -> impl Future<Output = Result<DeleteOutcome, StoreError>> + Send;
+
+    /// One page (≤ `limit` records) of a portal's records of one type, in
+    /// ascending id order, starting after `after` (exclusive). Includes
+    /// archived records and tombstones (check `meta`). Eventually
+    /// consistent.
+    fn scan_page(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
+
+    /// A paged scan of a whole partition in id order, for merge-joining
+    /// against HubSpot's id-ordered listing. Memory stays flat: one page at
+    /// a time.
+    fn scan_portal_records(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        page_size: u32,
+    ) -> RecordScan<'_, Self>
+    where
+        Self: Sized,
+    {
+        RecordScan::new(self, portal, object_type, page_size)
+    }
+}
+
+/// A resumable, paged scan of one partition (see
+/// [`RecordStore::scan_portal_records`]).
+#[derive(Debug)]
+pub struct RecordScan<'a, S> {
+    store: &'a S,
+    portal: PortalId,
+    object_type: ObjectType,
+    page_size: u32,
+    after: Option<ObjectId>,
+    done: bool,
+}
+
+impl<'a, S: RecordStore> RecordScan<'a, S> {
+    /// A scan from the first id. `page_size` is at least 1.
+    pub fn new(store: &'a S, portal: PortalId, object_type: ObjectType, page_size: u32) -> Self {
+        Self {
+            store,
+            portal,
+            object_type,
+            page_size: page_size.max(1),
+            after: None,
+            done: false,
+        }
+    }
+
+    /// Resumes after `id` (a checkpoint from [`RecordScan::position`]).
+    pub fn resume_after(mut self, id: Option<ObjectId>) -> Self {
+        self.after = id;
+        self
+    }
+
+    /// The last id yielded (the checkpoint to resume from).
+    pub fn position(&self) -> Option<ObjectId> {
+        self.after
+    }
+
+    /// Whether the scan has reached the end.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The next non-empty page, or `None` at the end. After an error the
+    /// scan stays where it was and the call can be retried.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<StoredRecord>>, StoreError> {
+        while !self.done {
+            let page = self
+                .store
+                .scan_page(self.portal, self.object_type, self.after, self.page_size)
+                .await?;
+            match page.next_after {
+                Some(next) => self.after = Some(next),
+                None => {
+                    self.done = true;
+                    if let Some(last) = page.records.last() {
+                        self.after = Some(last.meta.object_id);
+                    }
+                }
+            }
+            if !page.records.is_empty() {
+                return Ok(Some(page.records));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The scan as a stream of pages; it ends after the first error.
+    pub fn into_stream(
+        self,
+    ) -> impl Stream<Item = Result<Vec<StoredRecord>, StoreError>> + Send + 'a {
+        futures::stream::try_unfold(self, |mut scan| async move {
+            Ok(scan.next_page().await?.map(|page| (page, scan)))
+        })
+    }
+}
