@@ -1,1 +1,4 @@
-//! placeholder
+//! `record-upsert`: SQS batches of webhook events → current HubSpot state →
+//! DynamoDB, through the version guard.
+
+pub mod plan;
