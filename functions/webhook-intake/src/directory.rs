@@ -84,3 +84,26 @@ impl PortalDirectory for StaticDirectory {
         })
     }
 }
+
+/// The connections table as a directory.
+pub struct StoreDirectory<S> {
+    store: S,
+}
+
+impl<S> StoreDirectory<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+}
+
+impl<S: hubsync_store::ConnectionStore> PortalDirectory for StoreDirectory<S> {
+    async fn state(&self, portal: PortalId) -> Result<PortalState, DirectoryError> {
+        use hubsync_store::ConnectionStatus;
+        match self.store.get_connection(portal).await {
+            Ok(None) => Ok(PortalState::Unknown),
+            Ok(Some(c)) if c.status == ConnectionStatus::Active => Ok(PortalState::Active),
+            Ok(Some(_)) => Ok(PortalState::Inactive),
+            Err(e) => Err(DirectoryError(e.to_string())),
+        }
+    }
+}
