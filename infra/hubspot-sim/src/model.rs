@@ -1,0 +1,619 @@
+//! Compact record storage, object types, property definitions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// The three CRM object types the simulator serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectType {
+    Companies,
+    Contacts,
+    Deals,
+}
+
+impl ObjectType {
+    pub const ALL: [ObjectType; 3] = [Self::Companies, Self::Contacts, Self::Deals];
+
+    /// Accepts HubSpot's spellings: `companies`, `company`, `0-2`, …
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "companies" | "company" | "0-2" => Some(Self::Companies),
+            "contacts" | "contact" | "0-1" => Some(Self::Contacts),
+            "deals" | "deal" | "0-3" => Some(Self::Deals),
+            _ => None,
+        }
+    }
+
+    pub fn index(self) -> usize {
+        match self {
+            Self::Companies => 0,
+            Self::Contacts => 1,
+            Self::Deals => 2,
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Companies => "companies",
+            Self::Contacts => "contacts",
+            Self::Deals => "deals",
+        }
+    }
+
+    /// Used in `subscriptionType` (`company.creation`).
+    pub fn singular(self) -> &'static str {
+        match self {
+            Self::Companies => "company",
+            Self::Contacts => "contact",
+            Self::Deals => "deal",
+        }
+    }
+
+    /// Used in error messages and association types (`COMPANY`).
+    pub fn upper(self) -> &'static str {
+        match self {
+            Self::Companies => "COMPANY",
+            Self::Contacts => "CONTACT",
+            Self::Deals => "DEAL",
+        }
+    }
+
+    /// The property HubSpot's search filters on for "modified since".
+    pub fn modified_property(self) -> &'static str {
+        match self {
+            Self::Contacts => "lastmodifieddate",
+            _ => "hs_lastmodifieddate",
+        }
+    }
+
+    /// Properties returned when a request names none.
+    pub fn default_properties(self) -> &'static [&'static str] {
+        match self {
+            Self::Companies => &[
+                "createdate",
+                "domain",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "name",
+            ],
+            Self::Contacts => &[
+                "createdate",
+                "email",
+                "firstname",
+                "hs_object_id",
+                "lastmodifieddate",
+                "lastname",
+            ],
+            Self::Deals => &[
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ],
+        }
+    }
+}
+
+/// How a property name resolves for one object type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropRef {
+    /// `hs_object_id`
+    Id,
+    /// `createdate`
+    Created,
+    /// `hs_lastmodifieddate` / `lastmodifieddate`
+    Modified,
+    /// Stored value, interned index.
+    Stored(u16),
+}
+
+/// Whether a property name is derived from record metadata.
+pub fn derived_prop(ty: ObjectType, name: &str) -> Option<PropRef> {
+    match name {
+        "hs_object_id" => Some(PropRef::Id),
+        "createdate" => Some(PropRef::Created),
+        "hs_lastmodifieddate" => Some(PropRef::Modified),
+        "lastmodifieddate" if ty == ObjectType::Contacts => Some(PropRef::Modified),
+        _ => None,
+    }
+}
+
+/// Property-name interner shared by all portals and types (indexes fit a u16).
+#[derive(Debug, Default)]
+pub struct Interner {
+    names: Vec<Arc<str>>,
+    map: HashMap<Arc<str>, u16>,
+}
+
+impl Interner {
+    pub fn get(&self, name: &str) -> Option<u16> {
+        self.map.get(name).copied()
+    }
+
+    pub fn intern(&mut self, name: &str) -> u16 {
+        if let Some(i) = self.map.get(name) {
+            return *i;
+        }
+        let idx = u16::try_from(self.names.len()).unwrap_or(u16::MAX);
+        let a: Arc<str> = Arc::from(name);
+        self.names.push(a.clone());
+        self.map.insert(a, idx);
+        idx
+    }
+
+    pub fn name(&self, idx: u16) -> Option<&str> {
+        self.names.get(idx as usize).map(|s| &**s)
+    }
+}
+
+/// Property values packed in one allocation: repeated `[idx u16][len u32][utf8 bytes]`,
+/// sorted by idx. Absent = null.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PropBlob(Box<[u8]>);
+
+impl PropBlob {
+    pub fn from_pairs(pairs: &mut [(u16, &str)]) -> Self {
+        pairs.sort_by_key(|p| p.0);
+        let len: usize = pairs.iter().map(|(_, v)| 6 + v.len()).sum();
+        let mut buf = Vec::with_capacity(len);
+        let mut last: Option<u16> = None;
+        for (idx, v) in pairs.iter() {
+            if last == Some(*idx) {
+                continue;
+            }
+            last = Some(*idx);
+            buf.extend_from_slice(&idx.to_le_bytes());
+            buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            buf.extend_from_slice(v.as_bytes());
+        }
+        Self(buf.into_boxed_slice())
+    }
+
+    pub fn iter(&self) -> PropIter<'_> {
+        PropIter {
+            buf: &self.0,
+            pos: 0,
+        }
+    }
+
+    pub fn get(&self, idx: u16) -> Option<&str> {
+        self.iter().find(|(i, _)| *i == idx).map(|(_, v)| v)
+    }
+
+    /// Sets (or clears with `None`) one value; returns whether it changed.
+    pub fn set(&mut self, idx: u16, value: Option<&str>) -> bool {
+        if self.get(idx) == value {
+            return false;
+        }
+        let mut pairs: Vec<(u16, &str)> = self.iter().filter(|(i, _)| *i != idx).collect();
+        if let Some(v) = value {
+            pairs.push((idx, v));
+        }
+        let new = Self::from_pairs(&mut pairs);
+        *self = new;
+        true
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+}
+
+pub struct PropIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for PropIter<'a> {
+    type Item = (u16, &'a str);
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.buf;
+        let p = self.pos;
+        if p + 6 > b.len() {
+            return None;
+        }
+        let idx = u16::from_le_bytes([b[p], b[p + 1]]);
+        let len = u32::from_le_bytes([b[p + 2], b[p + 3], b[p + 4], b[p + 5]]) as usize;
+        let end = (p + 6 + len).min(b.len());
+        self.pos = end;
+        let s = std::str::from_utf8(&b[p + 6..end]).unwrap_or("");
+        Some((idx, s))
+    }
+}
+
+/// One CRM object. ~40 bytes + one heap blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub archived_ms: Option<i64>,
+    pub props: PropBlob,
+}
+
+/// A property option (enumerations).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PropertyOption {
+    pub label: String,
+    pub value: String,
+    pub display_order: i32,
+    pub hidden: bool,
+}
+
+impl Default for PropertyOption {
+    fn default() -> Self {
+        Self {
+            label: String::new(),
+            value: String::new(),
+            display_order: 0,
+            hidden: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ModificationMetadata {
+    pub archivable: bool,
+    pub read_only_definition: bool,
+    pub read_only_value: bool,
+}
+
+impl Default for ModificationMetadata {
+    fn default() -> Self {
+        Self {
+            archivable: true,
+            read_only_definition: false,
+            read_only_value: false,
+        }
+    }
+}
+
+/// `GET /crm/v3/properties/{type}` entry.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PropertyDef {
+    pub name: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub prop_type: String,
+    pub field_type: String,
+    pub group_name: String,
+    pub description: String,
+    pub options: Vec<PropertyOption>,
+    pub display_order: i32,
+    pub hidden: bool,
+    pub calculated: bool,
+    pub external_options: bool,
+    pub has_unique_value: bool,
+    pub form_field: bool,
+    pub hubspot_defined: Option<bool>,
+    pub modification_metadata: ModificationMetadata,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub archived: bool,
+}
+
+impl Default for PropertyDef {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            label: String::new(),
+            prop_type: "string".into(),
+            field_type: "text".into(),
+            group_name: "custom".into(),
+            description: String::new(),
+            options: Vec::new(),
+            display_order: -1,
+            hidden: false,
+            calculated: false,
+            external_options: false,
+            has_unique_value: false,
+            form_field: true,
+            hubspot_defined: None,
+            modification_metadata: ModificationMetadata::default(),
+            created_at: None,
+            updated_at: None,
+            archived: false,
+        }
+    }
+}
+
+fn opts(values: &[(&str, &str)]) -> Vec<PropertyOption> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, (value, label))| PropertyOption {
+            label: label.to_string(),
+            value: value.to_string(),
+            display_order: i as i32,
+            hidden: false,
+        })
+        .collect()
+}
+
+fn def(name: &str, label: &str, ty: &str, field: &str, group: &str) -> PropertyDef {
+    PropertyDef {
+        name: name.into(),
+        label: label.into(),
+        prop_type: ty.into(),
+        field_type: field.into(),
+        group_name: group.into(),
+        hubspot_defined: Some(true),
+        created_at: Some("2019-08-06T02:41:08.029Z".into()),
+        updated_at: Some("2019-08-06T02:41:08.029Z".into()),
+        ..Default::default()
+    }
+}
+
+fn readonly(mut d: PropertyDef) -> PropertyDef {
+    d.modification_metadata = ModificationMetadata {
+        archivable: false,
+        read_only_definition: true,
+        read_only_value: true,
+    };
+    d.calculated = false;
+    d.form_field = false;
+    d
+}
+
+fn enumeration(mut d: PropertyDef, values: &[(&str, &str)]) -> PropertyDef {
+    d.options = opts(values);
+    d
+}
+
+pub const LIFECYCLE_STAGES: &[(&str, &str)] = &[
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+];
+
+pub const LEAD_STATUSES: &[(&str, &str)] = &[
+    ("NEW", "New"),
+    ("OPEN", "Open"),
+    ("IN_PROGRESS", "In Progress"),
+    ("OPEN_DEAL", "Open Deal"),
+    ("UNQUALIFIED", "Unqualified"),
+    ("ATTEMPTED_TO_CONTACT", "Attempted to Contact"),
+    ("CONNECTED", "Connected"),
+    ("BAD_TIMING", "Bad Timing"),
+];
+
+pub const INDUSTRIES: &[(&str, &str)] = &[
+    ("COMPUTER_SOFTWARE", "Computer Software"),
+    (
+        "INFORMATION_TECHNOLOGY_AND_SERVICES",
+        "Information Technology and Services",
+    ),
+    ("FINANCIAL_SERVICES", "Financial Services"),
+    ("HOSPITAL_HEALTH_CARE", "Hospital & Health Care"),
+    ("RETAIL", "Retail"),
+    ("MARKETING_AND_ADVERTISING", "Marketing and Advertising"),
+    ("CONSTRUCTION", "Construction"),
+    ("EDUCATION_MANAGEMENT", "Education Management"),
+    ("LOGISTICS_AND_SUPPLY_CHAIN", "Logistics and Supply Chain"),
+    ("ENTERTAINMENT", "Entertainment"),
+];
+
+/// Pipelines: (pipeline id, label, stages (id, label, probability)).
+pub const PIPELINES: &[(&str, &str, &[(&str, &str, &str)])] = &[
+    (
+        "default",
+        "Sales Pipeline",
+        &[
+            ("appointmentscheduled", "Appointment Scheduled", "0.2"),
+            ("qualifiedtobuy", "Qualified To Buy", "0.4"),
+            ("presentationscheduled", "Presentation Scheduled", "0.6"),
+            ("decisionmakerboughtin", "Decision Maker Bought-In", "0.8"),
+            ("contractsent", "Contract Sent", "0.9"),
+            ("closedwon", "Closed Won", "1.0"),
+            ("closedlost", "Closed Lost", "0.0"),
+        ],
+    ),
+    (
+        "enterprise",
+        "Enterprise Pipeline",
+        &[
+            ("ent_discovery", "Discovery", "0.1"),
+            ("ent_proposal", "Proposal", "0.5"),
+            ("ent_negotiation", "Negotiation", "0.75"),
+            ("ent_closedwon", "Closed Won", "1.0"),
+            ("ent_closedlost", "Closed Lost", "0.0"),
+        ],
+    ),
+];
+
+/// HubSpot-defined properties of a type (the simulator's schema).
+pub fn builtin_properties(ty: ObjectType) -> Vec<PropertyDef> {
+    let mut v = vec![
+        readonly(def(
+            "hs_object_id",
+            "Record ID",
+            "number",
+            "number",
+            match ty {
+                ObjectType::Companies => "companyinformation",
+                ObjectType::Contacts => "contactinformation",
+                ObjectType::Deals => "dealinformation",
+            },
+        )),
+        readonly(def("createdate", "Create Date", "datetime", "date", "")),
+        readonly(def(
+            "hs_lastmodifieddate",
+            "Last Modified Date",
+            "datetime",
+            "date",
+            "",
+        )),
+        def("hubspot_owner_id", "Owner", "enumeration", "select", ""),
+    ];
+    let group = match ty {
+        ObjectType::Companies => "companyinformation",
+        ObjectType::Contacts => "contactinformation",
+        ObjectType::Deals => "dealinformation",
+    };
+    for d in v.iter_mut() {
+        if d.group_name.is_empty() {
+            d.group_name = group.into();
+        }
+    }
+    let g = group;
+    match ty {
+        ObjectType::Companies => {
+            v.extend([
+                def("name", "Company name", "string", "text", g),
+                def("domain", "Company Domain Name", "string", "text", g),
+                enumeration(
+                    def("industry", "Industry", "enumeration", "select", g),
+                    INDUSTRIES,
+                ),
+                def(
+                    "numberofemployees",
+                    "Number of Employees",
+                    "number",
+                    "number",
+                    g,
+                ),
+                def("annualrevenue", "Annual Revenue", "number", "number", g),
+                enumeration(
+                    def(
+                        "lifecyclestage",
+                        "Lifecycle Stage",
+                        "enumeration",
+                        "radio",
+                        g,
+                    ),
+                    LIFECYCLE_STAGES,
+                ),
+                def("city", "City", "string", "text", g),
+                def("country", "Country/Region", "string", "text", g),
+                def("phone", "Phone Number", "string", "phonenumber", g),
+                def("description", "Description", "string", "textarea", g),
+            ]);
+        }
+        ObjectType::Contacts => {
+            v.push(readonly(def(
+                "lastmodifieddate",
+                "Last Modified Date",
+                "datetime",
+                "date",
+                g,
+            )));
+            v.extend([
+                def("email", "Email", "string", "text", g),
+                def("firstname", "First Name", "string", "text", g),
+                def("lastname", "Last Name", "string", "text", g),
+                def("company", "Company Name", "string", "text", g),
+                def("jobtitle", "Job Title", "string", "text", g),
+                def("phone", "Phone Number", "string", "phonenumber", g),
+                enumeration(
+                    def(
+                        "lifecyclestage",
+                        "Lifecycle Stage",
+                        "enumeration",
+                        "radio",
+                        g,
+                    ),
+                    LIFECYCLE_STAGES,
+                ),
+                enumeration(
+                    def("hs_lead_status", "Lead Status", "enumeration", "radio", g),
+                    LEAD_STATUSES,
+                ),
+            ]);
+        }
+        ObjectType::Deals => {
+            let pipelines: Vec<(&str, &str)> =
+                PIPELINES.iter().map(|(id, l, _)| (*id, *l)).collect();
+            let stages: Vec<(&str, &str)> = PIPELINES
+                .iter()
+                .flat_map(|(_, _, s)| s.iter().map(|(id, l, _)| (*id, *l)))
+                .collect();
+            v.extend([
+                def("dealname", "Deal Name", "string", "text", g),
+                def("amount", "Amount", "number", "number", g),
+                enumeration(
+                    def("pipeline", "Pipeline", "enumeration", "select", g),
+                    &pipelines,
+                ),
+                enumeration(
+                    def("dealstage", "Deal Stage", "enumeration", "radio", g),
+                    &stages,
+                ),
+                def("closedate", "Close Date", "datetime", "date", g),
+                def(
+                    "hs_deal_stage_probability",
+                    "Deal Stage Probability",
+                    "number",
+                    "number",
+                    g,
+                ),
+                enumeration(
+                    def("dealtype", "Deal Type", "enumeration", "radio", g),
+                    &[
+                        ("newbusiness", "New Business"),
+                        ("existingbusiness", "Existing Business"),
+                    ],
+                ),
+                def("description", "Deal Description", "string", "textarea", g),
+            ]);
+        }
+    }
+    for (i, d) in v.iter_mut().enumerate() {
+        d.display_order = i as i32;
+    }
+    v
+}
+
+/// `GET /crm/v3/owners` entry.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub user_id: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub archived: bool,
+    pub teams: Vec<OwnerTeam>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerTeam {
+    pub id: String,
+    pub name: String,
+    pub primary: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_round_trips_and_updates() {
+        let mut b = PropBlob::from_pairs(&mut [(3, "c"), (1, "a"), (2, "")]);
+        assert_eq!(b.get(1), Some("a"));
+        assert_eq!(b.get(2), Some(""));
+        assert_eq!(b.get(9), None);
+        assert!(b.set(1, Some("zz")));
+        assert!(!b.set(1, Some("zz")));
+        assert!(b.set(3, None));
+        let all: Vec<_> = b.iter().collect();
+        assert_eq!(all, vec![(1, "zz"), (2, "")]);
+    }
+}
