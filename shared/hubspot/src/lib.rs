@@ -1,9 +1,20 @@
 //! HubSpot API client for hubsync: webhook signatures and events, CRM v3
-//! reads, rate limiting and retries.
+//! reads with per-portal rate limiting, retries and token refresh.
+//!
+//! * [`signature`]: v3 (and v1/v2) webhook signatures, pure functions.
+//! * [`events`]: the webhook event model.
+//! * [`client::HubSpotClient`]: batch read, list, search, owners.
+//! * [`rate_limit`]: the [`RateLimiter`] trait and the in-process limiter.
+//! * [`token::AccessTokenSource`]: where access tokens come from.
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod error;
 pub mod events;
+pub mod model;
+pub mod rate_limit;
 pub mod signature;
+pub mod token;
 
 /// Id newtypes, shared with `hubsync-mapping` (defined there so the mapping
 /// crate stays free of HTTP).
@@ -11,6 +22,18 @@ pub mod ids {
     pub use hubsync_mapping::ids::*;
 }
 
+pub use client::{ClientConfig, ClientStats, HubSpotClient, RetryConfig};
+pub use error::{HubSpotError, RateLimitPolicy, TokenError};
 pub use events::{parse_delivery, DeliveryError, EventKind, SubscriptionType, WebhookEvent};
+pub use hubsync_mapping::{HubSpotObject, Properties};
 pub use ids::{ObjectId, ObjectType, PortalId};
+pub use model::{
+    BatchReadResult, Filter, FilterGroup, Owner, Page, SearchPage, SearchRequest, Sort,
+    MAX_BATCH_READ_INPUTS, MAX_PAGE_LIMIT, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
+};
+pub use rate_limit::{
+    InProcessRateLimiter, RateLimitConfig, RateLimitKind, RateLimiter, RatePermit, Unlimited,
+    WindowLimit,
+};
 pub use signature::{verify_v3, SignatureError, Tolerance, WebhookVerifier};
+pub use token::{AccessTokenSource, StaticToken};

@@ -1,0 +1,655 @@
+//! The CRM v3 HTTP client.
+//!
+//! * The base URL and timeouts come from [`ClientConfig`] (never from a
+//!   request).
+//! * Every call goes through the [`RateLimiter`] for its portal, carries a
+//!   bearer token from an [`AccessTokenSource`] (401 → one refresh and one
+//!   retry), and is retried per [`RetryConfig`]: jittered exponential backoff
+//!   for 5xx, timeouts and transport errors; 429 honoured by `Retry-After`,
+//!   else by policy (`TEN_SECONDLY_ROLLING` → wait for the window to slide,
+//!   `SECONDLY` → ~1 s, `DAILY` → give up at once). Attempts and total time
+//!   are bounded; a wait that would overrun the budget is not started, the
+//!   error is returned instead (e.g. for SQS to redeliver later).
+//! * Calls, 429s, retries and refreshes are counted ([`ClientStats`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::error::{truncate, HubSpotError, RateLimitPolicy, TokenError};
+use crate::ids::{ObjectId, ObjectType, PortalId};
+use crate::model::{
+    BatchReadResult, Owner, Page, SearchPage, SearchRequest, WireBatchReadInput,
+    WireBatchReadRequest, WireBatchReadResponse, WireError, WirePage, MAX_BATCH_READ_INPUTS,
+    MAX_PAGE_LIMIT, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
+};
+use crate::rate_limit::{InProcessRateLimiter, RateLimitConfig, RateLimitKind, RateLimiter};
+use crate::token::AccessTokenSource;
+use hubsync_mapping::HubSpotObject;
+
+/// Retry policy. All waits are bounded by `max_elapsed` per call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Most HTTP attempts per call (the 401 refresh-retry is extra).
+    pub max_attempts: u32,
+    /// First backoff for 5xx / timeout / transport errors.
+    pub base_delay: Duration,
+    /// Backoff cap.
+    pub max_delay: Duration,
+    /// Total time budget of one call, waits included.
+    pub max_elapsed: Duration,
+    /// Wait after a `SECONDLY` 429 without `Retry-After`.
+    pub secondly_wait: Duration,
+    /// Wait after a `TEN_SECONDLY_ROLLING` (or unnamed) 429 without
+    /// `Retry-After`: the window length, after which it has fully slid.
+    pub rolling_window_wait: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(4),
+            max_elapsed: Duration::from_secs(25),
+            secondly_wait: Duration::from_secs(1),
+            rolling_window_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Jittered exponential backoff before attempt `attempt + 1`
+    /// (`attempt` ≥ 1): uniformly in `[d/2, d]`, `d = base · 2^(attempt-1)`
+    /// capped at `max_delay`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(20);
+        let d = self
+            .base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay);
+        let half = d / 2;
+        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+        let extra = if jitter_ms == 0 {
+            0
+        } else {
+            rand::random_range(0..=jitter_ms)
+        };
+        half + Duration::from_millis(extra)
+    }
+
+    fn rate_limit_wait(
+        &self,
+        policy: &RateLimitPolicy,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if *policy == RateLimitPolicy::Daily {
+            return None;
+        }
+        Some(retry_after.unwrap_or(match policy {
+            RateLimitPolicy::Secondly => self.secondly_wait,
+            _ => self.rolling_window_wait,
+        }))
+    }
+}
+
+/// Client configuration, read once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// `https://api.hubapi.com` in production; the simulator locally.
+    pub base_url: String,
+    /// Whole-request timeout (connect + send + body).
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryConfig,
+    pub user_agent: String,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            retry: RetryConfig::default(),
+            user_agent: concat!("hubsync/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// A snapshot of the client's counters (since it was built; clones share
+/// them). For a per-run figure, subtract an earlier snapshot
+/// ([`ClientStats::since`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClientStats {
+    /// HTTP requests sent (every attempt).
+    pub requests: u64,
+    /// 429 responses seen.
+    pub rate_limited: u64,
+    /// Retries started (after 429, 5xx, timeout, transport error).
+    pub retries: u64,
+    /// 5xx responses seen.
+    pub server_errors: u64,
+    pub timeouts: u64,
+    pub transport_errors: u64,
+    /// Refreshes triggered by a 401.
+    pub token_refreshes: u64,
+}
+
+impl ClientStats {
+    pub fn since(&self, earlier: &ClientStats) -> ClientStats {
+        ClientStats {
+            requests: self.requests.saturating_sub(earlier.requests),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+            retries: self.retries.saturating_sub(earlier.retries),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+            timeouts: self.timeouts.saturating_sub(earlier.timeouts),
+            transport_errors: self
+                .transport_errors
+                .saturating_sub(earlier.transport_errors),
+            token_refreshes: self.token_refreshes.saturating_sub(earlier.token_refreshes),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    rate_limited: AtomicU64,
+    retries: AtomicU64,
+    server_errors: AtomicU64,
+    timeouts: AtomicU64,
+    transport_errors: AtomicU64,
+    token_refreshes: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One HTTP call, before auth and retries.
+struct Call {
+    method: Method,
+    path: String,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    kind: RateLimitKind,
+    what: &'static str,
+}
+
+/// The HubSpot CRM client. Cheap to clone (shares connections, limiter and
+/// counters).
+#[derive(Clone)]
+pub struct HubSpotClient {
+    http: reqwest::Client,
+    base_url: String,
+    retry: RetryConfig,
+    limiter: Arc<dyn RateLimiter>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for HubSpotClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubSpotClient")
+            .field("base_url", &self.base_url)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubSpotClient {
+    /// A client with an [`InProcessRateLimiter`] using the default budgets.
+    pub fn new(config: ClientConfig) -> Result<Self, HubSpotError> {
+        Self::with_rate_limiter(
+            config,
+            Arc::new(InProcessRateLimiter::new(RateLimitConfig::default())),
+        )
+    }
+
+    /// A client with the given limiter (e.g. a per-instance share, a shared
+    /// DynamoDB bucket, or [`crate::rate_limit::Unlimited`]).
+    pub fn with_rate_limiter(
+        config: ClientConfig,
+        limiter: Arc<dyn RateLimiter>,
+    ) -> Result<Self, HubSpotError> {
+        let base_url = validate_base_url(&config.base_url)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(config.user_agent.clone())
+            .build()
+            .map_err(|e| HubSpotError::Transport(e.without_url()))?;
+        Ok(Self {
+            http,
+            base_url,
+            retry: config.retry,
+            limiter,
+            counters: Arc::new(Counters::default()),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ClientStats {
+            requests: get(&c.requests),
+            rate_limited: get(&c.rate_limited),
+            retries: get(&c.retries),
+            server_errors: get(&c.server_errors),
+            timeouts: get(&c.timeouts),
+            transport_errors: get(&c.transport_errors),
+            token_refreshes: get(&c.token_refreshes),
+        }
+    }
+
+    /// `POST /crm/v3/objects/{type}/batch/read?archived=false` with up to
+    /// 100 ids (more is an error before any request; duplicates are sent
+    /// once; no ids → no request). Handles 200 and 207: ids HubSpot did not
+    /// return are in `missing`.
+    pub async fn batch_read(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        object_type: ObjectType,
+        ids: &[ObjectId],
+        properties: &[&str],
+    ) -> Result<BatchReadResult, HubSpotError> {
+        if ids.len() > MAX_BATCH_READ_INPUTS {
+            return Err(HubSpotError::InvalidArgument(format!(
+                "batch read takes at most {MAX_BATCH_READ_INPUTS} ids, got {}",
+                ids.len()
+            )));
+        }
+        let mut unique: Vec<ObjectId> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !unique.contains(id) {
+                unique.push(*id);
+            }
+        }
+        if unique.is_empty() {
+            return Ok(BatchReadResult::default());
+        }
+        let body = WireBatchReadRequest {
+            inputs: unique
+                .iter()
+                .map(|id| WireBatchReadInput { id: id.to_string() })
+                .collect(),
+            properties,
+        };
+        let call = Call {
+            method: Method::POST,
+            path: format!("/crm/v3/objects/{}/batch/read", object_type.as_api_path()),
+            query: vec![("archived", "false".to_owned())],
+            body: Some(to_json(&body)?),
+            kind: RateLimitKind::Standard,
+            what: "batch read",
+        };
+        let resp: WireBatchReadResponse = self.execute(tokens, portal, call).await?;
+        Ok(BatchReadResult::from_found(&unique, resp.results))
+    }
+
+    /// `GET /crm/v3/objects/{type}?limit&after&properties&archived`: one page
+    /// (limit 1..=100). `archived = true` lists the recycle bin.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn list_page(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<&str>,
+        limit: u32,
+        properties: &[&str],
+        archived: bool,
+    ) -> Result<Page<HubSpotObject>, HubSpotError> {
+        check_limit(limit, MAX_PAGE_LIMIT)?;
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(after) = after {
+            query.push(("after", after.to_owned()));
+        }
+        if !properties.is_empty() {
+            query.push(("properties", properties.join(",")));
+        }
+        query.push(("archived", archived.to_string()));
+        let call = Call {
+            method: Method::GET,
+            path: format!("/crm/v3/objects/{}", object_type.as_api_path()),
+            query,
+            body: None,
+            kind: RateLimitKind::Standard,
+            what: "list",
+        };
+        let page: WirePage<HubSpotObject> = self.execute(tokens, portal, call).await?;
+        Ok(page.into_page())
+    }
+
+    /// `POST /crm/v3/objects/{type}/search` (limit 1..=200; paging past
+    /// HubSpot's 10,000-result cap is refused before the request). Counts
+    /// against the search limit.
+    pub async fn search(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        object_type: ObjectType,
+        request: &SearchRequest,
+    ) -> Result<SearchPage, HubSpotError> {
+        check_limit(request.limit, MAX_SEARCH_LIMIT)?;
+        if let Some(after) = &request.after {
+            let offset: u64 = after.parse().map_err(|_| {
+                HubSpotError::InvalidArgument("search `after` must be a numeric offset".into())
+            })?;
+            if offset + u64::from(request.limit) > u64::from(MAX_SEARCH_RESULTS) {
+                return Err(HubSpotError::InvalidArgument(format!(
+                    "search cannot page past {MAX_SEARCH_RESULTS} results; narrow the query"
+                )));
+            }
+        }
+        let call = Call {
+            method: Method::POST,
+            path: format!("/crm/v3/objects/{}/search", object_type.as_api_path()),
+            query: Vec::new(),
+            body: Some(to_json(request)?),
+            kind: RateLimitKind::Search,
+            what: "search",
+        };
+        let page: WirePage<HubSpotObject> = self.execute(tokens, portal, call).await?;
+        let total = page.total.unwrap_or(0);
+        let page = page.into_page();
+        Ok(SearchPage {
+            total,
+            results: page.results,
+            next_after: page.next_after,
+        })
+    }
+
+    /// `GET /crm/v3/owners?limit&after`: one page of owners (limit 1..=100).
+    pub async fn get_owners_page(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Owner>, HubSpotError> {
+        check_limit(limit, MAX_PAGE_LIMIT)?;
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(after) = after {
+            query.push(("after", after.to_owned()));
+        }
+        let call = Call {
+            method: Method::GET,
+            path: "/crm/v3/owners".to_owned(),
+            query,
+            body: None,
+            kind: RateLimitKind::Standard,
+            what: "owners",
+        };
+        let page: WirePage<Owner> = self.execute(tokens, portal, call).await?;
+        Ok(page.into_page())
+    }
+
+    /// Run one call with limiter, auth, 401-refresh and retries; decode a
+    /// 2xx body as `T`.
+    async fn execute<T: DeserializeOwned>(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        call: Call,
+    ) -> Result<T, HubSpotError> {
+        let start = Instant::now();
+        let mut token = tokens.access_token(portal).await?;
+        let mut refreshed = false;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let _permit = self.limiter.acquire(portal, call.kind).await?;
+            let err = match self.send_once(&call, &token).await {
+                Ok(bytes) => {
+                    return serde_json::from_slice(&bytes)
+                        .map_err(|e| HubSpotError::decode(call.what, &e));
+                }
+                Err(e) => e,
+            };
+            let wait = match &err {
+                HubSpotError::Unauthorized { .. } if !refreshed => {
+                    refreshed = true;
+                    bump(&self.counters.token_refreshes);
+                    tracing::info!(portal = %portal, op = call.what, "401 from HubSpot; refreshing the access token once");
+                    token = match tokens.refresh(portal, &token).await {
+                        Ok(t) => t,
+                        Err(TokenError::RefreshUnsupported) => return Err(err),
+                        Err(e) => return Err(e.into()),
+                    };
+                    // The refresh-retry does not use up a retry attempt.
+                    attempt -= 1;
+                    continue;
+                }
+                HubSpotError::RateLimited {
+                    policy,
+                    retry_after,
+                } => {
+                    let wait = self.retry.rate_limit_wait(policy, *retry_after);
+                    tracing::warn!(portal = %portal, op = call.what, policy = %policy,
+                        wait_ms = wait.map(|w| w.as_millis() as u64), "HubSpot rate limit hit");
+                    if let Some(w) = wait {
+                        self.limiter.on_rate_limited(portal, call.kind, w);
+                    }
+                    wait
+                }
+                e if e.is_retryable() => Some(self.retry.backoff(attempt)),
+                _ => None,
+            };
+            let Some(wait) = wait else {
+                return Err(err);
+            };
+            if attempt >= self.retry.max_attempts
+                || start.elapsed().saturating_add(wait) > self.retry.max_elapsed
+            {
+                tracing::warn!(portal = %portal, op = call.what, attempt, error = %err, "giving up on HubSpot call");
+                return Err(err);
+            }
+            bump(&self.counters.retries);
+            tracing::debug!(portal = %portal, op = call.what, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying HubSpot call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One HTTP attempt: the body of a 2xx, or the classified error.
+    async fn send_once(&self, call: &Call, token: &SecretString) -> Result<Vec<u8>, HubSpotError> {
+        let url = format!("{}{}", self.base_url, call.path);
+        let mut req = self
+            .http
+            .request(call.method.clone(), url)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !call.query.is_empty() {
+            req = req.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        bump(&self.counters.requests);
+        let resp = req.send().await.map_err(|e| self.classify(e))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = resp.bytes().await.map_err(|e| self.classify(e))?.to_vec();
+        tracing::debug!(op = call.what, status = status.as_u16(), "HubSpot response");
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let body: WireError = serde_json::from_slice(&bytes).unwrap_or_default();
+        Err(match status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                bump(&self.counters.rate_limited);
+                HubSpotError::RateLimited {
+                    policy: RateLimitPolicy::parse(body.policy_name.as_deref()),
+                    retry_after,
+                }
+            }
+            StatusCode::UNAUTHORIZED => HubSpotError::Unauthorized {
+                category: body.category.map(|c| truncate(&c, 64)),
+            },
+            StatusCode::FORBIDDEN => HubSpotError::Forbidden {
+                category: body.category.map(|c| truncate(&c, 64)),
+            },
+            StatusCode::NOT_FOUND => HubSpotError::NotFound,
+            s if s.is_server_error() => {
+                bump(&self.counters.server_errors);
+                HubSpotError::Server { status: s.as_u16() }
+            }
+            s => HubSpotError::BadRequest {
+                status: s.as_u16(),
+                message: truncate(body.message.as_deref().unwrap_or(""), 300),
+            },
+        })
+    }
+
+    fn classify(&self, e: reqwest::Error) -> HubSpotError {
+        if e.is_timeout() {
+            bump(&self.counters.timeouts);
+            HubSpotError::Timeout
+        } else {
+            bump(&self.counters.transport_errors);
+            HubSpotError::Transport(e.without_url())
+        }
+    }
+}
+
+fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, HubSpotError> {
+    serde_json::to_vec(v)
+        .map_err(|_| HubSpotError::InvalidArgument("request body could not be serialized".into()))
+}
+
+fn check_limit(limit: u32, max: u32) -> Result<(), HubSpotError> {
+    if limit == 0 || limit > max {
+        return Err(HubSpotError::InvalidArgument(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        )));
+    }
+    Ok(())
+}
+
+/// `http(s)://host[:port][/path]` without query or fragment; returned
+/// without a trailing slash.
+fn validate_base_url(raw: &str) -> Result<String, HubSpotError> {
+    let url = url::Url::parse(raw)
+        .map_err(|_| HubSpotError::InvalidArgument("base_url is not a valid URL".into()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(HubSpotError::InvalidArgument(
+            "base_url must be an http(s) URL with a host".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(HubSpotError::InvalidArgument(
+            "base_url must not carry a query, fragment or credentials".into(),
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_is_validated_and_normalized() {
+        assert_eq!(
+            validate_base_url("https://api.hubapi.com/").unwrap(),
+            "https://api.hubapi.com"
+        );
+        assert_eq!(
+            validate_base_url("http://127.0.0.1:8080/sim").unwrap(),
+            "http://127.0.0.1:8080/sim"
+        );
+        for bad in [
+            "",
+            "api.hubapi.com",
+            "ftp://x",
+            "https://x/?a=1",
+            "https://u:p@x",
+            "https://x/#f",
+        ] {
+            assert!(validate_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered_within_bounds() {
+        let r = RetryConfig {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+            ..RetryConfig::default()
+        };
+        for _ in 0..50 {
+            let d1 = r.backoff(1);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+            let d3 = r.backoff(3);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+            let d30 = r.backoff(30);
+            assert!(d30 >= Duration::from_millis(500) && d30 <= Duration::from_millis(1000));
+        }
+    }
+
+    #[test]
+    fn rate_limit_waits_follow_the_policy() {
+        let r = RetryConfig::default();
+        assert_eq!(
+            r.rate_limit_wait(&RateLimitPolicy::Daily, Some(Duration::from_secs(1))),
+            None
+        );
+        assert_eq!(
+            r.rate_limit_wait(&RateLimitPolicy::Secondly, None),
+            Some(r.secondly_wait)
+        );
+        assert_eq!(
+            r.rate_limit_wait(&RateLimitPolicy::TenSecondlyRolling, None),
+            Some(r.rolling_window_wait)
+        );
+        assert_eq!(
+            r.rate_limit_wait(
+                &RateLimitPolicy::TenSecondlyRolling,
+                Some(Duration::from_secs(2))
+            ),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn stats_since_subtracts() {
+        let a = ClientStats {
+            requests: 10,
+            rate_limited: 2,
+            ..Default::default()
+        };
+        let b = ClientStats {
+            requests: 4,
+            rate_limited: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            a.since(&b),
+            ClientStats {
+                requests: 6,
+                rate_limited: 1,
+                ..Default::default()
+            }
+        );
+    }
+}
