@@ -1,0 +1,748 @@
+//! One behavioural suite, run against both stores: `memory::*` on
+//! `MemoryStore`, `dynamo::*` on `DynamoStore` over the local stack (moto,
+//! started by `hubsync_testkit` if `AWS_ENDPOINT_URL` is unset), with a
+//! fresh pair of tables per test. The same cases on both keep their
+//! semantics from drifting apart.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
+use hubsync_store::{
+    create_tables, needs_write, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
+    ConnectionStore, DeleteOutcome, DynamoStore, Item, MemoryStore, PurgeOutcome, RecordKey,
+    RecordStore, RecordWrite, StoreConfig, StoreError, StoreStats, UpsertOutcome,
+};
+use serde_json::{json, Map, Value};
+
+const PORTAL: PortalId = PortalId(1_000_001);
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the cases need beyond the traits: counters and raw items.
+trait Harness: RecordStore + ConnectionStore + Clone + 'static {
+    fn counters(&self) -> &StoreStats;
+    fn raw(&self, key: &RecordKey) -> impl Future<Output = Option<Item>> + Send;
+}
+
+impl Harness for MemoryStore {
+    fn counters(&self) -> &StoreStats {
+        self.stats()
+    }
+    async fn raw(&self, key: &RecordKey) -> Option<Item> {
+        self.raw_record_item(key)
+    }
+}
+
+impl Harness for DynamoStore {
+    fn counters(&self) -> &StoreStats {
+        self.stats()
+    }
+    async fn raw(&self, key: &RecordKey) -> Option<Item> {
+        self.raw_record_item(key).await.expect("raw GetItem")
+    }
+}
+
+async fn memory_store() -> MemoryStore {
+    MemoryStore::new()
+}
+
+async fn dynamo_store() -> DynamoStore {
+    let sdk = hubsync_testkit::aws_config()
+        .await
+        .expect("local AWS stack (moto)");
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let config = StoreConfig::new(
+        hubsync_testkit::unique_name("records"),
+        hubsync_testkit::unique_name("control"),
+    );
+    create_tables(&client, &config)
+        .await
+        .expect("create the test tables");
+    DynamoStore::new(client, config)
+}
+
+async fn bounded(case: impl Future<Output = ()>) {
+    tokio::time::timeout(TEST_TIMEOUT, case)
+        .await
+        .expect("test case exceeded its time bound");
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::bounded(async { super::$case(super::memory_store().await).await }).await
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::bounded(async { super::$case(super::dynamo_store().await).await }).await
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    upsert_creates_then_updates_and_reports_unchanged,
+    older_version_after_newer_is_stale_and_newer_data_stays,
+    same_version_with_other_content_is_stale,
+    fields_round_trip_with_their_types,
+    archive_keeps_data_and_sets_archived_at,
+    archive_older_than_the_stored_version_is_refused,
+    archive_of_a_missing_record_is_not_found,
+    upsert_with_newer_version_restores_an_archived_record,
+    merge_archive_points_at_the_survivor,
+    privacy_purge_leaves_only_a_pii_free_tombstone,
+    privacy_purge_of_an_unknown_record_blocks_late_events,
+    permanent_delete_refuses_an_active_record,
+    batch_meta_read_of_150_keys_takes_two_calls,
+    batch_meta_read_leaves_out_missing_keys,
+    scan_yields_records_in_numeric_id_order_across_pages,
+    scan_resumes_from_a_checkpoint,
+    no_change_run_costs_no_writes,
+    concurrent_writers_converge_on_the_newest_version,
+    write_counter_counts_every_write_request,
+    connection_round_trip_and_status_change,
+    status_change_of_an_unknown_connection_is_not_found,
+    reserved_field_names_are_refused_without_a_write,
+);
+
+// ------------------------------------------------------------------ helpers
+
+fn key(id: u64) -> RecordKey {
+    RecordKey::new(PORTAL, ObjectType::Companies, ObjectId(id))
+}
+
+fn fields(name: &str) -> Map<String, Value> {
+    match json!({ "name": name, "domain": format!("{}.example.com", name.to_lowercase()) }) {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+fn write(id: u64, version: i64, name: &str) -> RecordWrite {
+    RecordWrite::new(key(id), version, format!("hash-{name}"), fields(name))
+}
+
+fn attribute_names(item: &Item) -> BTreeSet<&str> {
+    item.keys().map(String::as_str).collect()
+}
+
+// -------------------------------------------------------------------- cases
+
+async fn upsert_creates_then_updates_and_reports_unchanged<S: Harness>(s: S) {
+    assert_eq!(
+        s.upsert_record(&write(1, 100, "Acme")).await.unwrap(),
+        UpsertOutcome::Created
+    );
+    assert_eq!(
+        s.upsert_record(&write(1, 100, "Acme")).await.unwrap(),
+        UpsertOutcome::Unchanged
+    );
+    assert_eq!(
+        s.upsert_record(&write(1, 200, "Acme Inc")).await.unwrap(),
+        UpsertOutcome::Updated
+    );
+
+    let rec = s.get_record(&key(1)).await.unwrap().expect("stored");
+    assert_eq!(rec.meta.source_version, 200);
+    assert_eq!(rec.meta.content_hash.as_deref(), Some("hash-Acme Inc"));
+    assert_eq!(rec.fields, fields("Acme Inc"));
+    assert!(!rec.meta.archived);
+    assert!(rec.synced_at.is_some());
+
+    let raw = s.raw(&key(1)).await.expect("raw item");
+    assert_eq!(raw["pk"].as_s().unwrap(), "1000001#companies");
+    assert_eq!(raw["sk"].as_s().unwrap(), "00000000000000000001");
+    assert_eq!(raw["object_id"].as_s().unwrap(), "1");
+    assert_eq!(raw["source_version"].as_n().unwrap(), "200");
+    assert_eq!(
+        raw["name"].as_s().unwrap(),
+        "Acme Inc",
+        "fields are top-level attributes"
+    );
+}
+
+async fn older_version_after_newer_is_stale_and_newer_data_stays<S: Harness>(s: S) {
+    assert_eq!(
+        s.upsert_record(&write(7, 3, "Three")).await.unwrap(),
+        UpsertOutcome::Created
+    );
+    assert_eq!(
+        s.upsert_record(&write(7, 2, "Two")).await.unwrap(),
+        UpsertOutcome::Stale
+    );
+    let rec = s.get_record(&key(7)).await.unwrap().expect("stored");
+    assert_eq!(rec.meta.source_version, 3);
+    assert_eq!(rec.fields, fields("Three"));
+}
+
+async fn same_version_with_other_content_is_stale<S: Harness>(s: S) {
+    s.upsert_record(&write(8, 5, "Five")).await.unwrap();
+    assert_eq!(
+        s.upsert_record(&write(8, 5, "Other")).await.unwrap(),
+        UpsertOutcome::Stale
+    );
+    let rec = s.get_record(&key(8)).await.unwrap().expect("stored");
+    assert_eq!(rec.fields, fields("Five"));
+}
+
+async fn fields_round_trip_with_their_types<S: Harness>(s: S) {
+    let value = json!({
+        "name": "Åcme — ünïcode",
+        "amount_cents": 123_456_789_012_i64,
+        "close_probability": 0.25,
+        "is_customer": true,
+        "industry": null,
+        "empty": "",
+        "tags": ["a", "b"],
+        "address": { "city": "Berlin", "zip": "10115" },
+    });
+    #[derive(serde::Serialize)]
+    struct AppRecord<'a> {
+        #[serde(flatten)]
+        inner: &'a Value,
+    }
+    let w = RecordWrite::from_fields(key(9), 1, "h", &AppRecord { inner: &value }).unwrap();
+    s.upsert_record(&w).await.unwrap();
+    let rec = s.get_record(&key(9)).await.unwrap().expect("stored");
+    assert_eq!(Value::Object(rec.fields), value);
+}
+
+async fn archive_keeps_data_and_sets_archived_at<S: Harness>(s: S) {
+    s.upsert_record(&write(2, 1_700_000_000_000, "Acme"))
+        .await
+        .unwrap();
+    let occurred = 1_700_000_100_000;
+    assert_eq!(
+        s.archive_record(&key(2), occurred, ArchiveReason::Deleted, None)
+            .await
+            .unwrap(),
+        ArchiveOutcome::Archived
+    );
+    let rec = s
+        .get_record(&key(2))
+        .await
+        .unwrap()
+        .expect("archived, not deleted");
+    assert!(rec.meta.archived);
+    assert_eq!(
+        rec.meta.archived_at.as_deref(),
+        Some("2023-11-14T22:15:00.000Z")
+    );
+    assert_eq!(rec.meta.archive_reason, Some(ArchiveReason::Deleted));
+    assert_eq!(rec.meta.merged_into, None);
+    assert_eq!(rec.meta.source_version, occurred);
+    assert_eq!(rec.meta.content_hash.as_deref(), Some("hash-Acme"));
+    assert_eq!(rec.fields, fields("Acme"), "archiving keeps the data");
+
+    // The same deletion delivered again changes nothing.
+    assert_eq!(
+        s.archive_record(&key(2), occurred, ArchiveReason::Deleted, None)
+            .await
+            .unwrap(),
+        ArchiveOutcome::AlreadyArchived
+    );
+}
+
+async fn archive_older_than_the_stored_version_is_refused<S: Harness>(s: S) {
+    s.upsert_record(&write(3, 500, "Acme")).await.unwrap();
+    for occurred in [400, 500] {
+        assert_eq!(
+            s.archive_record(&key(3), occurred, ArchiveReason::Deleted, None)
+                .await
+                .unwrap(),
+            ArchiveOutcome::Stale
+        );
+    }
+    let rec = s.get_record(&key(3)).await.unwrap().expect("stored");
+    assert!(!rec.meta.archived);
+    assert_eq!(rec.meta.source_version, 500);
+}
+
+async fn archive_of_a_missing_record_is_not_found<S: Harness>(s: S) {
+    assert_eq!(
+        s.archive_record(&key(404), 1, ArchiveReason::Deleted, None)
+            .await
+            .unwrap(),
+        ArchiveOutcome::NotFound
+    );
+    assert!(
+        s.get_record(&key(404)).await.unwrap().is_none(),
+        "no item is created"
+    );
+}
+
+async fn upsert_with_newer_version_restores_an_archived_record<S: Harness>(s: S) {
+    s.upsert_record(&write(4, 100, "Acme")).await.unwrap();
+    s.archive_record(&key(4), 200, ArchiveReason::Deleted, None)
+        .await
+        .unwrap();
+    // A read made before the deletion must not resurrect it.
+    assert_eq!(
+        s.upsert_record(&write(4, 150, "Acme")).await.unwrap(),
+        UpsertOutcome::Stale
+    );
+    assert!(s.get_record(&key(4)).await.unwrap().unwrap().meta.archived);
+
+    assert_eq!(
+        s.upsert_record(&write(4, 300, "Acme Back")).await.unwrap(),
+        UpsertOutcome::Updated
+    );
+    let rec = s.get_record(&key(4)).await.unwrap().expect("stored");
+    assert!(!rec.meta.archived);
+    assert_eq!(rec.meta.archived_at, None);
+    assert_eq!(rec.meta.archive_reason, None);
+    assert_eq!(rec.meta.source_version, 300);
+    assert_eq!(rec.fields, fields("Acme Back"));
+}
+
+async fn merge_archive_points_at_the_survivor<S: Harness>(s: S) {
+    s.upsert_record(&write(5, 100, "Dup")).await.unwrap();
+    assert_eq!(
+        s.archive_record(&key(5), 200, ArchiveReason::Merged, Some(ObjectId(55)))
+            .await
+            .unwrap(),
+        ArchiveOutcome::Archived
+    );
+    let meta = s
+        .get_record_meta(&[key(5)])
+        .await
+        .unwrap()
+        .pop()
+        .expect("stored");
+    assert!(meta.archived);
+    assert_eq!(meta.archive_reason, Some(ArchiveReason::Merged));
+    assert_eq!(meta.merged_into, Some(ObjectId(55)));
+    let raw = s.raw(&key(5)).await.unwrap();
+    assert_eq!(raw["merged_into"].as_s().unwrap(), "55");
+    assert_eq!(raw["archive_reason"].as_s().unwrap(), "merged");
+}
+
+async fn privacy_purge_leaves_only_a_pii_free_tombstone<S: Harness>(s: S) {
+    let k = RecordKey::new(PORTAL, ObjectType::Contacts, ObjectId(77));
+    let pii = match json!({ "email": "jane@example.com", "name": "Jane Doe", "company_name": "Acme" })
+    {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    s.upsert_record(&RecordWrite::new(k, 100, "h", pii))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.privacy_purge(&k, 1_700_000_000_000).await.unwrap(),
+        PurgeOutcome::Purged
+    );
+
+    let raw = s.raw(&k).await.expect("a tombstone remains");
+    assert_eq!(
+        attribute_names(&raw),
+        BTreeSet::from([
+            "pk",
+            "sk",
+            "portal_id",
+            "object_type",
+            "object_id",
+            "privacy_deleted",
+            "purged_at",
+            "source_version",
+            "archived",
+        ])
+    );
+    assert!(
+        !format!("{raw:?}").contains("jane"),
+        "no personal data left"
+    );
+    assert_eq!(raw["source_version"].as_n().unwrap(), &i64::MAX.to_string());
+    assert_eq!(
+        raw["privacy_deleted"],
+        aws_sdk_dynamodb::types::AttributeValue::Bool(true)
+    );
+
+    let meta = s
+        .get_record_meta(&[k])
+        .await
+        .unwrap()
+        .pop()
+        .expect("tombstone meta");
+    assert!(meta.privacy_deleted && meta.archived);
+
+    // Late events cannot resurrect it.
+    let late = RecordWrite::new(k, i64::MAX - 1, "h2", fields("Jane"));
+    assert_eq!(
+        s.upsert_record(&late).await.unwrap(),
+        UpsertOutcome::Tombstoned
+    );
+    assert_eq!(
+        s.archive_record(&k, 4_000_000_000_000, ArchiveReason::Deleted, None)
+            .await
+            .unwrap(),
+        ArchiveOutcome::Tombstoned
+    );
+    assert_eq!(
+        s.privacy_purge(&k, 1_700_000_000_000).await.unwrap(),
+        PurgeOutcome::AlreadyPurged
+    );
+    assert_eq!(attribute_names(&s.raw(&k).await.unwrap()).len(), 9);
+}
+
+async fn privacy_purge_of_an_unknown_record_blocks_late_events<S: Harness>(s: S) {
+    let k = RecordKey::new(PORTAL, ObjectType::Contacts, ObjectId(78));
+    assert_eq!(
+        s.privacy_purge(&k, 1).await.unwrap(),
+        PurgeOutcome::TombstoneCreated
+    );
+    assert_eq!(
+        s.upsert_record(&RecordWrite::new(k, 2, "h", fields("Jane")))
+            .await
+            .unwrap(),
+        UpsertOutcome::Tombstoned
+    );
+    assert!(s.get_record(&k).await.unwrap().unwrap().fields.is_empty());
+}
+
+async fn permanent_delete_refuses_an_active_record<S: Harness>(s: S) {
+    s.upsert_record(&write(6, 100, "Acme")).await.unwrap();
+    match s.delete_record_permanently(&key(6)).await {
+        Err(StoreError::NotArchived { key: k }) => assert_eq!(k, key(6)),
+        other => panic!("expected NotArchived, got {other:?}"),
+    }
+    assert!(s.get_record(&key(6)).await.unwrap().is_some());
+
+    s.archive_record(&key(6), 200, ArchiveReason::Deleted, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.delete_record_permanently(&key(6)).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert!(s.get_record(&key(6)).await.unwrap().is_none());
+    assert_eq!(
+        s.delete_record_permanently(&key(6)).await.unwrap(),
+        DeleteOutcome::NotFound
+    );
+
+    s.privacy_purge(&key(60), 1).await.unwrap();
+    assert_eq!(
+        s.delete_record_permanently(&key(60)).await.unwrap(),
+        DeleteOutcome::TombstoneKept
+    );
+    assert!(s.raw(&key(60)).await.is_some());
+}
+
+async fn batch_meta_read_of_150_keys_takes_two_calls<S: Harness>(s: S) {
+    for id in 1..=150u64 {
+        s.upsert_record(&write(id, id as i64 * 10, "Co"))
+            .await
+            .unwrap();
+    }
+    let mut keys: Vec<RecordKey> = (1..=150).rev().map(key).collect();
+    keys.extend((1..=20).map(key)); // duplicates are read once
+    let reads = s.counters().reads();
+    let metas = s.get_record_meta(&keys).await.unwrap();
+    assert_eq!(s.counters().reads() - reads, 2, "two BatchGetItem calls");
+    assert_eq!(metas.len(), 150);
+    for (i, m) in metas.iter().enumerate() {
+        let id = i as u64 + 1;
+        assert_eq!(m.key(), key(id), "sorted by key");
+        assert_eq!(m.source_version, id as i64 * 10);
+        assert_eq!(m.content_hash.as_deref(), Some("hash-Co"));
+    }
+    assert!(s.get_record_meta(&[]).await.unwrap().is_empty());
+    assert_eq!(s.counters().reads() - reads, 2, "no keys, no call");
+}
+
+async fn batch_meta_read_leaves_out_missing_keys<S: Harness>(s: S) {
+    s.upsert_record(&write(10, 1, "A")).await.unwrap();
+    s.upsert_record(&write(30, 1, "C")).await.unwrap();
+    let metas = s
+        .get_record_meta(&[key(30), key(20), key(10)])
+        .await
+        .unwrap();
+    let ids: Vec<u64> = metas.iter().map(|m| m.object_id.get()).collect();
+    assert_eq!(ids, [10, 30]);
+}
+
+/// 250 ids of very different magnitudes, so that string order of unpadded
+/// ids would differ from numeric order.
+fn scattered_ids() -> Vec<u64> {
+    (0..250u64)
+        .map(|i| (i * 7919 + 13) % 1000 * 10u64.pow((i % 12) as u32) + i)
+        .collect()
+}
+
+async fn scan_yields_records_in_numeric_id_order_across_pages<S: Harness>(s: S) {
+    let ids = scattered_ids();
+    for &id in &ids {
+        s.upsert_record(&write(id, 1, "Co")).await.unwrap();
+    }
+    // Neighbouring partitions must not leak into the scan.
+    s.upsert_record(&RecordWrite::new(
+        RecordKey::new(PORTAL, ObjectType::Contacts, ObjectId(5)),
+        1,
+        "h",
+        fields("X"),
+    ))
+    .await
+    .unwrap();
+    s.upsert_record(&RecordWrite::new(
+        RecordKey::new(
+            PortalId(PORTAL.get() + 1),
+            ObjectType::Companies,
+            ObjectId(5),
+        ),
+        1,
+        "h",
+        fields("X"),
+    ))
+    .await
+    .unwrap();
+
+    let mut expected: Vec<u64> = ids.clone();
+    expected.sort_unstable();
+    expected.dedup();
+
+    let mut scan = s.scan_portal_records(PORTAL, ObjectType::Companies, 40);
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    while let Some(page) = scan.next_page().await.unwrap() {
+        assert!(!page.is_empty() && page.len() <= 40);
+        pages += 1;
+        seen.extend(page.iter().map(|r| r.meta.object_id.get()));
+    }
+    assert!(scan.is_done());
+    assert_eq!(pages, expected.len().div_ceil(40));
+    assert_eq!(seen, expected);
+
+    // The same through the stream adapter.
+    let streamed: Vec<u64> = s
+        .scan_portal_records(PORTAL, ObjectType::Companies, 64)
+        .into_stream()
+        .map_ok(|page| {
+            page.into_iter()
+                .map(|r| r.meta.object_id.get())
+                .collect::<Vec<_>>()
+        })
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(streamed, expected);
+}
+
+async fn scan_resumes_from_a_checkpoint<S: Harness>(s: S) {
+    for id in 1..=25u64 {
+        s.upsert_record(&write(id, 1, "Co")).await.unwrap();
+    }
+    let mut scan = s.scan_portal_records(PORTAL, ObjectType::Companies, 10);
+    let first = scan.next_page().await.unwrap().unwrap();
+    assert_eq!(first.len(), 10);
+    let checkpoint = scan.position();
+    assert_eq!(checkpoint, Some(ObjectId(10)));
+
+    // A later invocation resumes from the stored checkpoint.
+    let mut resumed = s
+        .scan_portal_records(PORTAL, ObjectType::Companies, 10)
+        .resume_after(checkpoint);
+    let mut rest = Vec::new();
+    while let Some(page) = resumed.next_page().await.unwrap() {
+        rest.extend(page.into_iter().map(|r| r.meta.object_id.get()));
+    }
+    assert_eq!(rest, (11..=25).collect::<Vec<_>>());
+    // An empty partition yields nothing.
+    let mut empty = s.scan_portal_records(PortalId(9), ObjectType::Deals, 10);
+    assert!(empty.next_page().await.unwrap().is_none());
+}
+
+async fn no_change_run_costs_no_writes<S: Harness>(s: S) {
+    let batch: Vec<RecordWrite> = (1..=120u64)
+        .map(|id| write(id, 1_000 + id as i64, "Co"))
+        .collect();
+    let sync = |s: S, batch: Vec<RecordWrite>| async move {
+        let keys: Vec<RecordKey> = batch.iter().map(|w| w.key).collect();
+        let stored = s.get_record_meta(&keys).await.unwrap();
+        let mut written = 0;
+        for w in &batch {
+            let meta = stored.iter().find(|m| m.key() == w.key);
+            if needs_write(meta, w.source_version, &w.content_hash).is_write() {
+                s.upsert_record(w).await.unwrap();
+                written += 1;
+            }
+        }
+        written
+    };
+    assert_eq!(sync(s.clone(), batch.clone()).await, 120);
+    let writes = s.counters().writes();
+    assert_eq!(sync(s.clone(), batch).await, 0);
+    assert_eq!(
+        s.counters().writes(),
+        writes,
+        "DynamoDB writes for a no-change run: 0"
+    );
+}
+
+async fn concurrent_writers_converge_on_the_newest_version<S: Harness>(s: S) {
+    let mut tasks = Vec::new();
+    for v in [5i64, 9, 1, 7, 3, 8, 2, 6, 4] {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.upsert_record(&write(42, v, &format!("v{v}"))).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("task").expect("upsert"));
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == UpsertOutcome::Created)
+            .count(),
+        1
+    );
+    let rec = s.get_record(&key(42)).await.unwrap().expect("stored");
+    assert_eq!(rec.meta.source_version, 9);
+    assert_eq!(rec.fields, fields("v9"));
+}
+
+async fn write_counter_counts_every_write_request<S: Harness>(s: S) {
+    let c = s.counters().clone();
+    assert_eq!(c.writes(), 0);
+    s.upsert_record(&write(1, 10, "A")).await.unwrap(); // created
+    assert_eq!(c.writes(), 1);
+    s.upsert_record(&write(1, 10, "A")).await.unwrap(); // unchanged: refused, still billed
+    s.upsert_record(&write(1, 5, "A")).await.unwrap(); // stale
+    assert_eq!(c.writes(), 3);
+    s.archive_record(&key(1), 5, ArchiveReason::Deleted, None)
+        .await
+        .unwrap(); // stale
+    s.archive_record(&key(2), 5, ArchiveReason::Deleted, None)
+        .await
+        .unwrap(); // not found
+    assert_eq!(c.writes(), 5);
+    let _ = s.delete_record_permanently(&key(1)).await; // NotArchived, still a request
+    assert_eq!(c.writes(), 6);
+    s.privacy_purge(&key(3), 1).await.unwrap();
+    assert_eq!(c.writes(), 7);
+
+    // Reads are not writes.
+    s.get_record_meta(&[key(1), key(2)]).await.unwrap();
+    s.get_record(&key(1)).await.unwrap();
+    s.scan_page(PORTAL, ObjectType::Companies, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(c.writes(), 7);
+
+    s.put_connection(&connection(PORTAL)).await.unwrap();
+    let _ = s
+        .set_connection_status(PortalId(4), ConnectionStatus::Disconnected, None)
+        .await;
+    assert_eq!(c.writes(), 9);
+
+    // Invalid input is refused before any request.
+    let mut bad = fields("A");
+    bad.insert("archived".into(), Value::Bool(false));
+    assert!(s
+        .upsert_record(&RecordWrite::new(key(1), 99, "h", bad))
+        .await
+        .is_err());
+    assert_eq!(c.writes(), 9);
+}
+
+fn connection(portal: PortalId) -> Connection {
+    let now = chrono::DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap();
+    Connection {
+        portal_id: portal,
+        tenant_id: "tenant-1".into(),
+        status: ConnectionStatus::Active,
+        scopes: vec![
+            "crm.objects.companies.read".into(),
+            "crm.objects.contacts.read".into(),
+        ],
+        access_token_ciphertext: Some("AQICAHaccessCIPHERTEXT".into()),
+        refresh_token_ciphertext: Some("AQICAHrefreshCIPHERTEXT".into()),
+        access_token_expires_at: Some(1_700_001_800),
+        created_at: now,
+        updated_at: now,
+        last_webhook_at: None,
+        status_reason: None,
+    }
+}
+
+async fn connection_round_trip_and_status_change<S: Harness>(s: S) {
+    assert!(s.get_connection(PORTAL).await.unwrap().is_none());
+    let conn = connection(PORTAL);
+    s.put_connection(&conn).await.unwrap();
+    assert_eq!(s.get_connection(PORTAL).await.unwrap(), Some(conn.clone()));
+
+    let other = Connection {
+        scopes: vec![],
+        last_webhook_at: Some(conn.created_at),
+        ..connection(PortalId(42))
+    };
+    s.put_connection(&other).await.unwrap();
+    let all = s.list_connections().await.unwrap();
+    assert_eq!(all, vec![other.clone(), conn.clone()], "in portal order");
+
+    s.set_connection_status(PORTAL, ConnectionStatus::NeedsReauth, Some("invalid_grant"))
+        .await
+        .unwrap();
+    let changed = s
+        .get_connection(PORTAL)
+        .await
+        .unwrap()
+        .expect("still stored");
+    assert_eq!(changed.status, ConnectionStatus::NeedsReauth);
+    assert_eq!(changed.status_reason.as_deref(), Some("invalid_grant"));
+    assert!(changed.updated_at > conn.updated_at);
+    assert_eq!(changed.access_token_ciphertext, None, "tokens are deleted");
+    assert_eq!(changed.refresh_token_ciphertext, None);
+    assert_eq!(changed.access_token_expires_at, None);
+    assert_eq!(changed.created_at, conn.created_at);
+    assert_eq!(changed.scopes, conn.scopes);
+
+    let dbg = format!("{conn:?}");
+    assert!(!dbg.contains("CIPHERTEXT"), "{dbg}");
+    assert!(
+        dbg.contains("<redacted>") && dbg.contains("1000001"),
+        "{dbg}"
+    );
+}
+
+async fn status_change_of_an_unknown_connection_is_not_found<S: Harness>(s: S) {
+    match s
+        .set_connection_status(
+            PortalId(5),
+            ConnectionStatus::Disconnected,
+            Some("uninstalled"),
+        )
+        .await
+    {
+        Err(StoreError::ConnectionNotFound { portal }) => assert_eq!(portal, PortalId(5)),
+        other => panic!("expected ConnectionNotFound, got {other:?}"),
+    }
+    assert!(
+        s.get_connection(PortalId(5)).await.unwrap().is_none(),
+        "no item is created"
+    );
+}
+
+async fn reserved_field_names_are_refused_without_a_write<S: Harness>(s: S) {
+    let mut bad = fields("A");
+    bad.insert("source_version".into(), json!(1));
+    let err = s
+        .upsert_record(&RecordWrite::new(key(1), 1, "h", bad))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+    assert!(!err.is_retryable());
+    assert_eq!(s.counters().writes(), 0);
+    assert!(s.get_record(&key(1)).await.unwrap().is_none());
+}
