@@ -2,3 +2,6 @@
 //! DynamoDB, through the version guard.
 
 pub mod plan;
+pub mod worker;
+
+pub use worker::{BatchOutcome, BatchStats, InboundMessage, ObjectReader, Worker};

@@ -1,0 +1,378 @@
+//! The worker: one SQS batch in, the set of messages to retry out.
+//!
+//! 1. Parse every message ([`EventBatch`]); a message that does not parse is
+//!    failed on its own (after the queue's `maxReceiveCount` it lands in the
+//!    DLQ) and never blocks the rest of the batch.
+//! 2. Coalesce all events per `(portal, object type)` into a [`Plan`].
+//! 3. Per portal: the connection must be active (otherwise the events are
+//!    acknowledged and counted: syncing of that portal has stopped, and the
+//!    reconciliation after a reconnect catches up).
+//! 4. Per group: purge privacy-deleted contacts, archive merged-away ids,
+//!    re-read everything else with batch reads of ≤ 100 ids (only the mapped
+//!    properties), archive what HubSpot no longer returns, map the rest and
+//!    write through the version guard — reading the stored metadata first so
+//!    that an unchanged record costs no write.
+//! 5. A group that fails (HubSpot, DynamoDB) fails every message that
+//!    contributed to it; everything is idempotent, so the retry redoes
+//!    nothing harmful.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+
+use futures::stream::{self, StreamExt};
+use hubsync_hubspot::{BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId};
+use hubsync_mapping::{map_object, properties_for, MapOutcome};
+use hubsync_store::{
+    ArchiveOutcome, ArchiveReason, ConnectionStatus, ConnectionStore, RecordKey, RecordStore,
+    RecordWrite, StoreError, UpsertOutcome,
+};
+use serde::Serialize;
+use webhook_intake::EventBatch;
+
+use crate::plan::{plan, Plan};
+
+/// HubSpot's limit of ids per batch read.
+pub const BATCH_READ_MAX: usize = 100;
+
+/// Reads current objects from HubSpot (the client, with its token source
+/// and rate limiter, in production; the simulator or a fake in tests).
+pub trait ObjectReader: Send + Sync {
+    fn batch_read(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        ids: &[ObjectId],
+        properties: &[&str],
+    ) -> impl Future<Output = Result<BatchReadResult, HubSpotError>> + Send;
+}
+
+/// One SQS message as the worker sees it.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// What went wrong with one group; decides whether its messages are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("HubSpot: {0}")]
+    HubSpot(#[from] HubSpotError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Counts of one batch (logged, and turned into metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchStats {
+    pub messages: usize,
+    pub poisoned_messages: usize,
+    pub events: usize,
+    pub unknown_type_events: usize,
+    pub deferred_events: usize,
+    pub invalid_events: usize,
+    pub inactive_portal_events: usize,
+    pub hubspot_calls: usize,
+    pub ids_read: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub stale: usize,
+    pub tombstoned: usize,
+    pub archived_deleted: usize,
+    pub archived_merged: usize,
+    pub purged: usize,
+    pub skipped: BTreeMap<String, usize>,
+    pub field_errors: usize,
+    pub failed_groups: usize,
+}
+
+impl BatchStats {
+    fn absorb(&mut self, other: BatchStats) {
+        self.hubspot_calls += other.hubspot_calls;
+        self.ids_read += other.ids_read;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.stale += other.stale;
+        self.tombstoned += other.tombstoned;
+        self.archived_deleted += other.archived_deleted;
+        self.archived_merged += other.archived_merged;
+        self.purged += other.purged;
+        self.field_errors += other.field_errors;
+        for (k, v) in other.skipped {
+            *self.skipped.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// The result of one batch.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    /// Message ids to report as `batchItemFailures`.
+    pub failed: Vec<String>,
+    pub stats: BatchStats,
+}
+
+/// The worker's dependencies.
+pub struct Worker<R, S> {
+    reader: R,
+    store: S,
+    /// Groups processed at once within one batch.
+    concurrency: usize,
+}
+
+impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
+    pub fn new(reader: R, store: S) -> Self {
+        Self {
+            reader,
+            store,
+            concurrency: 4,
+        }
+    }
+
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    /// Process one SQS batch.
+    pub async fn process(&self, messages: Vec<InboundMessage>) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        outcome.stats.messages = messages.len();
+
+        // 1. Parse; remember which messages feed which group.
+        let mut batches: Vec<(String, EventBatch)> = Vec::with_capacity(messages.len());
+        for m in messages {
+            match EventBatch::from_json(&m.body) {
+                Ok(batch) => batches.push((m.message_id, batch)),
+                Err(e) => {
+                    tracing::error!(message_id = %m.message_id, error = %e, "poisoned message: not an event batch");
+                    outcome.stats.poisoned_messages += 1;
+                    outcome.failed.push(m.message_id);
+                }
+            }
+        }
+        let mut feeders: HashMap<(PortalId, ObjectType), BTreeSet<String>> = HashMap::new();
+        for (id, batch) in &batches {
+            for event in &batch.events {
+                if let Some(object) = event.subscription_type.object() {
+                    feeders
+                        .entry((event.portal_id, object))
+                        .or_default()
+                        .insert(id.clone());
+                }
+            }
+        }
+        let all_events = batches.iter().flat_map(|(_, b)| b.events.iter());
+        outcome.stats.events = batches.iter().map(|(_, b)| b.events.len()).sum();
+        let (plans, unplanned) = plan(all_events);
+        outcome.stats.unknown_type_events = unplanned.unknown_type;
+
+        // 2. Portals: only active connections sync.
+        let portals: BTreeSet<PortalId> = plans.keys().map(|(p, _)| *p).collect();
+        let mut active: BTreeSet<PortalId> = BTreeSet::new();
+        let mut failed: BTreeSet<String> = BTreeSet::new();
+        for portal in portals {
+            match self.store.get_connection(portal).await {
+                Ok(Some(c)) if c.status == ConnectionStatus::Active => {
+                    active.insert(portal);
+                }
+                Ok(other) => {
+                    tracing::warn!(
+                        portal = %portal,
+                        status = ?other.map(|c| c.status),
+                        "events for a portal that is not syncing: acknowledged, not applied"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(portal = %portal, error = %e, "connection lookup failed; retrying the portal's messages");
+                    for ((p, _), ids) in &feeders {
+                        if *p == portal {
+                            failed.extend(ids.iter().cloned());
+                        }
+                    }
+                }
+            }
+        }
+
+        // 3. Groups, a few at a time.
+        let mut work = Vec::new();
+        for ((portal, object_type), plan) in plans {
+            outcome.stats.deferred_events += plan.deferred_events;
+            outcome.stats.invalid_events += plan.invalid_events;
+            if !active.contains(&portal) {
+                outcome.stats.inactive_portal_events +=
+                    plan.read.len() + plan.purge.len() + plan.merged_away.len();
+                continue;
+            }
+            if !plan.is_empty() {
+                work.push((portal, object_type, plan));
+            }
+        }
+        let results: Vec<_> = stream::iter(work)
+            .map(|(portal, object_type, plan)| async move {
+                let mut stats = BatchStats::default();
+                let result = self.apply(portal, object_type, &plan, &mut stats).await;
+                (portal, object_type, result, stats)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for (portal, object_type, result, stats) in results {
+            outcome.stats.absorb(stats);
+            if let Err(e) = result {
+                outcome.stats.failed_groups += 1;
+                tracing::error!(portal = %portal, object_type = %object_type, error = %e, "group failed; its messages will be retried");
+                if let Some(ids) = feeders.get(&(portal, object_type)) {
+                    failed.extend(ids.iter().cloned());
+                }
+            }
+        }
+        outcome.failed.extend(failed);
+        outcome.failed.sort();
+        outcome.failed.dedup();
+        outcome
+    }
+
+    async fn apply(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        plan: &Plan,
+        stats: &mut BatchStats,
+    ) -> Result<(), GroupError> {
+        let key = |id: ObjectId| RecordKey::new(portal, object_type, id);
+
+        for (&id, &at) in &plan.purge {
+            self.store.privacy_purge(&key(id), at).await?;
+            stats.purged += 1;
+        }
+        for (&id, merged) in &plan.merged_away {
+            let out = self
+                .store
+                .archive_record(
+                    &key(id),
+                    merged.occurred_at,
+                    ArchiveReason::Merged,
+                    Some(merged.into),
+                )
+                .await?;
+            if out == ArchiveOutcome::Archived {
+                stats.archived_merged += 1;
+            }
+        }
+
+        let ids: Vec<ObjectId> = plan.read.keys().copied().collect();
+        let properties = properties_for(object_type);
+        for chunk in ids.chunks(BATCH_READ_MAX) {
+            stats.hubspot_calls += 1;
+            stats.ids_read += chunk.len();
+            let read = self
+                .reader
+                .batch_read(portal, object_type, chunk, properties)
+                .await?;
+
+            // Gone from HubSpot: archived at the deletion's time (or, with
+            // no deletion seen, at the latest event's time).
+            for id in &read.missing {
+                let Some(intent) = plan.read.get(id) else {
+                    continue;
+                };
+                let at = intent.deleted_at.unwrap_or(intent.last_event_at);
+                let out = self
+                    .store
+                    .archive_record(&key(*id), at, ArchiveReason::Deleted, None)
+                    .await?;
+                if out == ArchiveOutcome::Archived {
+                    stats.archived_deleted += 1;
+                }
+            }
+
+            let mut writes = Vec::with_capacity(read.found.len());
+            for object in &read.found {
+                match map_object(object_type, object) {
+                    MapOutcome::Mapped(mapped) => {
+                        stats.field_errors += mapped.errors.len();
+                        for e in &mapped.errors {
+                            tracing::warn!(portal = %portal, object_type = %object_type, id = %mapped.id, error = %e, "field not mapped");
+                        }
+                        let version = mapped.source_version.unwrap_or(0);
+                        let write = RecordWrite::from_fields(
+                            key(mapped.id),
+                            version,
+                            mapped.content_hash.as_str(),
+                            &mapped.record,
+                        )?;
+                        writes.push(write);
+                    }
+                    MapOutcome::Skipped { id, reason, .. } => {
+                        tracing::info!(portal = %portal, object_type = %object_type, id = %id, reason = %reason, "record skipped");
+                        *stats.skipped.entry(reason.to_string()).or_default() += 1;
+                    }
+                }
+            }
+            self.write_all(writes, stats).await?;
+        }
+        Ok(())
+    }
+
+    /// Read the stored metadata of all writes in one go, then write only
+    /// what the version guard would accept.
+    async fn write_all(
+        &self,
+        writes: Vec<RecordWrite>,
+        stats: &mut BatchStats,
+    ) -> Result<(), GroupError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<RecordKey> = writes.iter().map(|w| w.key.clone()).collect();
+        let stored: HashMap<RecordKey, hubsync_store::StoredMeta> = self
+            .store
+            .get_record_meta(&keys)
+            .await?
+            .into_iter()
+            .map(|m| (m.key(), m))
+            .collect();
+        for write in writes {
+            let decision = hubsync_store::needs_write(
+                stored.get(&write.key),
+                write.source_version,
+                &write.content_hash,
+            );
+            use hubsync_store::WriteDecision::*;
+            match decision {
+                SkipUnchanged => {
+                    stats.unchanged += 1;
+                    continue;
+                }
+                SkipStale => {
+                    stats.stale += 1;
+                    continue;
+                }
+                SkipTombstoned => {
+                    stats.tombstoned += 1;
+                    continue;
+                }
+                Write => {}
+            }
+            match self.store.upsert_record(&write).await? {
+                UpsertOutcome::Created => stats.created += 1,
+                UpsertOutcome::Updated => stats.updated += 1,
+                UpsertOutcome::Unchanged => stats.unchanged += 1,
+                UpsertOutcome::Stale => stats.stale += 1,
+                UpsertOutcome::Tombstoned => stats.tombstoned += 1,
+            }
+        }
+        Ok(())
+    }
+}
