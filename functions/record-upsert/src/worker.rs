@@ -335,7 +335,7 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
         if writes.is_empty() {
             return Ok(());
         }
-        let keys: Vec<RecordKey> = writes.iter().map(|w| w.key.clone()).collect();
+        let keys: Vec<RecordKey> = writes.iter().map(|w| w.key).collect();
         let stored: HashMap<RecordKey, hubsync_store::StoredMeta> = self
             .store
             .get_record_meta(&keys)
