@@ -377,12 +377,16 @@ impl RecordStore for DynamoStore {
             .table_name(&self.config.records_table)
             .set_item(Some(item))
             .condition_expression(
-                "attribute_not_exists(#pk) OR (#sv < :v AND (attribute_not_exists(#pd) OR #pd = :false))",
+                "attribute_not_exists(#pk) OR ((#sv < :v OR (#sv = :v AND \
+                 (attribute_not_exists(#ch) OR #ch <> :h))) AND \
+                 (attribute_not_exists(#pd) OR #pd = :false))",
             )
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#sv", attr::SOURCE_VERSION)
+            .expression_attribute_names("#ch", attr::CONTENT_HASH)
             .expression_attribute_names("#pd", attr::PRIVACY_DELETED)
             .expression_attribute_values(":v", number(write.source_version))
+            .expression_attribute_values(":h", AttributeValue::S(write.content_hash.clone()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

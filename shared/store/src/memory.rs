@@ -148,7 +148,7 @@ impl RecordStore for MemoryStore {
         let partition = state.records.entry(write.key.pk()).or_default();
         let sk = write.key.sk();
         let stored = Self::stored_meta(partition.get(&sk))?;
-        if !upsert_allowed(stored.as_ref(), write.source_version) {
+        if !upsert_allowed(stored.as_ref(), write.source_version, &write.content_hash) {
             return Ok(match &stored {
                 Some(m) => classify_refused_upsert(m, write),
                 None => UpsertOutcome::Stale,

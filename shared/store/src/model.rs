@@ -388,11 +388,12 @@ pub struct RecordPage {
 pub enum UpsertOutcome {
     /// The record did not exist and was written.
     Created,
-    /// An older version was replaced (and un-archived if it was archived).
+    /// An older version (or the same version with other content) was
+    /// replaced, and un-archived if it was archived.
     Updated,
     /// The same version with the same hash is stored: nothing changed.
     Unchanged,
-    /// A version at least as new is stored: the write was refused.
+    /// A newer version is stored: the write was refused.
     Stale,
     /// A privacy tombstone is stored: the write was refused.
     Tombstoned,
@@ -444,7 +445,7 @@ pub enum WriteDecision {
     Write,
     /// The same version and hash are stored.
     SkipUnchanged,
-    /// A version at least as new is stored.
+    /// A newer version is stored.
     SkipStale,
     /// A privacy tombstone is stored.
     SkipTombstoned,
@@ -458,13 +459,20 @@ impl WriteDecision {
 }
 
 /// Decides, from metadata read beforehand, whether a write is needed; a
-/// skipped write costs nothing. It agrees with the store's own guard, so a
-/// skipped write is exactly one the store would have refused:
+/// skipped write costs nothing. It agrees exactly with the store's own
+/// guard, so a skipped write is one the store would have refused:
 ///
 /// - nothing stored → write;
-/// - a tombstone → skip;
-/// - stored version ≥ new version → skip (unchanged when version and hash
-///   are equal, stale otherwise);
+/// - a privacy tombstone → skip;
+/// - stored version > new version → skip (stale);
+/// - same version, same hash → skip (unchanged: the no-change run);
+/// - same version, **different hash** → write. HubSpot did not modify the
+///   object, but its mapped content changed: the mapping changed
+///   (`CONTENT_HASH_VERSION` bump, a portal's custom-field config) or a
+///   derived value did (an owner's email). Refusing it would leave
+///   DynamoDB different from HubSpot for good, breaking convergence. Two
+///   writers can only disagree at one version when they run different
+///   mappings, and the next reconciliation settles that;
 /// - newer version, even with the **same hash** → write. The content is the
 ///   same, but the stored version must move forward: otherwise a worker
 ///   that read HubSpot *before* this version (and so holds older content
@@ -472,16 +480,17 @@ impl WriteDecision {
 ///   the guard later and overwrite newer data with older. Moving the
 ///   version costs one write per real HubSpot modification that did not
 ///   touch mapped fields — never one per no-change run, because a repeated
-///   run brings the same version.
+///   run brings the same version and hash.
 pub fn needs_write(stored: Option<&StoredMeta>, version: i64, content_hash: &str) -> WriteDecision {
     match stored {
         None => WriteDecision::Write,
         Some(m) if m.privacy_deleted => WriteDecision::SkipTombstoned,
-        Some(m) if m.source_version >= version => {
-            if m.source_version == version && m.content_hash.as_deref() == Some(content_hash) {
+        Some(m) if m.source_version > version => WriteDecision::SkipStale,
+        Some(m) if m.source_version == version => {
+            if m.content_hash.as_deref() == Some(content_hash) {
                 WriteDecision::SkipUnchanged
             } else {
-                WriteDecision::SkipStale
+                WriteDecision::Write
             }
         }
         Some(_) => WriteDecision::Write,
@@ -493,13 +502,16 @@ pub fn needs_write(stored: Option<&StoredMeta>, version: i64, content_hash: &str
 // DynamoDB store states them as condition expressions (next to each use);
 // the memory store evaluates these functions directly.
 
-/// Upsert condition: `attribute_not_exists(pk) OR (source_version < :v AND
+/// The upsert guard, as [`crate::DynamoStore`] sends it:
+/// `attribute_not_exists(pk) OR ((source_version < :v OR (source_version =
+/// :v AND (attribute_not_exists(content_hash) OR content_hash <> :h))) AND
 /// (attribute_not_exists(privacy_deleted) OR privacy_deleted = false))`.
-pub(crate) fn upsert_allowed(stored: Option<&StoredMeta>, version: i64) -> bool {
-    match stored {
-        None => true,
-        Some(m) => m.source_version < version && !m.privacy_deleted,
-    }
+pub(crate) fn upsert_allowed(
+    stored: Option<&StoredMeta>,
+    version: i64,
+    content_hash: &str,
+) -> bool {
+    needs_write(stored, version, content_hash).is_write()
 }
 
 /// Classifies a refused upsert from the stored metadata.
@@ -507,7 +519,9 @@ pub(crate) fn classify_refused_upsert(stored: &StoredMeta, write: &RecordWrite) 
     match needs_write(Some(stored), write.source_version, &write.content_hash) {
         WriteDecision::SkipTombstoned => UpsertOutcome::Tombstoned,
         WriteDecision::SkipUnchanged => UpsertOutcome::Unchanged,
-        // `Write` cannot happen for a refused condition; treat as stale.
+        // `Write` cannot happen for a refused condition unless the item
+        // changed between the write and the read of a fallback; the stored
+        // state then won the race, which is what `Stale` reports.
         WriteDecision::SkipStale | WriteDecision::Write => UpsertOutcome::Stale,
     }
 }
@@ -810,7 +824,8 @@ mod tests {
         assert_eq!(needs_write(None, 1, "h"), WriteDecision::Write);
         let m = meta(5, "h");
         assert_eq!(needs_write(Some(&m), 5, "h"), WriteDecision::SkipUnchanged);
-        assert_eq!(needs_write(Some(&m), 5, "x"), WriteDecision::SkipStale);
+        // Same version, other content (mapping change): write.
+        assert_eq!(needs_write(Some(&m), 5, "x"), WriteDecision::Write);
         assert_eq!(needs_write(Some(&m), 4, "h"), WriteDecision::SkipStale);
         assert_eq!(needs_write(Some(&m), 6, "x"), WriteDecision::Write);
         // Same content, newer version: the version must still move forward.
@@ -845,7 +860,7 @@ mod tests {
             for v in [4, 5, 6] {
                 for h in ["h", "x"] {
                     let write = RecordWrite::new(key(7), v, h, Map::new());
-                    let allowed = upsert_allowed(s.as_ref(), v);
+                    let allowed = upsert_allowed(s.as_ref(), v, h);
                     assert_eq!(needs_write(s.as_ref(), v, h).is_write(), allowed);
                     if let (false, Some(m)) = (allowed, s) {
                         let outcome = classify_refused_upsert(m, &write);

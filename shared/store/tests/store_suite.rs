@@ -13,7 +13,7 @@ use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 use hubsync_store::{
     create_tables, needs_write, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
     ConnectionStore, DeleteOutcome, DynamoStore, Item, MemoryStore, PurgeOutcome, RecordKey,
-    RecordStore, RecordWrite, StoreConfig, StoreError, StoreStats, UpsertOutcome,
+    RecordStore, RecordWrite, StoreConfig, StoreError, StoreStats, UpsertOutcome, WriteDecision,
 };
 use serde_json::{json, Map, Value};
 
@@ -93,7 +93,8 @@ macro_rules! suite {
 suite!(
     upsert_creates_then_updates_and_reports_unchanged,
     older_version_after_newer_is_stale_and_newer_data_stays,
-    same_version_with_other_content_is_stale,
+    same_version_with_other_content_is_written,
+    store_guard_agrees_with_needs_write,
     fields_round_trip_with_their_types,
     archive_keeps_data_and_sets_archived_at,
     archive_older_than_the_stored_version_is_refused,
@@ -185,14 +186,68 @@ async fn older_version_after_newer_is_stale_and_newer_data_stays<S: Harness>(s: 
     assert_eq!(rec.fields, fields("Three"));
 }
 
-async fn same_version_with_other_content_is_stale<S: Harness>(s: S) {
+/// A mapping change (or a derived value such as an owner's email) changes
+/// the content without a new HubSpot version: it must still be written, or
+/// DynamoDB would never converge.
+async fn same_version_with_other_content_is_written<S: Harness>(s: S) {
     s.upsert_record(&write(8, 5, "Five")).await.unwrap();
     assert_eq!(
         s.upsert_record(&write(8, 5, "Other")).await.unwrap(),
-        UpsertOutcome::Stale
+        UpsertOutcome::Updated
     );
     let rec = s.get_record(&key(8)).await.unwrap().expect("stored");
-    assert_eq!(rec.fields, fields("Five"));
+    assert_eq!(rec.fields, fields("Other"));
+    assert_eq!(rec.meta.source_version, 5);
+    // An older version with any content stays refused.
+    assert_eq!(
+        s.upsert_record(&write(8, 4, "Four")).await.unwrap(),
+        UpsertOutcome::Stale
+    );
+}
+
+/// The DynamoDB condition expression and the pure `needs_write` must agree
+/// on every combination, or read-before-write would skip writes the store
+/// would accept (or the reverse).
+async fn store_guard_agrees_with_needs_write<S: Harness>(s: S) {
+    #[derive(Clone, Copy, Debug)]
+    enum State {
+        Active,
+        Archived,
+        Tombstone,
+    }
+    let mut id = 1000;
+    for state in [State::Active, State::Archived, State::Tombstone] {
+        for v in [4i64, 5, 6] {
+            for h in ["hash-Five", "hash-Other"] {
+                id += 1;
+                match state {
+                    State::Active => {
+                        s.upsert_record(&write(id, 5, "Five")).await.unwrap();
+                    }
+                    State::Archived => {
+                        s.upsert_record(&write(id, 3, "Five")).await.unwrap();
+                        s.archive_record(&key(id), 5, ArchiveReason::Deleted, None)
+                            .await
+                            .unwrap();
+                    }
+                    State::Tombstone => {
+                        s.privacy_purge(&key(id), 5).await.unwrap();
+                    }
+                }
+                let meta = s.get_record_meta(&[key(id)]).await.unwrap().pop();
+                let decision = needs_write(meta.as_ref(), v, h);
+                let w = RecordWrite::new(key(id), v, h, fields("X"));
+                let outcome = s.upsert_record(&w).await.unwrap();
+                let expected = match decision {
+                    WriteDecision::Write => UpsertOutcome::Updated,
+                    WriteDecision::SkipUnchanged => UpsertOutcome::Unchanged,
+                    WriteDecision::SkipStale => UpsertOutcome::Stale,
+                    WriteDecision::SkipTombstoned => UpsertOutcome::Tombstoned,
+                };
+                assert_eq!(outcome, expected, "{state:?}, version {v}, {h}");
+            }
+        }
+    }
 }
 
 async fn fields_round_trip_with_their_types<S: Harness>(s: S) {
