@@ -58,15 +58,7 @@ fn parse_limit(q: &[(String, String)], default: u32, max: u32) -> Result<u32, Re
 }
 
 fn requested_props(ty: ObjectType, q: &[(String, String)]) -> Vec<String> {
-    let mut p = query_list(q, "properties");
-    if p.is_empty() {
-        p = ty
-            .default_properties()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    }
-    p
+    ty.effective_properties(&query_list(q, "properties"))
 }
 
 /// `GET /crm/v3/objects/{type}`
@@ -120,10 +112,11 @@ pub(crate) async fn list_objects(
                     limit,
                     next_after
                 );
-                if !query_list(&q, "properties").is_empty() {
+                let asked = query_list(&q, "properties");
+                if !asked.is_empty() {
                     link.push_str("&properties=");
                     link.push_str(
-                        &url::form_urlencoded::byte_serialize(names.join(",").as_bytes())
+                        &url::form_urlencoded::byte_serialize(asked.join(",").as_bytes())
                             .collect::<String>(),
                     );
                 }
@@ -174,7 +167,9 @@ pub(crate) async fn get_object(
         let s = d.store(ty);
         let m = if archived { &s.archived } else { &s.live };
         let found = match query_get(&q, "idProperty").filter(|p| *p != "hs_object_id") {
-            Some(prop) => find_by_property(m, &interner, prop, &[id.clone()]).remove(&id),
+            Some(prop) => {
+                find_by_property(m, &interner, prop, std::slice::from_ref(&id)).remove(&id)
+            }
             None => id.parse::<u64>().ok(),
         };
         match found.and_then(|i| m.get(&i).map(|r| (i, r))) {
@@ -262,21 +257,18 @@ pub(crate) async fn batch_read(
             )));
         }
         let started = iso_ms(st.now_ms());
-        let names = if req.properties.is_empty() {
-            ty.default_properties().iter().map(|s| s.to_string()).collect()
-        } else {
-            req.properties.clone()
-        };
+        let names = ty.effective_properties(&req.properties);
         let d = g.portal.read();
         let interner = st.interner_read();
         let resolved = d.resolve(ty, &names, &interner);
         let s = d.store(ty);
         let m = if archived { &s.archived } else { &s.live };
         let keys: Vec<String> = req.inputs.iter().map(IdInput::as_string).collect();
-        let by_prop = match req.id_property.as_deref().filter(|p| *p != "hs_object_id") {
-            Some(p) => Some(find_by_property(m, &interner, p, &keys)),
-            None => None,
-        };
+        let by_prop = req
+            .id_property
+            .as_deref()
+            .filter(|p| *p != "hs_object_id")
+            .map(|p| find_by_property(m, &interner, p, &keys));
         let mut seen = std::collections::HashSet::new();
         let mut results = Vec::new();
         let mut missing = Vec::new();

@@ -69,6 +69,29 @@ impl ObjectType {
         }
     }
 
+    /// Properties HubSpot returns even when a request names others.
+    pub fn always_properties(self) -> [&'static str; 3] {
+        ["createdate", self.modified_property(), "hs_object_id"]
+    }
+
+    /// Requested names plus [`Self::always_properties`]; the default set when none requested.
+    pub fn effective_properties(self, requested: &[String]) -> Vec<String> {
+        if requested.is_empty() {
+            return self
+                .default_properties()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        }
+        let mut v = requested.to_vec();
+        for a in self.always_properties() {
+            if !v.iter().any(|n| n == a) {
+                v.push(a.to_string());
+            }
+        }
+        v
+    }
+
     /// Properties returned when a request names none.
     pub fn default_properties(self) -> &'static [&'static str] {
         match self {
@@ -238,24 +261,13 @@ pub struct Record {
 }
 
 /// A property option (enumerations).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PropertyOption {
     pub label: String,
     pub value: String,
     pub display_order: i32,
     pub hidden: bool,
-}
-
-impl Default for PropertyOption {
-    fn default() -> Self {
-        Self {
-            label: String::new(),
-            value: String::new(),
-            display_order: 0,
-            hidden: false,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -408,7 +420,12 @@ pub const INDUSTRIES: &[(&str, &str)] = &[
 ];
 
 /// Pipelines: (pipeline id, label, stages (id, label, probability)).
-pub const PIPELINES: &[(&str, &str, &[(&str, &str, &str)])] = &[
+/// A deal stage: (id, label, probability).
+pub type Stage = (&'static str, &'static str, &'static str);
+/// A pipeline: (id, label, stages).
+pub type Pipeline = (&'static str, &'static str, &'static [Stage]);
+
+pub const PIPELINES: &[Pipeline] = &[
     (
         "default",
         "Sales Pipeline",

@@ -339,16 +339,7 @@ pub(crate) async fn search(
             hits = keyed.into_iter().map(|(_, id, r)| (id, r)).collect();
         }
         let total = hits.len();
-        let mut names: Vec<String> = if req.properties.is_empty() {
-            ty.default_properties().iter().map(|s| s.to_string()).collect()
-        } else {
-            req.properties.clone()
-        };
-        for always in ["hs_object_id", "createdate", ty.modified_property()] {
-            if !names.iter().any(|n| n == always) {
-                names.push(always.to_string());
-            }
-        }
+        let names = ty.effective_properties(&req.properties);
         let resolved = d.resolve(ty, &names, &interner);
         let page: Vec<_> = hits.iter().skip(after).take(limit).map(|(id, r)| render(*id, r, &resolved)).collect();
         let mut body = json!({"total": total, "results": page});
