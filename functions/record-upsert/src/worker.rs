@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 
 use futures::stream::{self, StreamExt};
-use hubsync_hubspot::{BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId};
+use hubsync_hubspot::{BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId, TokenError};
 use hubsync_mapping::{map_object, properties_for, MapOutcome};
 use hubsync_store::{
     ArchiveOutcome, ArchiveReason, ConnectionStatus, ConnectionStore, RecordKey, RecordStore,
@@ -85,6 +85,7 @@ pub struct BatchStats {
     pub skipped: BTreeMap<String, usize>,
     pub field_errors: usize,
     pub failed_groups: usize,
+    pub needs_reauth_groups: usize,
 }
 
 impl BatchStats {
@@ -229,6 +230,28 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
             .await;
         for (portal, object_type, result, stats) in results {
             outcome.stats.absorb(stats);
+            if let Err(GroupError::HubSpot(HubSpotError::Token(TokenError::NeedsReauth))) = result {
+                // The grant is gone: stop syncing the portal instead of
+                // retrying its messages forever. Reconnecting re-runs a full
+                // sync, so nothing is lost.
+                outcome.stats.needs_reauth_groups += 1;
+                tracing::error!(portal = %portal, object_type = %object_type, "HubSpot access revoked: connection marked needs_reauth, messages acknowledged");
+                if let Err(e) = self
+                    .store
+                    .set_connection_status(
+                        portal,
+                        ConnectionStatus::NeedsReauth,
+                        Some("invalid_grant"),
+                    )
+                    .await
+                {
+                    tracing::error!(portal = %portal, error = %e, "could not mark the connection needs_reauth; retrying");
+                    if let Some(ids) = feeders.get(&(portal, object_type)) {
+                        failed.extend(ids.iter().cloned());
+                    }
+                }
+                continue;
+            }
             if let Err(e) = result {
                 outcome.stats.failed_groups += 1;
                 tracing::error!(portal = %portal, object_type = %object_type, error = %e, "group failed; its messages will be retried");

@@ -20,6 +20,7 @@ struct FakeHubSpot {
     objects: Mutex<HashMap<(ObjectType, ObjectId), HubSpotObject>>,
     calls: AtomicUsize,
     failing: Mutex<Vec<ObjectType>>,
+    revoked: std::sync::atomic::AtomicBool,
 }
 
 impl FakeHubSpot {
@@ -52,6 +53,11 @@ impl ObjectReader for FakeHubSpot {
     ) -> Result<BatchReadResult, HubSpotError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         assert!(ids.len() <= 100, "batch reads carry at most 100 ids");
+        if self.revoked.load(Ordering::SeqCst) {
+            return Err(HubSpotError::Token(
+                hubsync_hubspot::TokenError::NeedsReauth,
+            ));
+        }
         if self.failing.lock().unwrap().contains(&object_type) {
             return Err(HubSpotError::Server { status: 502 });
         }
@@ -441,4 +447,33 @@ async fn older_read_never_overwrites_newer_state() {
         .unwrap()
         .unwrap();
     assert_eq!(rec.fields["name"], json!("New"));
+}
+
+#[tokio::test]
+async fn revoked_access_marks_the_connection_and_acknowledges_the_messages() {
+    let w = worker().await;
+    w.reader().revoked.store(true, Ordering::SeqCst);
+    let out = w
+        .process(vec![message(
+            "1",
+            vec![event("company.creation", 1, 1_000)],
+        )])
+        .await;
+    assert!(out.failed.is_empty(), "not retried forever: {out:?}");
+    assert_eq!(out.stats.needs_reauth_groups, 1);
+    let conn = w
+        .store()
+        .get_connection(PortalId(PORTAL))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conn.status, ConnectionStatus::NeedsReauth);
+    // The next batch for the portal makes no HubSpot call at all.
+    let calls = w.reader().calls.load(Ordering::SeqCst);
+    w.process(vec![message(
+        "2",
+        vec![event("company.creation", 2, 1_000)],
+    )])
+    .await;
+    assert_eq!(w.reader().calls.load(Ordering::SeqCst), calls);
 }

@@ -1,0 +1,39 @@
+//! Lambda entry point: wiring only (configuration, SDK clients, handler).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use hubsync_auth::{ConnectionTokens, KmsCipher};
+use hubsync_hubspot::{HubSpotClient, InProcessRateLimiter};
+use hubsync_store::{DynamoStore, StoreConfig};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use record_upsert::{lambda::handle_sqs_event, settings::Settings, HubSpotReader, Worker};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    hubsync_runtime::init_tracing();
+    let settings = Settings::from_env()?;
+    let aws = hubsync_runtime::aws_sdk_config().await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        StoreConfig::from_env()?,
+    );
+    let tokens = ConnectionTokens::new(
+        store.clone(),
+        KmsCipher::new(
+            aws_sdk_kms::Client::new(&aws),
+            settings.token_key_id.clone(),
+        ),
+    );
+    let client = HubSpotClient::with_rate_limiter(
+        settings.hubspot.clone(),
+        Arc::new(InProcessRateLimiter::new(settings.rate_limit)),
+    )?;
+    let worker = Worker::new(HubSpotReader::new(client, tokens), store)
+        .with_concurrency(settings.concurrency);
+    let worker = &worker;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(handle_sqs_event(worker, event.payload).await)
+    }))
+    .await
+}
