@@ -314,8 +314,14 @@ impl StoredMeta {
         RecordKey::new(self.portal_id, self.object_type, self.object_id)
     }
 
+    /// Reads the metadata of a (whole or projected) item, copying only the
+    /// metadata attributes, never the fields.
     pub(crate) fn from_item(item: &Item) -> Result<Self, StoreError> {
-        Ok(serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone())?)
+        let projected: Item = attr::META
+            .iter()
+            .filter_map(|name| item.get(*name).map(|v| ((*name).to_owned(), v.clone())))
+            .collect();
+        Ok(serde_dynamo::aws_sdk_dynamodb_1::from_item(projected)?)
     }
 }
 

@@ -1,0 +1,148 @@
+//! DynamoDB-specific behaviour the shared suite cannot express: table
+//! creation as `template.yaml` declares it, and SDK error classification.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::types::{BillingMode, KeyType, ScalarAttributeType, TimeToLiveStatus};
+use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
+use hubsync_store::{
+    create_tables, ConnectionStore, DynamoStore, RecordKey, RecordStore, RecordWrite, StoreConfig,
+    StoreError, CONTROL_TTL_ATTRIBUTE,
+};
+use serde_json::Map;
+
+const BOUND: Duration = Duration::from_secs(120);
+
+async fn client() -> aws_sdk_dynamodb::Client {
+    let sdk = hubsync_testkit::aws_config()
+        .await
+        .expect("local AWS stack");
+    aws_sdk_dynamodb::Client::new(&sdk)
+}
+
+fn fresh_config() -> StoreConfig {
+    StoreConfig::new(
+        hubsync_testkit::unique_name("records"),
+        hubsync_testkit::unique_name("control"),
+    )
+}
+
+#[tokio::test]
+async fn tables_match_the_template_and_creation_is_idempotent() {
+    tokio::time::timeout(BOUND, async {
+        let client = client().await;
+        let config = fresh_config();
+        create_tables(&client, &config).await.unwrap();
+        create_tables(&client, &config)
+            .await
+            .expect("second run is a no-op");
+
+        for table in [&config.records_table, &config.control_table] {
+            let t = client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .unwrap()
+                .table
+                .unwrap();
+            let keys: Vec<(String, KeyType)> = t
+                .key_schema()
+                .iter()
+                .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+                .collect();
+            assert_eq!(
+                keys,
+                [
+                    ("pk".to_owned(), KeyType::Hash),
+                    ("sk".to_owned(), KeyType::Range)
+                ]
+            );
+            for def in t.attribute_definitions() {
+                assert_eq!(def.attribute_type(), &ScalarAttributeType::S);
+            }
+            assert_eq!(
+                t.billing_mode_summary().and_then(|b| b.billing_mode()),
+                Some(&BillingMode::PayPerRequest)
+            );
+        }
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(&config.control_table)
+            .send()
+            .await
+            .unwrap()
+            .time_to_live_description
+            .unwrap();
+        assert_eq!(ttl.attribute_name(), Some(CONTROL_TTL_ATTRIBUTE));
+        assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn a_missing_table_is_a_precise_non_retryable_error() {
+    tokio::time::timeout(BOUND, async {
+        let store = DynamoStore::new(client().await, fresh_config()); // tables never created
+        let key = RecordKey::new(PortalId(1), ObjectType::Deals, ObjectId(1));
+        let err = store
+            .upsert_record(&RecordWrite::new(key, 1, "h", Map::new()))
+            .await
+            .unwrap_err();
+        match &err {
+            StoreError::Sdk {
+                operation,
+                code,
+                retryable,
+                ..
+            } => {
+                assert_eq!(*operation, "PutItem");
+                assert_eq!(code.as_deref(), Some("ResourceNotFoundException"));
+                assert!(!retryable);
+            }
+            other => panic!("expected Sdk, got {other:?}"),
+        }
+        assert!(!err.is_retryable());
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the SDK error is kept"
+        );
+        assert_eq!(store.stats().writes(), 1, "the failed request is counted");
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_retryable() {
+    tokio::time::timeout(BOUND, async {
+        let sdk = hubsync_testkit::aws_config()
+            .await
+            .expect("local AWS stack");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port(); // bound then dropped: nothing listens there
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), fresh_config());
+        let err = store.get_connection(PortalId(1)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Sdk {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.is_retryable());
+    })
+    .await
+    .expect("bounded");
+}
