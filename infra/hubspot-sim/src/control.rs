@@ -88,7 +88,11 @@ fn patch_config(st: &SimState, section: Option<&str>, patch: &Value) -> Response
     match serde_json::from_value::<crate::config::SimConfig>(v) {
         Ok(new) => {
             st.update_config(|c| *c = new.clone());
-            json(StatusCode::OK, &new)
+            let full = serde_json::to_value(&new).unwrap_or(Value::Null);
+            match section {
+                Some(s) => json(StatusCode::OK, &full[s]),
+                None => json(StatusCode::OK, &full),
+            }
         }
         Err(e) => bad_request(format!("invalid configuration: {e}")),
     }
