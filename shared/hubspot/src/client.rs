@@ -169,8 +169,52 @@ struct Counters {
     token_refreshes: AtomicU64,
 }
 
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+impl Counters {
+    fn snapshot(&self) -> ClientStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ClientStats {
+            requests: get(&self.requests),
+            rate_limited: get(&self.rate_limited),
+            retries: get(&self.retries),
+            server_errors: get(&self.server_errors),
+            timeouts: get(&self.timeouts),
+            transport_errors: get(&self.transport_errors),
+            token_refreshes: get(&self.token_refreshes),
+        }
+    }
+}
+
+/// Client-wide and per-portal counters.
+#[derive(Debug, Default)]
+struct Stats {
+    total: Counters,
+    by_portal: std::sync::Mutex<std::collections::HashMap<PortalId, Arc<Counters>>>,
+}
+
+impl Stats {
+    fn tally(&self, portal: PortalId) -> Tally<'_> {
+        let mut map = match self.by_portal.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Tally {
+            total: &self.total,
+            portal: map.entry(portal).or_default().clone(),
+        }
+    }
+}
+
+/// Counts one call's events both client-wide and for its portal.
+struct Tally<'a> {
+    total: &'a Counters,
+    portal: Arc<Counters>,
+}
+
+impl Tally<'_> {
+    fn bump(&self, field: impl Fn(&Counters) -> &AtomicU64) {
+        field(self.total).fetch_add(1, Ordering::Relaxed);
+        field(&self.portal).fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// One HTTP call, before auth and retries.
@@ -191,7 +235,7 @@ pub struct HubSpotClient {
     base_url: String,
     retry: RetryConfig,
     limiter: Arc<dyn RateLimiter>,
-    counters: Arc<Counters>,
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for HubSpotClient {
@@ -231,7 +275,7 @@ impl HubSpotClient {
             base_url,
             retry: config.retry,
             limiter,
-            counters: Arc::new(Counters::default()),
+            stats: Arc::new(Stats::default()),
         })
     }
 
@@ -239,19 +283,19 @@ impl HubSpotClient {
         &self.base_url
     }
 
-    /// Counters so far.
+    /// Counters so far, all portals.
     pub fn stats(&self) -> ClientStats {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        ClientStats {
-            requests: get(&c.requests),
-            rate_limited: get(&c.rate_limited),
-            retries: get(&c.retries),
-            server_errors: get(&c.server_errors),
-            timeouts: get(&c.timeouts),
-            transport_errors: get(&c.transport_errors),
-            token_refreshes: get(&c.token_refreshes),
-        }
+        self.stats.total.snapshot()
+    }
+
+    /// Counters so far for one portal (zero if it was never called), e.g.
+    /// for a reconciliation report while other portals run concurrently.
+    pub fn stats_for(&self, portal: PortalId) -> ClientStats {
+        let map = match self.stats.by_portal.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(&portal).map(|c| c.snapshot()).unwrap_or_default()
     }
 
     /// `POST /crm/v3/objects/{type}/batch/read?archived=false` with up to
@@ -407,13 +451,14 @@ impl HubSpotClient {
         call: Call,
     ) -> Result<T, HubSpotError> {
         let start = Instant::now();
+        let tally = self.stats.tally(portal);
         let mut token = tokens.access_token(portal).await?;
         let mut refreshed = false;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let _permit = self.limiter.acquire(portal, call.kind).await?;
-            let err = match self.send_once(&call, &token).await {
+            let err = match self.send_once(&call, &token, &tally).await {
                 Ok(bytes) => {
                     return serde_json::from_slice(&bytes)
                         .map_err(|e| HubSpotError::decode(call.what, &e));
@@ -423,7 +468,7 @@ impl HubSpotClient {
             let wait = match &err {
                 HubSpotError::Unauthorized { .. } if !refreshed => {
                     refreshed = true;
-                    bump(&self.counters.token_refreshes);
+                    tally.bump(|c| &c.token_refreshes);
                     tracing::info!(portal = %portal, op = call.what, "401 from HubSpot; refreshing the access token once");
                     token = match tokens.refresh(portal, &token).await {
                         Ok(t) => t,
@@ -458,14 +503,19 @@ impl HubSpotClient {
                 tracing::warn!(portal = %portal, op = call.what, attempt, error = %err, "giving up on HubSpot call");
                 return Err(err);
             }
-            bump(&self.counters.retries);
+            tally.bump(|c| &c.retries);
             tracing::debug!(portal = %portal, op = call.what, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying HubSpot call");
             tokio::time::sleep(wait).await;
         }
     }
 
     /// One HTTP attempt: the body of a 2xx, or the classified error.
-    async fn send_once(&self, call: &Call, token: &SecretString) -> Result<Vec<u8>, HubSpotError> {
+    async fn send_once(
+        &self,
+        call: &Call,
+        token: &SecretString,
+        tally: &Tally<'_>,
+    ) -> Result<Vec<u8>, HubSpotError> {
         let url = format!("{}{}", self.base_url, call.path);
         let mut req = self
             .http
@@ -480,8 +530,8 @@ impl HubSpotClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        bump(&self.counters.requests);
-        let resp = req.send().await.map_err(|e| self.classify(e))?;
+        tally.bump(|c| &c.requests);
+        let resp = req.send().await.map_err(|e| classify(e, tally))?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -489,7 +539,7 @@ impl HubSpotClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(|e| self.classify(e))?.to_vec();
+        let bytes = resp.bytes().await.map_err(|e| classify(e, tally))?.to_vec();
         tracing::debug!(op = call.what, status = status.as_u16(), "HubSpot response");
         if status.is_success() {
             return Ok(bytes);
@@ -497,7 +547,7 @@ impl HubSpotClient {
         let body: WireError = serde_json::from_slice(&bytes).unwrap_or_default();
         Err(match status {
             StatusCode::TOO_MANY_REQUESTS => {
-                bump(&self.counters.rate_limited);
+                tally.bump(|c| &c.rate_limited);
                 HubSpotError::RateLimited {
                     policy: RateLimitPolicy::parse(body.policy_name.as_deref()),
                     retry_after,
@@ -511,7 +561,7 @@ impl HubSpotClient {
             },
             StatusCode::NOT_FOUND => HubSpotError::NotFound,
             s if s.is_server_error() => {
-                bump(&self.counters.server_errors);
+                tally.bump(|c| &c.server_errors);
                 HubSpotError::Server { status: s.as_u16() }
             }
             s => HubSpotError::BadRequest {
@@ -520,15 +570,15 @@ impl HubSpotClient {
             },
         })
     }
+}
 
-    fn classify(&self, e: reqwest::Error) -> HubSpotError {
-        if e.is_timeout() {
-            bump(&self.counters.timeouts);
-            HubSpotError::Timeout
-        } else {
-            bump(&self.counters.transport_errors);
-            HubSpotError::Transport(e.without_url())
-        }
+fn classify(e: reqwest::Error, tally: &Tally<'_>) -> HubSpotError {
+    if e.is_timeout() {
+        tally.bump(|c| &c.timeouts);
+        HubSpotError::Timeout
+    } else {
+        tally.bump(|c| &c.transport_errors);
+        HubSpotError::Transport(e.without_url())
     }
 }
 

@@ -408,6 +408,31 @@ async fn server_error_is_retried_then_succeeds() {
     assert_eq!(r.found.len(), 1);
     let s = h.client.stats();
     assert_eq!((s.requests, s.server_errors, s.retries), (3, 2, 2));
+    assert_eq!(h.client.stats_for(PORTAL), s);
+    assert_eq!(h.client.stats_for(PortalId(1)), Default::default());
+}
+
+#[tokio::test]
+async fn stats_are_kept_per_portal() {
+    let h = Harness::start(vec![
+        reply(200, OK_LIST),
+        reply(500, "{}"),
+        reply(200, OK_LIST),
+    ])
+    .await;
+    let other = PortalId(99);
+    h.client
+        .list_page(&token(), PORTAL, ObjectType::Deals, None, 10, &[], false)
+        .await
+        .unwrap();
+    h.client
+        .list_page(&token(), other, ObjectType::Deals, None, 10, &[], false)
+        .await
+        .unwrap();
+    assert_eq!(h.client.stats().requests, 3);
+    assert_eq!(h.client.stats_for(PORTAL).requests, 1);
+    let o = h.client.stats_for(other);
+    assert_eq!((o.requests, o.server_errors, o.retries), (2, 1, 1));
 }
 
 #[tokio::test]
