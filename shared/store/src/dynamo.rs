@@ -21,14 +21,15 @@ use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::model::{
     archive_attributes, attr, classify_purge, classify_refused_archive, classify_refused_delete,
-    classify_refused_upsert, connection_from_item, connection_item, connection_key, now_rfc3339,
-    parse_sort_key, partition_key, record_item, rfc3339_from_ms, sort_key, tombstone_item,
-    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, Item, PurgeOutcome,
-    RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, UpsertOutcome,
-    CONNECTION_PK_PREFIX, CONNECTION_SK,
+    classify_refused_swap, classify_refused_upsert, conn_attr, connection_from_item,
+    connection_item, connection_key, lease_item, lease_key, now_ms, now_rfc3339, parse_sort_key,
+    partition_key, record_item, rfc3339_from_ms, sort_key, status_attributes, token_attributes,
+    tombstone_item, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome,
+    Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
+    TokenSwap, TokenUpdate, UpsertOutcome, CONNECTION_PK_PREFIX, CONNECTION_SK,
 };
 use crate::stats::StoreStats;
-use crate::traits::{ConnectionStore, RecordStore};
+use crate::traits::{ConnectionStore, RecordStore, TokenStore};
 use crate::BATCH_GET_MAX_KEYS;
 
 /// The Control table's TTL attribute (epoch seconds), as in `template.yaml`.
@@ -51,16 +52,6 @@ const TRANSIENT_CODES: [&str; 4] = [
     "ServiceUnavailable",
     "TransactionConflictException",
     "ItemCollectionSizeLimitExceededException",
-];
-
-// Connection attributes touched by `set_connection_status`.
-const STATUS: &str = "status";
-const STATUS_REASON: &str = "status_reason";
-const UPDATED_AT: &str = "updated_at";
-const TOKEN_ATTRIBUTES: [&str; 3] = [
-    "access_token_ciphertext",
-    "refresh_token_ciphertext",
-    "access_token_expires_at",
 ];
 
 /// Converts an SDK error, deciding whether it is retryable. The error is
@@ -105,6 +96,24 @@ fn build_error(operation: &'static str, err: aws_sdk_dynamodb::error::BuildError
         retryable: false,
         source: Box::new(err),
     }
+}
+
+/// `SET #u0 = :u0, #u1 = :u1, ...` for the given attributes, with the
+/// placeholders (without `#`/`:`) and what they stand for.
+#[allow(clippy::type_complexity)]
+fn set_clause(
+    attributes: Vec<(&'static str, AttributeValue)>,
+) -> (String, Vec<(String, (&'static str, AttributeValue))>) {
+    let placeholders: Vec<(String, (&'static str, AttributeValue))> = attributes
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| (format!("u{i}"), a))
+        .collect();
+    let sets: Vec<String> = placeholders
+        .iter()
+        .map(|(p, _)| format!("#{p} = :{p}"))
+        .collect();
+    (format!("SET {}", sets.join(", ")), placeholders)
 }
 
 fn number(n: i64) -> AttributeValue {
@@ -224,30 +233,26 @@ impl ConnectionStore for DynamoStore {
         status: ConnectionStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value as av;
-        let mut update = "SET #st = :st, #sr = :sr, #ua = :ua".to_owned();
         let mut req = self
             .client
             .update_item()
             .table_name(&self.config.control_table)
             .set_key(Some(connection_key(portal)))
             .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#st", STATUS)
-            .expression_attribute_names("#sr", STATUS_REASON)
-            .expression_attribute_names("#ua", UPDATED_AT)
-            .expression_attribute_values(":st", av(status)?)
-            .expression_attribute_values(":sr", av(reason)?)
-            .expression_attribute_values(":ua", av(chrono::Utc::now())?);
+            .expression_attribute_names("#pk", attr::PK);
+        let (mut update, names) = set_clause(status_attributes(status, reason)?);
+        for (placeholder, (name, value)) in names {
+            req = req
+                .expression_attribute_names(format!("#{placeholder}"), name)
+                .expression_attribute_values(format!(":{placeholder}"), value);
+        }
         if status != ConnectionStatus::Active {
-            let removed: Vec<String> = TOKEN_ATTRIBUTES
-                .iter()
-                .enumerate()
-                .map(|(i, _)| format!("#tk{i}"))
+            let removed: Vec<String> = (0..conn_attr::TOKENS.len())
+                .map(|i| format!("#tk{i}"))
                 .collect();
             update.push_str(" REMOVE ");
             update.push_str(&removed.join(", "));
-            for (placeholder, name) in removed.iter().zip(TOKEN_ATTRIBUTES) {
+            for (placeholder, name) in removed.iter().zip(conn_attr::TOKENS) {
                 req = req.expression_attribute_names(placeholder, name);
             }
         }
@@ -297,6 +302,112 @@ impl ConnectionStore for DynamoStore {
         }
         connections.sort_by_key(|c| c.portal_id);
         Ok(connections)
+    }
+}
+
+impl TokenStore for DynamoStore {
+    async fn swap_tokens(
+        &self,
+        portal: PortalId,
+        expected_access_ciphertext: &str,
+        update: &TokenUpdate,
+    ) -> Result<TokenSwap, StoreError> {
+        use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value as av;
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.config.control_table)
+            .set_key(Some(connection_key(portal)))
+            .condition_expression("attribute_exists(#pk) AND #st = :active AND #at = :expected")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#st", conn_attr::STATUS)
+            .expression_attribute_names("#at", conn_attr::ACCESS)
+            .expression_attribute_values(":active", av(ConnectionStatus::Active)?)
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::S(expected_access_ciphertext.to_owned()),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let (update_expr, placeholders) = set_clause(token_attributes(update)?);
+        for (placeholder, (name, value)) in placeholders {
+            req = req
+                .expression_attribute_names(format!("#{placeholder}"), name)
+                .expression_attribute_values(format!(":{placeholder}"), value);
+        }
+        self.stats.count_write();
+        let outcome = match req.update_expression(update_expr).send().await {
+            Ok(_) => TokenSwap::Swapped,
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    let stored = non_empty(e.item())
+                        .cloned()
+                        .map(connection_from_item)
+                        .transpose()?;
+                    classify_refused_swap(portal, stored.as_ref())?
+                }
+                _ => return Err(sdk_error("UpdateItem", err)),
+            },
+        };
+        tracing::info!(portal = %portal, ?outcome, "swap_tokens");
+        Ok(outcome)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let now = now_ms();
+        let lease = Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            expires_at_ms: now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+        };
+        let item = lease_item(&lease)?;
+        self.stats.count_write();
+        // Mirrors `model::lease_available`.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.config.control_table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #exp < :now OR #holder = :holder")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#exp", "expires_at_ms")
+            .expression_attribute_names("#holder", "holder")
+            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":holder", AttributeValue::S(holder.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(lease)),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                _ => Err(sdk_error("PutItem", err)),
+            },
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<bool, StoreError> {
+        self.stats.count_write();
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.config.control_table)
+            .set_key(Some(lease_key(&lease.name)))
+            .condition_expression("#holder = :holder")
+            .expression_attribute_names("#holder", "holder")
+            .expression_attribute_values(":holder", AttributeValue::S(lease.holder.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(sdk_error("DeleteItem", err)),
+            },
+        }
     }
 }
 
@@ -447,19 +558,14 @@ impl RecordStore for DynamoStore {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":occurred", number(occurred_at_ms))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let mut sets = Vec::with_capacity(attributes.len());
-        for (i, (name, value)) in attributes.into_iter().enumerate() {
-            sets.push(format!("#a{i} = :a{i}"));
+        let (update, placeholders) = set_clause(attributes);
+        for (placeholder, (name, value)) in placeholders {
             req = req
-                .expression_attribute_names(format!("#a{i}"), name)
-                .expression_attribute_values(format!(":a{i}"), value);
+                .expression_attribute_names(format!("#{placeholder}"), name)
+                .expression_attribute_values(format!(":{placeholder}"), value);
         }
         self.stats.count_write();
-        let outcome = match req
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-        {
+        let outcome = match req.update_expression(update).send().await {
             Ok(_) => ArchiveOutcome::Archived,
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => {

@@ -27,12 +27,12 @@ pub use dynamo::{create_tables, DynamoStore, CONTROL_TTL_ATTRIBUTE};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use model::{
-    needs_write, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, Item,
-    PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, UpsertOutcome,
-    WriteDecision,
+    needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
+    DeleteOutcome, Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
+    StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision,
 };
 pub use stats::StoreStats;
-pub use traits::{ConnectionStore, RecordScan, RecordStore};
+pub use traits::{ConnectionStore, RecordScan, RecordStore, TokenStore};
 
 /// Most keys one `BatchGetItem` call may carry.
 pub const BATCH_GET_MAX_KEYS: usize = 100;

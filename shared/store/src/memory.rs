@@ -5,20 +5,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
 use crate::error::StoreError;
 use crate::model::{
     archive_allowed, archive_attributes, classify_purge, classify_refused_archive,
-    classify_refused_delete, classify_refused_upsert, connection_from_item, connection_item,
-    delete_allowed, now_rfc3339, partition_key, record_item, rfc3339_from_ms, sort_key,
+    classify_refused_delete, classify_refused_swap, classify_refused_upsert, conn_attr,
+    connection_from_item, connection_item, delete_allowed, lease_available, now_ms, now_rfc3339,
+    partition_key, record_item, rfc3339_from_ms, sort_key, status_attributes, token_attributes,
     tombstone_item, upsert_allowed, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
-    DeleteOutcome, Item, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
-    StoredRecord, UpsertOutcome,
+    DeleteOutcome, Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
+    StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome,
 };
 use crate::stats::StoreStats;
-use crate::traits::{ConnectionStore, RecordStore};
+use crate::traits::{ConnectionStore, RecordStore, TokenStore};
 use crate::BATCH_GET_MAX_KEYS;
 
 #[derive(Debug, Default)]
@@ -28,6 +30,8 @@ struct State {
     records: BTreeMap<String, BTreeMap<String, Item>>,
     /// Connections by portal.
     connections: BTreeMap<PortalId, Item>,
+    /// Leases by name.
+    leases: BTreeMap<String, Lease>,
 }
 
 /// The in-memory store. Clones share the same data and counters.
@@ -89,23 +93,20 @@ impl ConnectionStore for MemoryStore {
         status: ConnectionStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value as av;
-        let status_av = av(status)?;
-        let reason_av = av(reason)?;
-        let now_av = av(chrono::Utc::now())?;
+        let attributes = status_attributes(status, reason)?;
         self.stats.count_write();
         let mut state = self.lock();
         let item = state
             .connections
             .get_mut(&portal)
             .ok_or(StoreError::ConnectionNotFound { portal })?;
-        item.insert("status".into(), status_av);
-        item.insert("status_reason".into(), reason_av);
-        item.insert("updated_at".into(), now_av);
+        for (name, value) in attributes {
+            item.insert(name.to_owned(), value);
+        }
         if status != ConnectionStatus::Active {
-            item.remove("access_token_ciphertext");
-            item.remove("refresh_token_ciphertext");
-            item.remove("access_token_expires_at");
+            for name in conn_attr::TOKENS {
+                item.remove(name);
+            }
         }
         Ok(())
     }
@@ -114,6 +115,65 @@ impl ConnectionStore for MemoryStore {
         self.stats.count_read();
         let items: Vec<Item> = self.lock().connections.values().cloned().collect();
         items.into_iter().map(connection_from_item).collect()
+    }
+}
+
+impl TokenStore for MemoryStore {
+    async fn swap_tokens(
+        &self,
+        portal: PortalId,
+        expected_access_ciphertext: &str,
+        update: &TokenUpdate,
+    ) -> Result<TokenSwap, StoreError> {
+        let attributes = token_attributes(update)?;
+        self.stats.count_write();
+        let mut state = self.lock();
+        let Some(item) = state.connections.get_mut(&portal) else {
+            return classify_refused_swap(portal, None);
+        };
+        let stored = connection_from_item(item.clone())?;
+        if stored.status != ConnectionStatus::Active
+            || stored.access_token_ciphertext.as_deref() != Some(expected_access_ciphertext)
+        {
+            return classify_refused_swap(portal, Some(&stored));
+        }
+        for (name, value) in attributes {
+            item.insert(name.to_owned(), value);
+        }
+        Ok(TokenSwap::Swapped)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let now = now_ms();
+        let lease = Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            expires_at_ms: now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+        };
+        self.stats.count_write();
+        let mut state = self.lock();
+        if !lease_available(state.leases.get(name), holder, now) {
+            return Ok(None);
+        }
+        state.leases.insert(name.to_owned(), lease.clone());
+        Ok(Some(lease))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<bool, StoreError> {
+        self.stats.count_write();
+        let mut state = self.lock();
+        match state.leases.get(&lease.name) {
+            Some(held) if held.holder == lease.holder => {
+                state.leases.remove(&lease.name);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

@@ -12,8 +12,9 @@ use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
 use crate::error::StoreError;
 use crate::model::{
-    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, PurgeOutcome,
-    RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, UpsertOutcome,
+    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, Lease,
+    PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, TokenSwap,
+    TokenUpdate, UpsertOutcome,
 };
 
 /// Connections of portals (Control table).
@@ -46,6 +47,47 @@ pub trait ConnectionStore: Send + Sync {
     /// Every stored connection, in portal order (a Scan of the Control
     /// table; meant for the nightly fan-out over portals).
     fn list_connections(&self) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
+}
+
+/// The primitives that make a token refresh happen once across many
+/// concurrent workers (DESIGN.md "Tokens refresh once"): a lease, so only
+/// one worker calls HubSpot's token endpoint, and a compare-and-swap of the
+/// tokens, so a late refresher cannot overwrite a newer token.
+///
+/// Typical use on an expired or rejected token `T`:
+/// 1. `try_acquire_lease(&token_refresh_lease(portal), invocation_id, ttl)`;
+///    if `None`, wait briefly and re-read the connection (someone else is
+///    refreshing);
+/// 2. re-read the connection: if its access token is no longer `T`, use the
+///    new one and release the lease;
+/// 3. refresh at HubSpot, `swap_tokens(portal, T, &update)`, release.
+pub trait TokenStore: Send + Sync {
+    /// Stores new tokens (and `updated_at`) only if the connection exists,
+    /// is `Active`, and its access-token ciphertext is still
+    /// `expected_access_ciphertext`. [`StoreError::ConnectionNotFound`] when
+    /// there is no connection.
+    fn swap_tokens(
+        &self,
+        portal: PortalId,
+        expected_access_ciphertext: &str,
+        update: &TokenUpdate,
+    ) -> impl Future<Output = Result<TokenSwap, StoreError>> + Send;
+
+    /// Takes the named lease for `holder` until now + `ttl`, if it is free,
+    /// lapsed, or already `holder`'s (renewal). `None` when someone else
+    /// holds it. Lease items carry the Control table's TTL attribute, so
+    /// lapsed ones are eventually removed.
+    fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
+
+    /// Gives a lease back; `false` when it was no longer `lease.holder`'s
+    /// (lapsed and taken by another), in which case nothing is removed.
+    fn release_lease(&self, lease: &Lease)
+        -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Records (Records table), guarded by their source version.

@@ -11,9 +11,10 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 use hubsync_store::{
-    create_tables, needs_write, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
-    ConnectionStore, DeleteOutcome, DynamoStore, Item, MemoryStore, PurgeOutcome, RecordKey,
-    RecordStore, RecordWrite, StoreConfig, StoreError, StoreStats, UpsertOutcome, WriteDecision,
+    create_tables, needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection,
+    ConnectionStatus, ConnectionStore, DeleteOutcome, DynamoStore, Item, MemoryStore, PurgeOutcome,
+    RecordKey, RecordStore, RecordWrite, StoreConfig, StoreError, StoreStats, TokenStore,
+    TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision,
 };
 use serde_json::{json, Map, Value};
 
@@ -21,7 +22,7 @@ const PORTAL: PortalId = PortalId(1_000_001);
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What the cases need beyond the traits: counters and raw items.
-trait Harness: RecordStore + ConnectionStore + Clone + 'static {
+trait Harness: RecordStore + ConnectionStore + TokenStore + Clone + 'static {
     fn counters(&self) -> &StoreStats;
     fn raw(&self, key: &RecordKey) -> impl Future<Output = Option<Item>> + Send;
 }
@@ -114,6 +115,9 @@ suite!(
     connection_round_trip_and_status_change,
     status_change_of_an_unknown_connection_is_not_found,
     reserved_field_names_are_refused_without_a_write,
+    token_swap_succeeds_only_against_the_expected_token,
+    a_lease_has_one_holder_until_released_or_lapsed,
+    concurrent_refreshers_get_exactly_one_lease,
 );
 
 // ------------------------------------------------------------------ helpers
@@ -800,4 +804,139 @@ async fn reserved_field_names_are_refused_without_a_write<S: Harness>(s: S) {
     assert!(!err.is_retryable());
     assert_eq!(s.counters().writes(), 0);
     assert!(s.get_record(&key(1)).await.unwrap().is_none());
+}
+
+fn new_tokens(n: u32) -> TokenUpdate {
+    TokenUpdate {
+        access_token_ciphertext: format!("AQICAHaccess{n}CIPHERTEXT"),
+        refresh_token_ciphertext: format!("AQICAHrefresh{n}CIPHERTEXT"),
+        access_token_expires_at: 1_700_000_000 + i64::from(n),
+    }
+}
+
+async fn token_swap_succeeds_only_against_the_expected_token<S: Harness>(s: S) {
+    let conn = connection(PORTAL);
+    s.put_connection(&conn).await.unwrap();
+    let old = conn.access_token_ciphertext.clone().unwrap();
+
+    assert_eq!(
+        s.swap_tokens(PORTAL, &old, &new_tokens(1)).await.unwrap(),
+        TokenSwap::Swapped
+    );
+    let stored = s.get_connection(PORTAL).await.unwrap().unwrap();
+    assert_eq!(
+        stored.access_token_ciphertext.as_deref(),
+        Some("AQICAHaccess1CIPHERTEXT")
+    );
+    assert_eq!(
+        stored.refresh_token_ciphertext.as_deref(),
+        Some("AQICAHrefresh1CIPHERTEXT")
+    );
+    assert_eq!(stored.access_token_expires_at, Some(1_700_000_001));
+    assert!(stored.updated_at > conn.updated_at);
+
+    // A second refresher that also saw the old token loses.
+    assert_eq!(
+        s.swap_tokens(PORTAL, &old, &new_tokens(2)).await.unwrap(),
+        TokenSwap::Superseded
+    );
+    let still = s.get_connection(PORTAL).await.unwrap().unwrap();
+    assert_eq!(
+        still.access_token_ciphertext.as_deref(),
+        Some("AQICAHaccess1CIPHERTEXT")
+    );
+
+    s.set_connection_status(PORTAL, ConnectionStatus::NeedsReauth, Some("invalid_grant"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.swap_tokens(PORTAL, "AQICAHaccess1CIPHERTEXT", &new_tokens(3))
+            .await
+            .unwrap(),
+        TokenSwap::NotActive
+    );
+    assert!(matches!(
+        s.swap_tokens(PortalId(3), &old, &new_tokens(4)).await,
+        Err(StoreError::ConnectionNotFound { portal }) if portal == PortalId(3)
+    ));
+    assert!(!format!("{:?}", new_tokens(5)).contains("CIPHERTEXT"));
+}
+
+async fn a_lease_has_one_holder_until_released_or_lapsed<S: Harness>(s: S) {
+    let name = token_refresh_lease(PORTAL);
+    let ttl = Duration::from_secs(30);
+    let a = s
+        .try_acquire_lease(&name, "a", ttl)
+        .await
+        .unwrap()
+        .expect("free");
+    assert_eq!(a.holder, "a");
+    assert!(s
+        .try_acquire_lease(&name, "b", ttl)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        s.try_acquire_lease(&name, "a", ttl)
+            .await
+            .unwrap()
+            .is_some(),
+        "renewal"
+    );
+
+    let b_lease = hubsync_store::Lease {
+        holder: "b".into(),
+        ..a.clone()
+    };
+    assert!(
+        !s.release_lease(&b_lease).await.unwrap(),
+        "only the holder releases"
+    );
+    assert!(s.release_lease(&a).await.unwrap());
+    assert!(!s.release_lease(&a).await.unwrap(), "already released");
+
+    let b = s
+        .try_acquire_lease(&name, "b", Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert!(b.is_some());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(
+        s.try_acquire_lease(&name, "c", ttl)
+            .await
+            .unwrap()
+            .is_some(),
+        "a lapsed lease can be taken"
+    );
+    // Other names are independent.
+    assert!(s
+        .try_acquire_lease(&token_refresh_lease(PortalId(2)), "b", ttl)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn concurrent_refreshers_get_exactly_one_lease<S: Harness>(s: S) {
+    let name = token_refresh_lease(PORTAL);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        let name = name.clone();
+        tasks.push(tokio::spawn(async move {
+            s.try_acquire_lease(&name, &format!("worker-{i}"), Duration::from_secs(30))
+                .await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("lease call").is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(
+        s.counters().writes(),
+        8,
+        "every attempt is a (billed) write"
+    );
 }
