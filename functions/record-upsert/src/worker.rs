@@ -89,7 +89,15 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    fn absorb(&mut self, other: BatchStats) {
+    /// Add another batch's counts to these.
+    pub fn absorb(&mut self, other: &BatchStats) {
+        self.messages += other.messages;
+        self.poisoned_messages += other.poisoned_messages;
+        self.events += other.events;
+        self.unknown_type_events += other.unknown_type_events;
+        self.deferred_events += other.deferred_events;
+        self.invalid_events += other.invalid_events;
+        self.inactive_portal_events += other.inactive_portal_events;
         self.hubspot_calls += other.hubspot_calls;
         self.ids_read += other.ids_read;
         self.created += other.created;
@@ -101,8 +109,10 @@ impl BatchStats {
         self.archived_merged += other.archived_merged;
         self.purged += other.purged;
         self.field_errors += other.field_errors;
-        for (k, v) in other.skipped {
-            *self.skipped.entry(k).or_default() += v;
+        self.failed_groups += other.failed_groups;
+        self.needs_reauth_groups += other.needs_reauth_groups;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k.clone()).or_default() += v;
         }
     }
 }
@@ -229,7 +239,7 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
             .collect()
             .await;
         for (portal, object_type, result, stats) in results {
-            outcome.stats.absorb(stats);
+            outcome.stats.absorb(&stats);
             if let Err(GroupError::HubSpot(HubSpotError::Token(TokenError::NeedsReauth))) = result {
                 // The grant is gone: stop syncing the portal instead of
                 // retrying its messages forever. Reconnecting re-runs a full

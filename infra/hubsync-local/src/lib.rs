@@ -1,0 +1,121 @@
+//! hubsync on one machine: the local AWS stack (moto) provisioned like the
+//! SAM template, the functions run by [`LocalRunner`] with their Lambda
+//! handler code, and HubSpot played by `hubspot-sim`. Used by `make demo`
+//! and by the end-to-end tests.
+
+pub mod provision;
+pub mod runner;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hubspot_sim::{SimConfig, Simulator};
+use hubsync_auth::{KmsCipher, TokenCipher};
+use hubsync_hubspot::PortalId;
+use hubsync_store::{Connection, ConnectionStatus, ConnectionStore};
+use secrecy::SecretString;
+
+pub use provision::{provision, QueueSettings, Resources};
+pub use runner::{LocalRunner, RunnerConfig, RunnerStats};
+
+/// Options of a local environment.
+#[derive(Debug, Clone)]
+pub struct EnvOptions {
+    /// Unique name prefix of the AWS resources.
+    pub prefix: String,
+    pub sim: SimConfig,
+    pub queues: QueueSettings,
+}
+
+/// Simulator + provisioned resources + running functions.
+pub struct Environment {
+    pub aws: aws_config::SdkConfig,
+    pub sim: Simulator,
+    pub resources: Resources,
+    pub runner: LocalRunner,
+}
+
+impl Environment {
+    /// Start the simulator, provision the AWS side, start the functions and
+    /// point the simulator's webhooks at the intake.
+    pub async fn start(aws: aws_config::SdkConfig, options: EnvOptions) -> Result<Self> {
+        let sim = Simulator::start(options.sim.clone())
+            .await
+            .context("start hubspot-sim")?;
+        let app = sim.state().config().app;
+        let secret = SecretString::from(app.client_secret.clone());
+        let resources = provision(&aws, &options.prefix, &secret, options.queues).await?;
+        let mut config = RunnerConfig::new(sim.base_url());
+        config.app_id = Some(app.app_id);
+        let runner = LocalRunner::start(&aws, &resources, config).await?;
+        sim.state()
+            .set_webhook_target(Some(runner.webhook_url()), Some(runner.webhook_url()));
+        Ok(Self {
+            aws,
+            sim,
+            resources,
+            runner,
+        })
+    }
+
+    /// Connect a simulator portal with a token issued directly by the
+    /// simulator (stored KMS-encrypted, like the OAuth callback does).
+    pub async fn connect_portal(&self, portal: u64) -> Result<()> {
+        let tokens = self
+            .sim
+            .issue_token(portal)
+            .map_err(|e| anyhow::anyhow!("issue a token: {e}"))?;
+        let cipher = KmsCipher::new(
+            aws_sdk_kms::Client::new(&self.aws),
+            self.resources.kms_key_id.clone(),
+        );
+        let portal_id = PortalId(portal);
+        let access = cipher
+            .encrypt(portal_id, &SecretString::from(tokens.access_token.clone()))
+            .await?;
+        let refresh = cipher
+            .encrypt(portal_id, &SecretString::from(tokens.refresh_token.clone()))
+            .await?;
+        let now = chrono::Utc::now();
+        self.runner
+            .store()
+            .put_connection(&Connection {
+                portal_id,
+                tenant_id: format!("tenant-{portal}"),
+                status: ConnectionStatus::Active,
+                scopes: vec![],
+                access_token_ciphertext: Some(access),
+                refresh_token_ciphertext: Some(refresh),
+                access_token_expires_at: Some(now.timestamp() + tokens.expires_in as i64),
+                created_at: now,
+                updated_at: now,
+                last_webhook_at: None,
+                status_reason: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn stop(self) {
+        self.runner.stop().await;
+        self.sim.shutdown().await;
+    }
+}
+
+/// Poll `check` until it returns `Some`, or fail after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

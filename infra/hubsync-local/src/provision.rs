@@ -1,0 +1,118 @@
+//! Creates hubsync's AWS resources in the local stack (moto), with the same
+//! shapes as `template.yaml`: the two tables, the events queue with its DLQ
+//! and redrive policy, the KMS key for tokens, and the client secret.
+
+use anyhow::{Context, Result};
+use aws_sdk_sqs::types::QueueAttributeName;
+use hubsync_store::StoreConfig;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Names and handles of one provisioned environment.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub store: StoreConfig,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub kms_key_id: String,
+    pub client_secret_arn: String,
+}
+
+/// Knobs that tests turn (fast redelivery, few receives before the DLQ).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    pub visibility_timeout_secs: u32,
+    pub max_receive_count: u32,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            visibility_timeout_secs: 2,
+            max_receive_count: 3,
+        }
+    }
+}
+
+/// Provision everything under `prefix` (unique per test).
+pub async fn provision(
+    aws: &aws_config::SdkConfig,
+    prefix: &str,
+    client_secret: &SecretString,
+    queues: QueueSettings,
+) -> Result<Resources> {
+    let store = StoreConfig::new(format!("{prefix}-records"), format!("{prefix}-control"));
+    hubsync_store::create_tables(&aws_sdk_dynamodb::Client::new(aws), &store)
+        .await
+        .context("create the tables")?;
+
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-events-dlq"))
+        .send()
+        .await
+        .context("create the DLQ")?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("read the DLQ's ARN")?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("the DLQ has no ARN")?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": queues.max_receive_count.to_string(),
+    })
+    .to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-events"))
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            queues.visibility_timeout_secs.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .context("create the events queue")?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+
+    let kms = aws_sdk_kms::Client::new(aws);
+    let kms_key_id = kms
+        .create_key()
+        .description(format!("{prefix} HubSpot tokens"))
+        .send()
+        .await
+        .context("create the KMS key")?
+        .key_metadata()
+        .map(|m| m.key_id().to_string())
+        .context("KMS returned no key id")?;
+
+    let secrets = aws_sdk_secretsmanager::Client::new(aws);
+    let client_secret_arn = secrets
+        .create_secret()
+        .name(format!("{prefix}/hubspot-client-secret"))
+        .secret_string(client_secret.expose_secret())
+        .send()
+        .await
+        .context("store the client secret")?
+        .arn()
+        .unwrap_or_default()
+        .to_string();
+
+    Ok(Resources {
+        store,
+        queue_url,
+        dlq_url,
+        kms_key_id,
+        client_secret_arn,
+    })
+}

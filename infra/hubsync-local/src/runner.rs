@@ -1,0 +1,307 @@
+//! The functions, run locally with the same handler code as in Lambda:
+//! an HTTP server for the API routes and an SQS poller that hands batches
+//! to the worker the way Lambda's event source mapping does (failed
+//! messages stay on the queue, are redelivered after the visibility timeout
+//! and land in the DLQ after `maxReceiveCount` receives).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use hubsync_auth::{ConnectionTokens, KmsCipher};
+use hubsync_hubspot::signature::WebhookVerifier;
+use hubsync_hubspot::{ClientConfig, HubSpotClient, InProcessRateLimiter, RateLimitConfig};
+use hubsync_store::DynamoStore;
+use record_upsert::{BatchStats, HubSpotReader, InboundMessage, Worker};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use webhook_intake::directory::StoreDirectory;
+use webhook_intake::sink::SqsSink;
+use webhook_intake::{CachedDirectory, Intake, IntakeConfig};
+
+use crate::provision::Resources;
+
+/// How the runner talks to HubSpot.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub hubspot_base_url: String,
+    pub app_id: Option<u64>,
+    pub rate_limit: RateLimitConfig,
+    /// Messages per worker batch (Lambda's `BatchSize`; SQS gives ≤ 10 per
+    /// receive, the poller gathers up to this many within `batch_window`).
+    pub batch_size: usize,
+    pub batch_window: Duration,
+    /// Connection-state cache of the intake.
+    pub directory_ttl: Duration,
+}
+
+impl RunnerConfig {
+    pub fn new(hubspot_base_url: impl Into<String>) -> Self {
+        Self {
+            hubspot_base_url: hubspot_base_url.into(),
+            app_id: None,
+            rate_limit: RateLimitConfig::default(),
+            batch_size: 50,
+            batch_window: Duration::from_millis(200),
+            directory_ttl: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Totals of what the poller did.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerStats {
+    pub batches: usize,
+    pub messages: usize,
+    pub failed_messages: usize,
+    pub worker: BatchStats,
+}
+
+type LocalIntake = Intake<SqsSink, CachedDirectory<StoreDirectory<DynamoStore>>>;
+pub type LocalWorker = Worker<HubSpotReader<ConnectionTokens<DynamoStore, KmsCipher>>, DynamoStore>;
+
+/// A running local deployment.
+pub struct LocalRunner {
+    addr: SocketAddr,
+    store: DynamoStore,
+    worker: Arc<LocalWorker>,
+    stats: Arc<Mutex<RunnerStats>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LocalRunner {
+    /// Bind 127.0.0.1:0, wire the functions to `resources`, start serving
+    /// and polling.
+    pub async fn start(
+        aws: &aws_config::SdkConfig,
+        resources: &Resources,
+        config: RunnerConfig,
+    ) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind the local runner")?;
+        let addr = listener.local_addr()?;
+        let public_webhook_url = format!("http://{addr}/webhooks/hubspot");
+
+        // Same start-up path as the Lambda: the secret comes from Secrets
+        // Manager, never from the environment.
+        let secret = hubsync_runtime::load_secret(
+            &aws_sdk_secretsmanager::Client::new(aws),
+            &resources.client_secret_arn,
+        )
+        .await?;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), resources.store.clone());
+        let intake: Arc<LocalIntake> = Arc::new(Intake::new(
+            WebhookVerifier::new(secret, public_webhook_url),
+            IntakeConfig {
+                app_id: config.app_id,
+                ..IntakeConfig::default()
+            },
+            SqsSink::new(aws_sdk_sqs::Client::new(aws), resources.queue_url.clone()),
+            CachedDirectory::new(StoreDirectory::new(store.clone()), config.directory_ttl),
+        ));
+
+        let tokens = ConnectionTokens::new(
+            store.clone(),
+            KmsCipher::new(aws_sdk_kms::Client::new(aws), resources.kms_key_id.clone()),
+        );
+        let client = HubSpotClient::with_rate_limiter(
+            ClientConfig::new(config.hubspot_base_url.clone()),
+            Arc::new(InProcessRateLimiter::new(config.rate_limit)),
+        )?;
+        let worker = Arc::new(Worker::new(
+            HubSpotReader::new(client, tokens),
+            store.clone(),
+        ));
+
+        let (shutdown, rx) = watch::channel(false);
+        let app = Router::new()
+            .route("/webhooks/hubspot", post(webhook))
+            .with_state(intake);
+        let mut srx = rx.clone();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = srx.changed().await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "local runner HTTP server stopped");
+            }
+        });
+        let stats = Arc::new(Mutex::new(RunnerStats::default()));
+        let poller = tokio::spawn(poll(
+            aws_sdk_sqs::Client::new(aws),
+            resources.queue_url.clone(),
+            worker.clone(),
+            stats.clone(),
+            config,
+            rx,
+        ));
+        tracing::info!(%addr, "local runner serving /webhooks/hubspot and polling the events queue");
+        Ok(Self {
+            addr,
+            store,
+            worker,
+            stats,
+            shutdown,
+            tasks: vec![server, poller],
+        })
+    }
+
+    /// The webhook URL to give HubSpot (the simulator).
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}/webhooks/hubspot", self.addr)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn store(&self) -> &DynamoStore {
+        &self.store
+    }
+
+    pub fn worker(&self) -> &LocalWorker {
+        &self.worker
+    }
+
+    pub fn stats(&self) -> RunnerStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stop serving and polling (an in-flight batch finishes first).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+async fn webhook(
+    State(intake): State<Arc<LocalIntake>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> impl IntoResponse {
+    let reply = webhook_intake::http::respond(
+        &intake,
+        "POST",
+        &headers,
+        query.as_deref(),
+        &body,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await;
+    (
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        reply.body,
+    )
+}
+
+async fn poll(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    worker: Arc<LocalWorker>,
+    stats: Arc<Mutex<RunnerStats>>,
+    config: RunnerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let mut received = Vec::new();
+        let window_end = tokio::time::Instant::now() + config.batch_window;
+        while received.len() < config.batch_size {
+            let want = (config.batch_size - received.len()).min(10) as i32;
+            let wait = if received.is_empty() { 1 } else { 0 };
+            let got = tokio::select! {
+                r = sqs.receive_message()
+                    .queue_url(&queue_url)
+                    .max_number_of_messages(want)
+                    .wait_time_seconds(wait)
+                    .send() => r,
+                _ = shutdown.changed() => return,
+            };
+            match got {
+                Ok(out) => {
+                    let n = out.messages().len();
+                    received.extend(out.messages.unwrap_or_default());
+                    if n == 0 && (!received.is_empty() || tokio::time::Instant::now() >= window_end)
+                    {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receive failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+            }
+            if tokio::time::Instant::now() >= window_end {
+                break;
+            }
+        }
+        if received.is_empty() {
+            continue;
+        }
+        let inbound: Vec<InboundMessage> = received
+            .iter()
+            .map(|m| InboundMessage {
+                message_id: m.message_id().unwrap_or_default().to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+            })
+            .collect();
+        let outcome = worker.process(inbound).await;
+        // Acknowledge (delete) what succeeded; failures stay on the queue.
+        let done: Vec<(String, String)> = received
+            .iter()
+            .filter(|m| {
+                !outcome
+                    .failed
+                    .iter()
+                    .any(|f| Some(f.as_str()) == m.message_id())
+            })
+            .filter_map(|m| Some((m.message_id()?.to_string(), m.receipt_handle()?.to_string())))
+            .collect();
+        for chunk in done.chunks(10) {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, handle))| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if let Err(e) = sqs
+                .delete_message_batch()
+                .queue_url(&queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed; messages will be redelivered (idempotent)");
+            }
+        }
+        if let Ok(mut s) = stats.lock() {
+            s.batches += 1;
+            s.messages += received.len();
+            s.failed_messages += outcome.failed.len();
+            s.worker.absorb(&outcome.stats);
+        }
+    }
+}
