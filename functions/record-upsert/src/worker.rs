@@ -81,6 +81,7 @@ pub struct BatchStats {
     pub tombstoned: usize,
     pub archived_deleted: usize,
     pub archived_merged: usize,
+    pub archived_out_of_scope: usize,
     pub purged: usize,
     pub skipped: BTreeMap<String, usize>,
     pub field_errors: usize,
@@ -107,6 +108,7 @@ impl BatchStats {
         self.tombstoned += other.tombstoned;
         self.archived_deleted += other.archived_deleted;
         self.archived_merged += other.archived_merged;
+        self.archived_out_of_scope += other.archived_out_of_scope;
         self.purged += other.purged;
         self.field_errors += other.field_errors;
         self.failed_groups += other.failed_groups;
@@ -350,6 +352,18 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
                     MapOutcome::Skipped { id, reason, .. } => {
                         tracing::info!(portal = %portal, object_type = %object_type, id = %id, reason = %reason, "record skipped");
                         *stats.skipped.entry(reason.to_string()).or_default() += 1;
+                        // A record that no longer qualifies (a contact whose
+                        // email was cleared) must not stay active with stale
+                        // data: a stored copy is archived as out of scope.
+                        if let Some(version) = object_version(object_type, object) {
+                            let out = self
+                                .store
+                                .archive_record(&key(id), version, ArchiveReason::OutOfScope, None)
+                                .await?;
+                            if out == ArchiveOutcome::Archived {
+                                stats.archived_out_of_scope += 1;
+                            }
+                        }
                     }
                 }
             }
@@ -408,4 +422,14 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
         }
         Ok(())
     }
+}
+
+/// The object's version (its last-modified property, epoch ms), if it
+/// parses.
+fn object_version(object_type: ObjectType, object: &hubsync_hubspot::HubSpotObject) -> Option<i64> {
+    let raw = object.property(object_type.last_modified_property())?;
+    hubsync_mapping::values::parse_timestamp(raw)
+        .ok()
+        .flatten()
+        .map(|t| t.epoch_ms())
 }

@@ -477,3 +477,39 @@ async fn revoked_access_marks_the_connection_and_acknowledges_the_messages() {
     .await;
     assert_eq!(w.reader().calls.load(Ordering::SeqCst), calls);
 }
+
+#[tokio::test]
+async fn contact_whose_email_is_cleared_is_archived_out_of_scope() {
+    let w = worker().await;
+    w.reader().put(
+        ObjectType::Contacts,
+        6,
+        1_000,
+        &[("email", "x@example.com")],
+    );
+    w.process(vec![message(
+        "1",
+        vec![event("contact.creation", 6, 1_000)],
+    )])
+    .await;
+    w.reader()
+        .put(ObjectType::Contacts, 6, 2_000, &[("email", "")]);
+    let out = w
+        .process(vec![message(
+            "2",
+            vec![event("contact.propertyChange", 6, 2_000)],
+        )])
+        .await;
+    assert_eq!(out.stats.archived_out_of_scope, 1);
+    let rec = w
+        .store()
+        .get_record(&key(ObjectType::Contacts, 6))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rec.meta.archived);
+    assert_eq!(
+        rec.meta.archive_reason,
+        Some(hubsync_store::ArchiveReason::OutOfScope)
+    );
+}
