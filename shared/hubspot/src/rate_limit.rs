@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::HubSpotError;
+use crate::error::{HubSpotError, RateLimitPolicy};
 use crate::ids::PortalId;
 
 /// Which limit a request counts against.
@@ -95,6 +95,11 @@ pub struct RateLimitConfig {
     /// Whether search calls also take a standard slot (conservative;
     /// default true).
     pub search_counts_as_standard: bool,
+    /// Longest pause (set by [`RateLimiter::on_rate_limited`]) an `acquire`
+    /// sits out; beyond it `acquire` fails at once with a retryable
+    /// `RateLimited` error, so a long `Retry-After` cannot park a Lambda
+    /// until its timeout. Default 30 s.
+    pub max_pause_wait: Duration,
 }
 
 impl Default for RateLimitConfig {
@@ -110,6 +115,7 @@ impl Default for RateLimitConfig {
             },
             guard: Duration::from_millis(250),
             search_counts_as_standard: true,
+            max_pause_wait: Duration::from_secs(30),
         }
     }
 }
@@ -211,12 +217,18 @@ impl InProcessRateLimiter {
             .clone()
     }
 
-    async fn take_slot(lane: &Lane) {
+    async fn take_slot(&self, lane: &Lane) -> Result<(), HubSpotError> {
         let mut w = lane.window.lock().await;
         loop {
             let now = Instant::now();
             if let Some(until) = lane.paused_until() {
                 if until > now {
+                    if until - now > self.config.max_pause_wait {
+                        return Err(HubSpotError::RateLimited {
+                            policy: RateLimitPolicy::Other("LOCAL_PAUSE".to_owned()),
+                            retry_after: Some(until - now),
+                        });
+                    }
                     tokio::time::sleep_until(until).await;
                     continue;
                 }
@@ -227,11 +239,11 @@ impl InProcessRateLimiter {
             }
             if w.sent.len() < w.limit.max_requests as usize {
                 w.sent.push_back(now);
-                return;
+                return Ok(());
             }
             match w.sent.front() {
                 Some(oldest) => tokio::time::sleep_until(*oldest + interval).await,
-                None => return,
+                None => return Ok(()),
             }
         }
     }
@@ -246,12 +258,14 @@ impl RateLimiter for InProcessRateLimiter {
         Box::pin(async move {
             let start = Instant::now();
             if kind == RateLimitKind::Search {
-                Self::take_slot(&self.lane(portal, RateLimitKind::Search)).await;
+                self.take_slot(&self.lane(portal, RateLimitKind::Search))
+                    .await?;
                 if self.config.search_counts_as_standard {
-                    Self::take_slot(&self.lane(portal, RateLimitKind::Standard)).await;
+                    self.take_slot(&self.lane(portal, RateLimitKind::Standard))
+                        .await?;
                 }
             } else {
-                Self::take_slot(&self.lane(portal, kind)).await;
+                self.take_slot(&self.lane(portal, kind)).await?;
             }
             Ok(RatePermit {
                 waited: start.elapsed(),
@@ -298,6 +312,7 @@ mod tests {
             },
             guard: Duration::ZERO,
             search_counts_as_standard: true,
+            max_pause_wait: Duration::from_secs(30),
         })
     }
 
@@ -392,6 +407,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(before.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_longer_than_max_pause_wait_fails_fast_and_retryably() {
+        let l = limiter(100, 10);
+        let p = PortalId(1);
+        let start = Instant::now();
+        l.on_rate_limited(p, RateLimitKind::Standard, Duration::from_secs(3600));
+        let err = l.acquire(p, RateLimitKind::Standard).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(err.is_retryable());
+        assert!(
+            matches!(err, HubSpotError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(3600))
+        );
     }
 
     #[test]
