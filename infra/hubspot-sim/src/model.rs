@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectType {
+    #[serde(alias = "company", alias = "COMPANY", alias = "0-2")]
     Companies,
+    #[serde(alias = "contact", alias = "CONTACT", alias = "0-1")]
     Contacts,
+    #[serde(alias = "deal", alias = "DEAL", alias = "0-3")]
     Deals,
 }
 
