@@ -81,9 +81,16 @@ fn main() {
 
     let token = st.issue_token(PORTAL).expect("token").access_token;
     let base = sim.base_url();
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
-    let company_ids = st.object_ids(PORTAL, ObjectType::Companies, false).expect("ids");
-    let contact_ids = st.object_ids(PORTAL, ObjectType::Contacts, false).expect("ids");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let company_ids = st
+        .object_ids(PORTAL, ObjectType::Companies, false)
+        .expect("ids");
+    let contact_ids = st
+        .object_ids(PORTAL, ObjectType::Contacts, false)
+        .expect("ids");
 
     let list_url = {
         let base = base.clone();
@@ -116,7 +123,12 @@ fn main() {
             b.iter(|| {
                 i += 1;
                 rt.block_on(async {
-                    let r = client.get(list_url(i)).bearer_auth(&token).send().await.expect("send");
+                    let r = client
+                        .get(list_url(i))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("send");
                     assert!(r.status().is_success());
                     r.bytes().await.expect("body")
                 })

@@ -165,7 +165,7 @@ pub struct SimConfig {
     pub first_portal_id: u64,
     /// Data seeded into every initial portal.
     pub initial_seed: SeedSpec,
-    /// Faults of every initial portal.
+    /// Faults every new portal starts with (initial ones and those created later).
     pub initial_faults: Faults,
     /// Probability that a merge produces a NEW survivor id (else the primary survives).
     pub merge_new_id_probability: f64,

@@ -854,3 +854,41 @@ async fn associations_v4_batch_read_uses_hubspot_type_ids() {
     assert_eq!(s, 400);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn paging_a_search_past_10000_results_gets_400() {
+    let sim = sim_no_limits(SeedSpec {
+        contacts: 10_050,
+        ..Default::default()
+    })
+    .await;
+    let api = Api::new(&sim, PORTAL);
+    let mut after: Option<String> = None;
+    let mut seen = 0usize;
+    let last = loop {
+        let req = json!({
+            "filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": ["email"],
+            "limit": 200,
+            "after": after,
+        });
+        let (s, b) = body(api.post("/crm/v3/objects/contacts/search", &req).await).await;
+        if s != 200 {
+            break (s, b);
+        }
+        assert_eq!(b["total"], 10_050);
+        seen += b["results"].as_array().unwrap().len();
+        after = Some(
+            b["paging"]["next"]["after"]
+                .as_str()
+                .expect("more pages")
+                .to_string(),
+        );
+    };
+    assert_eq!(seen, 10_000, "exactly the first 10,000 are reachable");
+    assert_eq!(after.as_deref(), Some("10000"));
+    assert_eq!(last.0, 400);
+    assert_eq!(last.1["category"], "VALIDATION_ERROR");
+    sim.shutdown().await;
+}
