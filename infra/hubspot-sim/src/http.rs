@@ -283,12 +283,14 @@ pub(crate) async fn gate(
                     Policy::Search => "SECONDLY",
                 };
                 st.counters.rate_limited(name, portal_id);
+                tracing::debug!(portal = portal_id, policy = name, route, "rate limited");
                 return Err(rate_limited(policy, retry_after_secs, rl_hdr));
             }
         }
     }
     if let Some(status) = injected {
         st.counters.update(|c| c.injected_errors += 1);
+        tracing::debug!(portal = portal_id, status, route, "injected API error");
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut r = hs_error(
             code,

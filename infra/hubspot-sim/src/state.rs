@@ -1279,6 +1279,7 @@ impl SimState {
     ) -> Result<ChangeOutcome, SimError> {
         let p = self.portal(portal)?;
         let merge_p = self.config_read().merge_new_id_probability;
+        tracing::debug!(portal, ?change, "apply change");
         let mut out = {
             let mut d = p.write();
             self.apply_locked(&mut d, change, change_source, merge_p)?
