@@ -20,6 +20,7 @@ async fn environment(name: &str) -> anyhow::Result<(Environment, u64)> {
             prefix: hubsync_testkit::unique_name(name),
             sim: SimConfig::default(),
             queues: QueueSettings::default(),
+            batch_size: None,
         },
     )
     .await?;

@@ -3,6 +3,7 @@
 //! handler code, and HubSpot played by `hubspot-sim`. Used by `make demo`
 //! and by the end-to-end tests.
 
+pub mod compare;
 pub mod provision;
 pub mod runner;
 
@@ -25,6 +26,8 @@ pub struct EnvOptions {
     pub prefix: String,
     pub sim: SimConfig,
     pub queues: QueueSettings,
+    /// Messages per worker batch (Lambda's `BatchSize`); `None` = default.
+    pub batch_size: Option<usize>,
 }
 
 /// Simulator + provisioned resources + running functions.
@@ -47,6 +50,9 @@ impl Environment {
         let resources = provision(&aws, &options.prefix, &secret, options.queues).await?;
         let mut config = RunnerConfig::new(sim.base_url());
         config.app_id = Some(app.app_id);
+        if let Some(n) = options.batch_size {
+            config.batch_size = n.max(1);
+        }
         let runner = LocalRunner::start(&aws, &resources, config).await?;
         sim.state()
             .set_webhook_target(Some(runner.webhook_url()), Some(runner.webhook_url()));

@@ -1,0 +1,107 @@
+//! Compare what hubsync stored with what the simulator holds: the
+//! convergence check of the tests, the demo and the reconciliation.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use hubspot_sim::{ObjectType as SimType, SimObject, SimState};
+use hubsync_hubspot::{HubSpotObject, ObjectId, ObjectType, PortalId};
+use hubsync_mapping::{map_object, MapOutcome};
+use hubsync_store::{RecordStore, StoredRecord};
+
+/// Differences between HubSpot (the simulator) and DynamoDB for one portal.
+#[derive(Debug, Default, Clone)]
+pub struct Divergence {
+    /// Live in HubSpot (and mappable) but absent or archived in DynamoDB.
+    pub missing: Vec<(ObjectType, u64)>,
+    /// Stored content differs from HubSpot's current mapped content.
+    pub different: Vec<(ObjectType, u64)>,
+    /// Active in DynamoDB but not live (deleted, merged away) or no longer
+    /// qualifying (contact without email) in HubSpot.
+    pub should_be_archived: Vec<(ObjectType, u64)>,
+    /// Records compared.
+    pub compared: usize,
+}
+
+impl Divergence {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.different.is_empty() && self.should_be_archived.is_empty()
+    }
+
+    pub fn total(&self) -> usize {
+        self.missing.len() + self.different.len() + self.should_be_archived.len()
+    }
+}
+
+fn sim_type(t: ObjectType) -> SimType {
+    match t {
+        ObjectType::Companies => SimType::Companies,
+        ObjectType::Contacts => SimType::Contacts,
+        ObjectType::Deals => SimType::Deals,
+    }
+}
+
+fn to_hubspot(o: &SimObject) -> Result<HubSpotObject> {
+    Ok(serde_json::from_value(serde_json::to_value(o)?)?)
+}
+
+/// Every mapped field of every live record, and the archived flag of every
+/// stored record, compared.
+pub async fn compare_portal<S: RecordStore>(
+    sim: &SimState,
+    store: &S,
+    portal: u64,
+) -> Result<Divergence> {
+    let mut out = Divergence::default();
+    for t in ObjectType::ALL {
+        let mut expected: BTreeMap<u64, serde_json::Map<String, serde_json::Value>> =
+            BTreeMap::new();
+        for o in sim.list_objects(portal, sim_type(t), false)? {
+            let object = to_hubspot(&o)?;
+            if let MapOutcome::Mapped(m) = map_object(t, &object) {
+                let fields = match serde_json::to_value(&m.record)? {
+                    serde_json::Value::Object(map) => map,
+                    _ => serde_json::Map::new(),
+                };
+                expected.insert(object.id.get(), fields);
+            }
+        }
+        let mut stored: BTreeMap<u64, StoredRecord> = BTreeMap::new();
+        let mut scan = store.scan_portal_records(PortalId(portal), t, 500);
+        while let Some(page) = scan.next_page().await? {
+            for r in page {
+                stored.insert(r.meta.object_id.get(), r);
+            }
+        }
+        for (id, fields) in &expected {
+            out.compared += 1;
+            match stored.get(id) {
+                Some(r) if !r.meta.archived => {
+                    if &r.fields != fields {
+                        out.different.push((t, *id));
+                    }
+                }
+                _ => out.missing.push((t, *id)),
+            }
+        }
+        for (id, r) in &stored {
+            if !r.meta.archived && !expected.contains_key(id) {
+                out.should_be_archived.push((t, *id));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ids by type, for messages.
+pub fn describe(list: &[(ObjectType, u64)], max: usize) -> String {
+    let mut s: Vec<String> = list
+        .iter()
+        .take(max)
+        .map(|(t, id)| format!("{t}/{}", ObjectId(*id)))
+        .collect();
+    if list.len() > max {
+        s.push(format!("… {} more", list.len() - max));
+    }
+    s.join(", ")
+}
