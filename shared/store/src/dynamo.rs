@@ -98,13 +98,13 @@ fn build_error(operation: &'static str, err: aws_sdk_dynamodb::error::BuildError
     }
 }
 
-/// `SET #u0 = :u0, #u1 = :u1, ...` for the given attributes, with the
-/// placeholders (without `#`/`:`) and what they stand for.
-#[allow(clippy::type_complexity)]
-fn set_clause(
-    attributes: Vec<(&'static str, AttributeValue)>,
-) -> (String, Vec<(String, (&'static str, AttributeValue))>) {
-    let placeholders: Vec<(String, (&'static str, AttributeValue))> = attributes
+/// Expression placeholders (without `#`/`:`) and the attribute name and
+/// value each stands for.
+type Placeholders = Vec<(String, (&'static str, AttributeValue))>;
+
+/// `SET #u0 = :u0, #u1 = :u1, ...` for the given attributes.
+fn set_clause(attributes: Vec<(&'static str, AttributeValue)>) -> (String, Placeholders) {
+    let placeholders: Placeholders = attributes
         .into_iter()
         .enumerate()
         .map(|(i, a)| (format!("u{i}"), a))

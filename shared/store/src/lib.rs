@@ -1,14 +1,22 @@
-//! DynamoDB access for hubsync: portal connections (Control table) and
-//! synced records (Records table), written with a monotonic version guard.
+//! DynamoDB access for hubsync: portal connections and leases (Control
+//! table) and synced records (Records table), written with a monotonic
+//! version guard.
 //!
-//! - [`ConnectionStore`] and [`RecordStore`] are the narrow traits handlers
-//!   are generic over; [`DynamoStore`] implements them on DynamoDB and
-//!   [`MemoryStore`] in memory, with identical semantics (one shared test
-//!   suite runs against both).
+//! - [`ConnectionStore`], [`RecordStore`] and [`TokenStore`] are the narrow
+//!   traits handlers are generic over; [`DynamoStore`] implements them on
+//!   DynamoDB and [`MemoryStore`] in memory, with identical semantics (one
+//!   shared test suite runs against both).
 //! - Records: `pk = "{portal}#{objectType}"`, `sk` = the id zero-padded to
 //!   20 digits (numeric order); metadata attributes in [`model::attr`], the
 //!   mapped fields as further top-level attributes. Items are built with
 //!   `serde_dynamo`.
+//! - Control: connections at `pk = "CONN#{portal}"`, `sk = "CONN"`; leases
+//!   at `pk = "LEASE#{name}"`, `sk = "LEASE"` (with the table's TTL
+//!   attribute `expires_at_epoch`).
+//! - The version guard: a write lands when nothing is stored, or when it is
+//!   newer (or the same version with other content) and the record is not
+//!   a privacy tombstone; see [`needs_write`], which callers use to skip
+//!   writes after a [`RecordStore::get_record_meta`].
 //! - Every write request (including refused conditional writes, which
 //!   DynamoDB bills) is counted in [`StoreStats`].
 //! - Errors and logs carry ids only, never field values or tokens.
