@@ -44,6 +44,11 @@ sim:
 bench:
 	cargo bench -p hubspot-sim
 
+# The main job: a local end-to-end sync of a portal (moto + simulator +
+# the functions' handler code), with a summary.
+demo: setup
+	RUST_LOG=$${RUST_LOG:-warn} bash infra/local/with-stack.sh cargo run --quiet -p hubsync-local -- demo
+
 clean:
 	cargo clean
 	rm -rf .local
