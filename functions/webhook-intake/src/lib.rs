@@ -30,7 +30,9 @@ use hubsync_hubspot::signature::WebhookVerifier;
 use hubsync_hubspot::{parse_delivery, DeliveryError, PortalId, SignatureError, WebhookEvent};
 use serde::Serialize;
 
-pub use directory::{CachedDirectory, DirectoryError, PortalDirectory, PortalState, StoreDirectory};
+pub use directory::{
+    CachedDirectory, DirectoryError, PortalDirectory, PortalState, StoreDirectory,
+};
 pub use message::{EventBatch, MessageTooLarge};
 pub use sink::{EventSink, OutboundMessage, SinkError};
 

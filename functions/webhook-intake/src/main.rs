@@ -23,7 +23,10 @@ async fn main() -> Result<(), Error> {
     let intake = Intake::new(
         WebhookVerifier::new(secret, settings.public_webhook_url.clone()),
         settings.intake.clone(),
-        SqsSink::new(aws_sdk_sqs::Client::new(&aws), settings.events_queue_url.clone()),
+        SqsSink::new(
+            aws_sdk_sqs::Client::new(&aws),
+            settings.events_queue_url.clone(),
+        ),
         CachedDirectory::new(
             StoreDirectory::new(store),
             Duration::from_secs(settings.directory_ttl_secs),
