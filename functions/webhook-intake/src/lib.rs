@@ -33,7 +33,7 @@ use serde::Serialize;
 pub use directory::{
     CachedDirectory, DirectoryError, PortalDirectory, PortalState, StoreDirectory,
 };
-pub use message::{EventBatch, MessageTooLarge};
+pub use message::{EventBatch, MessageError};
 pub use sink::{EventSink, OutboundMessage, SinkError};
 
 /// Limits and identity checks of the intake.
@@ -91,7 +91,7 @@ pub enum Rejection {
     #[error("could not queue the events: {0}")]
     Queue(#[from] SinkError),
     #[error("{0}")]
-    Message(#[from] MessageTooLarge),
+    Message(#[from] MessageError),
 }
 
 impl Rejection {

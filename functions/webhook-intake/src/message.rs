@@ -25,15 +25,21 @@ pub struct EventBatch {
     pub events: Vec<WebhookEvent>,
 }
 
-/// One event alone is larger than an SQS message.
+/// A batch that cannot become queue messages.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "an event of portal {portal} serialises to {size} bytes, over the {limit}-byte message limit"
-)]
-pub struct MessageTooLarge {
-    pub portal: PortalId,
-    pub size: usize,
-    pub limit: usize,
+pub enum MessageError {
+    /// One event alone is larger than an SQS message.
+    #[error("an event of portal {portal} serialises to {size} bytes, over the {limit}-byte message limit")]
+    Event {
+        portal: PortalId,
+        size: usize,
+        limit: usize,
+    },
+    #[error("an event of portal {portal} could not be serialised: {source}")]
+    Encode {
+        portal: PortalId,
+        source: serde_json::Error,
+    },
 }
 
 impl EventBatch {
@@ -59,7 +65,7 @@ impl EventBatch {
     }
 
     /// Serialise into as few message bodies as fit `max_bytes` each.
-    pub fn into_messages(self, max_bytes: usize) -> Result<Vec<OutboundMessage>, MessageTooLarge> {
+    pub fn into_messages(self, max_bytes: usize) -> Result<Vec<OutboundMessage>, MessageError> {
         let prefix = self.envelope_prefix();
         const SUFFIX: &str = "]}";
         let overhead = prefix.len() + SUFFIX.len();
@@ -67,10 +73,12 @@ impl EventBatch {
         let mut body = prefix.clone();
         let mut count = 0usize;
         for event in &self.events {
-            // Serialising a plain struct of numbers and strings cannot fail.
-            let json = serde_json::to_string(event).unwrap_or_default();
+            let json = serde_json::to_string(event).map_err(|source| MessageError::Encode {
+                portal: self.portal_id,
+                source,
+            })?;
             if overhead + json.len() > max_bytes {
-                return Err(MessageTooLarge {
+                return Err(MessageError::Event {
                     portal: self.portal_id,
                     size: overhead + json.len(),
                     limit: max_bytes,
