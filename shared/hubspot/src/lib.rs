@@ -6,12 +6,15 @@
 //! * [`client::HubSpotClient`]: batch read, list, search, owners.
 //! * [`rate_limit`]: the [`RateLimiter`] trait and the in-process limiter.
 //! * [`token::AccessTokenSource`]: where access tokens come from.
+//! * [`oauth::OAuthClient`]: the OAuth token endpoint (code exchange,
+//!   refresh, introspection, revocation; `v1` or date-versioned).
 #![forbid(unsafe_code)]
 
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod model;
+pub mod oauth;
 pub mod rate_limit;
 pub mod signature;
 pub mod token;
@@ -30,6 +33,10 @@ pub use ids::{ObjectId, ObjectType, PortalId};
 pub use model::{
     BatchReadResult, Filter, FilterGroup, Owner, Page, SearchPage, SearchRequest, Sort,
     MAX_BATCH_READ_INPUTS, MAX_PAGE_LIMIT, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
+};
+pub use oauth::{
+    GrantStatus, OAuthClient, OAuthConfig, OAuthError, OAuthRetry, OAuthVersion, TokenGrant,
+    TokenInfo,
 };
 pub use rate_limit::{
     InProcessRateLimiter, RateLimitConfig, RateLimitKind, RateLimiter, RatePermit, Unlimited,

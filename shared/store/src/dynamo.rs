@@ -56,7 +56,7 @@ const TRANSIENT_CODES: [&str; 4] = [
 
 /// Converts an SDK error, deciding whether it is retryable. The error is
 /// kept whole as the source.
-fn sdk_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
+pub(crate) fn sdk_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

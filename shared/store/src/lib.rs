@@ -25,8 +25,10 @@
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod jobs;
 pub mod memory;
 pub mod model;
+pub mod oauth_state;
 pub mod stats;
 pub mod traits;
 
@@ -39,6 +41,8 @@ pub use model::{
     DeleteOutcome, Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
     StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision,
 };
+pub use jobs::{SyncJob, SyncJobKind};
+pub use oauth_state::{ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use stats::StoreStats;
 pub use traits::{ConnectionStore, RecordScan, RecordStore, TokenStore};
 

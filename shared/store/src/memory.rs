@@ -24,14 +24,16 @@ use crate::traits::{ConnectionStore, RecordStore, TokenStore};
 use crate::BATCH_GET_MAX_KEYS;
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     /// Records: pk → (sk → item). `sk` is zero-padded, so the inner map is
     /// in numeric id order like a DynamoDB partition.
     records: BTreeMap<String, BTreeMap<String, Item>>,
     /// Connections by portal.
-    connections: BTreeMap<PortalId, Item>,
+    pub(crate) connections: BTreeMap<PortalId, Item>,
     /// Leases by name.
     leases: BTreeMap<String, Lease>,
+    /// OAuth states by digest (see `oauth_state`).
+    pub(crate) oauth_states: BTreeMap<String, Item>,
 }
 
 /// The in-memory store. Clones share the same data and counters.
@@ -62,7 +64,7 @@ impl MemoryStore {
             .cloned()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave an item half-written
         // (every mutation is a single insert/remove), so poisoning is moot.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
