@@ -83,8 +83,10 @@ async fn demo(
         bail!("AWS_ENDPOINT_URL is not set: run `make demo` (it starts moto), or `infra/local/with-stack.sh cargo run -p hubsync-local -- demo`");
     }
     let aws = hubsync_runtime::aws_sdk_config().await;
-    let mut sim = SimConfig::default();
-    sim.seed = seed;
+    let sim = SimConfig {
+        seed,
+        ..SimConfig::default()
+    };
     let started = Instant::now();
     let env = Environment::start(
         aws,
