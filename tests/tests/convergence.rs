@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hubspot_sim::{props, Faults, ObjectType as SimType, SimConfig};
-use hubsync_local::compare::{compare_portal, describe, Divergence};
+use hubsync_local::compare::Divergence;
 use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
 
 async fn environment(
@@ -77,26 +77,7 @@ async fn converged(
     portal: u64,
     timeout: Duration,
 ) -> anyhow::Result<Divergence> {
-    assert!(
-        env.sim.state().wait_webhooks_idle(timeout).await,
-        "the simulator did not finish delivering"
-    );
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let d = compare_portal(env.sim.state(), env.runner.store(), portal).await?;
-        if d.is_empty() {
-            return Ok(d);
-        }
-        if std::time::Instant::now() >= deadline {
-            anyhow::bail!(
-                "DynamoDB did not converge within {timeout:?}: missing [{}], different [{}], should be archived [{}]",
-                describe(&d.missing, 10),
-                describe(&d.different, 10),
-                describe(&d.should_be_archived, 10)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    env.wait_converged(portal, timeout).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,3 +125,31 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+impl Environment {
+    /// Wait until the simulator has delivered every webhook and DynamoDB
+    /// equals it field by field; fail with the differences after `timeout`.
+    pub async fn wait_converged(
+        &self,
+        portal: u64,
+        timeout: Duration,
+    ) -> Result<compare::Divergence> {
+        self.sim.state().wait_webhooks_idle(timeout).await;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let d = compare::compare_portal(self.sim.state(), self.runner.store(), portal).await?;
+            if d.is_empty() {
+                return Ok(d);
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "DynamoDB did not converge within {timeout:?}: missing [{}], different [{}], should be archived [{}]",
+                    compare::describe(&d.missing, 10),
+                    compare::describe(&d.different, 10),
+                    compare::describe(&d.should_be_archived, 10)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use hubspot_sim::{props, ObjectType as SimType, SimConfig};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
-use hubsync_local::compare::{compare_portal, describe};
+use hubsync_local::compare::compare_portal;
 use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
 use hubsync_store::{RecordKey, RecordStore};
 
@@ -180,7 +180,7 @@ async fn run(
         )?;
     }
     let created = companies + contacts + deals;
-    converge(env, portal, Duration::from_secs(120)).await?;
+    env.wait_converged(portal, Duration::from_secs(120)).await?;
     println!(
         "1. {created} records created in HubSpot → all in DynamoDB after {:.2} s",
         t.elapsed().as_secs_f64()
@@ -225,7 +225,7 @@ async fn run(
     })?;
     let t = Instant::now();
     let report = sim.random_changes(portal, changes, Some(seed), &[])?;
-    converge(env, portal, Duration::from_secs(120)).await?;
+    env.wait_converged(portal, Duration::from_secs(120)).await?;
     println!(
         "3. {changes} random changes ({} updates, {} deletes, {} restores, {} merges, {} creates; 10 % duplicated, reordered) → converged after {:.2} s",
         report.updated, report.deleted, report.restored, report.merged, report.created,
@@ -303,24 +303,4 @@ async fn run(
         d.total()
     );
     Ok(())
-}
-
-async fn converge(env: &Environment, portal: u64, timeout: Duration) -> Result<()> {
-    env.sim.state().wait_webhooks_idle(timeout).await;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let d = compare_portal(env.sim.state(), env.runner.store(), portal).await?;
-        if d.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "not converged: missing [{}], different [{}], should be archived [{}]",
-                describe(&d.missing, 5),
-                describe(&d.different, 5),
-                describe(&d.should_be_archived, 5)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
