@@ -6,12 +6,15 @@
 //!   decrypt).
 //! * [`ConnectionTokens`]: the [`AccessTokenSource`] the functions hand to
 //!   the HubSpot client: it reads the portal's connection, refuses portals
-//!   that are not active, and decrypts the access token.
+//!   that are not active, decrypts the access token, and with a
+//!   [`TokenRefresher`] (the OAuth client) refreshes it ahead of expiry and
+//!   on a 401, once for all concurrent callers (lease + compare-and-swap),
+//!   marking the portal `needs_reauth` on `invalid_grant`.
 
 pub mod cipher;
 pub mod tokens;
 
 pub use cipher::{CipherError, KmsCipher, TokenCipher};
-pub use tokens::ConnectionTokens;
+pub use tokens::{expires_at, ConnectionTokens, NoRefresh, RefreshPolicy, TokenRefresher};
 
 pub use hubsync_hubspot::AccessTokenSource;

@@ -1,0 +1,143 @@
+//! Typed configuration, read once at start-up from the environment (and
+//! the two secrets from Secrets Manager by `main.rs`).
+
+use std::time::Duration;
+
+use hubsync_hubspot::OAuthVersion;
+use hubsync_runtime::{optional_env, parsed_env, required_env, ConfigError};
+use secrecy::SecretString;
+
+/// The scopes asked for when `HUBSYNC_OAUTH_SCOPES` is not set.
+pub const DEFAULT_SCOPES: [&str; 7] = [
+    "crm.objects.companies.read",
+    "crm.objects.contacts.read",
+    "crm.objects.deals.read",
+    "crm.objects.owners.read",
+    "crm.schemas.companies.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.deals.read",
+];
+
+/// How the connect flow behaves (no HubSpot secrets here).
+#[derive(Clone)]
+pub struct FlowConfig {
+    /// The HubSpot app's client id.
+    pub client_id: String,
+    /// HubSpot's consent page, `https://app.hubspot.com/oauth/authorize`.
+    pub authorize_url: String,
+    /// This deployment's `/oauth/callback` URL, as registered with the app.
+    pub redirect_uri: String,
+    /// Scopes asked for (sent space-separated).
+    pub scopes: Vec<String>,
+    /// How long a `state` stays usable.
+    pub state_ttl: Duration,
+    /// The furthest ahead a signed link may expire.
+    pub link_max_lifetime: Duration,
+    /// Where to send the admin after a successful connect (`?portalId=`
+    /// is appended); without it a success page is shown.
+    pub success_url: Option<String>,
+    /// The key of the signed install/disconnect links.
+    pub link_secret: SecretString,
+}
+
+impl std::fmt::Debug for FlowConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowConfig")
+            .field("client_id", &self.client_id)
+            .field("authorize_url", &self.authorize_url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .field("state_ttl", &self.state_ttl)
+            .field("link_max_lifetime", &self.link_max_lifetime)
+            .field("success_url", &self.success_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlowConfig {
+    /// Defaults for everything but the app's identity and the link key.
+    pub fn new(
+        client_id: impl Into<String>,
+        authorize_url: impl Into<String>,
+        redirect_uri: impl Into<String>,
+        link_secret: SecretString,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            authorize_url: authorize_url.into(),
+            redirect_uri: redirect_uri.into(),
+            scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            state_ttl: Duration::from_secs(600),
+            link_max_lifetime: Duration::from_secs(3600),
+            success_url: None,
+            link_secret,
+        }
+    }
+}
+
+/// Everything `main.rs` reads from the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub client_id: String,
+    pub client_secret_arn: String,
+    pub link_secret_arn: String,
+    pub redirect_uri: String,
+    pub authorize_url: String,
+    pub scopes: Vec<String>,
+    pub oauth_version: OAuthVersion,
+    pub hubspot_base_url: String,
+    pub token_key_id: String,
+    pub sync_jobs_queue_url: String,
+    pub success_url: Option<String>,
+    pub state_ttl: Duration,
+    pub link_max_lifetime: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let scopes = optional_env("HUBSYNC_OAUTH_SCOPES")
+            .map(|s| {
+                s.split([' ', ','])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+        Ok(Self {
+            client_id: required_env("HUBSYNC_HUBSPOT_CLIENT_ID")?,
+            client_secret_arn: required_env("HUBSYNC_CLIENT_SECRET_ARN")?,
+            link_secret_arn: required_env("HUBSYNC_LINK_SECRET_ARN")?,
+            redirect_uri: required_env("HUBSYNC_OAUTH_REDIRECT_URI")?,
+            authorize_url: optional_env("HUBSYNC_OAUTH_AUTHORIZE_URL")
+                .unwrap_or_else(|| "https://app.hubspot.com/oauth/authorize".into()),
+            scopes,
+            oauth_version: parsed_env("HUBSYNC_OAUTH_VERSION")?
+                .unwrap_or_else(OAuthVersion::current),
+            hubspot_base_url: optional_env("HUBSYNC_HUBSPOT_BASE_URL")
+                .unwrap_or_else(|| "https://api.hubapi.com".into()),
+            token_key_id: required_env("HUBSYNC_TOKEN_KEY_ID")?,
+            sync_jobs_queue_url: required_env("HUBSYNC_SYNC_JOBS_QUEUE_URL")?,
+            success_url: optional_env("HUBSYNC_APP_SUCCESS_URL"),
+            state_ttl: Duration::from_secs(
+                parsed_env("HUBSYNC_OAUTH_STATE_TTL_SECS")?.unwrap_or(600),
+            ),
+            link_max_lifetime: Duration::from_secs(
+                parsed_env("HUBSYNC_LINK_MAX_LIFETIME_SECS")?.unwrap_or(3600),
+            ),
+        })
+    }
+
+    /// The flow's configuration with the link key read at start-up.
+    pub fn flow(&self, link_secret: SecretString) -> FlowConfig {
+        FlowConfig {
+            client_id: self.client_id.clone(),
+            authorize_url: self.authorize_url.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            scopes: self.scopes.clone(),
+            state_ttl: self.state_ttl,
+            link_max_lifetime: self.link_max_lifetime,
+            success_url: self.success_url.clone(),
+            link_secret,
+        }
+    }
+}
