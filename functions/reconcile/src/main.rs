@@ -1,1 +1,63 @@
-fn main() {}
+//! Lambda entry point: wiring only (configuration, SDK clients, handler).
+//! One function takes both the schedule event (fan-out) and the SQS
+//! sync-job messages (partial batch failures).
+
+use std::sync::Arc;
+
+use hubsync_auth::{ConnectionTokens, KmsCipher};
+use hubsync_hubspot::{HubSpotClient, InProcessRateLimiter};
+use hubsync_store::{DynamoStore, StoreConfig};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use reconcile::settings::Settings;
+use reconcile::{Engine, HubSpotSource, Incoming, Reconciler, SqsJobQueue};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    hubsync_runtime::init_tracing();
+    let settings = Settings::from_env()?;
+    let aws = hubsync_runtime::aws_sdk_config().await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        StoreConfig::from_env()?,
+    );
+    let tokens = ConnectionTokens::new(
+        store.clone(),
+        KmsCipher::new(
+            aws_sdk_kms::Client::new(&aws),
+            settings.token_key_id.clone(),
+        ),
+    );
+    let client = HubSpotClient::with_rate_limiter(
+        settings.hubspot.clone(),
+        Arc::new(InProcessRateLimiter::new(settings.rate_limit)),
+    )?;
+    let reconciler = Reconciler::new(
+        Engine::new(
+            HubSpotSource::new(client, tokens),
+            store,
+            settings.engine.clone(),
+        ),
+        SqsJobQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            settings.jobs_queue_url.clone(),
+        ),
+        settings.handover_reserve,
+    );
+    let reconciler = &reconciler;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let (payload, context) = event.into_parts();
+            match serde_json::from_value::<Incoming>(payload)? {
+                Incoming::Sqs(sqs) => {
+                    let limit = reconciler.limit_for_deadline(context.deadline);
+                    let response = reconciler.handle_sqs(sqs, &context.request_id, limit).await;
+                    Ok::<serde_json::Value, Error>(serde_json::to_value(response)?)
+                }
+                Incoming::Schedule(schedule) => Ok(serde_json::to_value(
+                    reconciler.handle_schedule(&schedule).await?,
+                )?),
+            }
+        },
+    ))
+    .await
+}

@@ -30,20 +30,24 @@ pub mod memory;
 pub mod model;
 pub mod oauth_state;
 pub mod stats;
+pub mod sync_state;
 pub mod traits;
 
 pub use config::{ConfigError, StoreConfig, CONTROL_TABLE_VAR, RECORDS_TABLE_VAR};
 pub use dynamo::{create_tables, DynamoStore, CONTROL_TTL_ATTRIBUTE};
 pub use error::StoreError;
+pub use jobs::{SyncJob, SyncJobKind};
 pub use memory::MemoryStore;
 pub use model::{
     needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
     DeleteOutcome, Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
     StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision,
 };
-pub use jobs::{SyncJob, SyncJobKind};
 pub use oauth_state::{ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use stats::StoreStats;
+pub use sync_state::{
+    run_lock_name, Checkpoint, RunReport, RunStatus, SyncStateStore, TypeCounters, TypeRunReport,
+};
 pub use traits::{ConnectionStore, RecordScan, RecordStore, TokenStore};
 
 /// Most keys one `BatchGetItem` call may carry.

@@ -41,6 +41,8 @@ pub(crate) struct State {
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     stats: StoreStats,
+    /// Checkpoints and run reports (see [`crate::sync_state`]).
+    pub(crate) control: crate::sync_state::ControlItems,
 }
 
 impl MemoryStore {
