@@ -4,6 +4,7 @@
 //! and by the end-to-end tests.
 
 pub mod compare;
+pub mod oauth;
 pub mod provision;
 pub mod runner;
 
@@ -11,11 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hubspot_sim::{SimConfig, Simulator};
-use hubsync_auth::{KmsCipher, TokenCipher};
-use hubsync_hubspot::PortalId;
-use hubsync_store::{Connection, ConnectionStatus, ConnectionStore};
 use secrecy::SecretString;
 
+pub use oauth::{follow, FlowTrace, Hop};
 pub use provision::{provision, QueueSettings, Resources};
 pub use runner::{LocalRunner, RunnerConfig, RunnerStats};
 
@@ -50,6 +49,7 @@ impl Environment {
         let resources = provision(&aws, &options.prefix, &secret, options.queues).await?;
         let mut config = RunnerConfig::new(sim.base_url());
         config.app_id = Some(app.app_id);
+        config.client_id = app.client_id.clone();
         if let Some(n) = options.batch_size {
             config.batch_size = n.max(1);
         }
@@ -64,42 +64,50 @@ impl Environment {
         })
     }
 
-    /// Connect a simulator portal with a token issued directly by the
-    /// simulator (stored KMS-encrypted, like the OAuth callback does).
+    /// Connect a simulator portal the way an admin does: the app's signed
+    /// install link → HubSpot's consent (the simulator consents at once) →
+    /// `/oauth/callback`, which stores the KMS-encrypted tokens and queues
+    /// the initial sync. The tenant is `tenant-{portal}`.
     pub async fn connect_portal(&self, portal: u64) -> Result<()> {
-        let tokens = self
-            .sim
-            .issue_token(portal)
-            .map_err(|e| anyhow::anyhow!("issue a token: {e}"))?;
-        let cipher = KmsCipher::new(
-            aws_sdk_kms::Client::new(&self.aws),
-            self.resources.kms_key_id.clone(),
-        );
-        let portal_id = PortalId(portal);
-        let access = cipher
-            .encrypt(portal_id, &SecretString::from(tokens.access_token.clone()))
+        let trace = self
+            .connect_portal_as(portal, &format!("tenant-{portal}"))
             .await?;
-        let refresh = cipher
-            .encrypt(portal_id, &SecretString::from(tokens.refresh_token.clone()))
-            .await?;
-        let now = chrono::Utc::now();
-        self.runner
-            .store()
-            .put_connection(&Connection {
-                portal_id,
-                tenant_id: format!("tenant-{portal}"),
-                status: ConnectionStatus::Active,
-                scopes: vec![],
-                access_token_ciphertext: Some(access),
-                refresh_token_ciphertext: Some(refresh),
-                access_token_expires_at: Some(now.timestamp() + tokens.expires_in as i64),
-                created_at: now,
-                updated_at: now,
-                last_webhook_at: None,
-                status_reason: None,
-            })
-            .await?;
+        if trace.status != 200 {
+            anyhow::bail!(
+                "connecting portal {portal} through OAuth ended with HTTP {}",
+                trace.status
+            );
+        }
         Ok(())
+    }
+
+    /// Walks the OAuth flow for `portal` as `tenant` and returns every hop
+    /// and the final page (whatever its status).
+    pub async fn connect_portal_as(&self, portal: u64, tenant: &str) -> Result<FlowTrace> {
+        self.sim.state().set_next_authorize_portal(Some(portal));
+        follow(&self.install_link(tenant)).await
+    }
+
+    /// A signed install link for `tenant`, valid for five minutes (what the
+    /// application would put behind its "Connect HubSpot" button).
+    pub fn install_link(&self, tenant: &str) -> String {
+        oauth_callback::install_url(
+            &self.runner.base_url(),
+            &self.runner.oauth().config.link_secret,
+            tenant,
+            chrono::Utc::now().timestamp() + 300,
+        )
+    }
+
+    /// A signed disconnect URL (to POST) for `tenant`'s `portal`.
+    pub fn disconnect_link(&self, tenant: &str, portal: u64) -> String {
+        oauth_callback::disconnect_url(
+            &self.runner.base_url(),
+            &self.runner.oauth().config.link_secret,
+            tenant,
+            portal,
+            chrono::Utc::now().timestamp() + 300,
+        )
     }
 
     pub async fn stop(self) {

@@ -107,7 +107,7 @@ async fn demo(
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
     );
     println!("  webhook intake       {}", env.runner.webhook_url());
-    println!("  portal {portal} connected (token stored KMS-encrypted)\n");
+    println!("  portal {portal} connected through OAuth (install link → consent → callback; tokens KMS-encrypted)\n");
 
     let result = run(
         &env, portal, companies, contacts, deals, changes, timed, seed,

@@ -1,6 +1,7 @@
 //! Creates hubsync's AWS resources in the local stack (moto), with the same
 //! shapes as `template.yaml`: the two tables, the events queue with its DLQ
-//! and redrive policy, the KMS key for tokens, and the client secret.
+//! and redrive policy, the sync-jobs queue with its DLQ, the KMS key for
+//! tokens, the client secret and the install-link secret.
 
 use anyhow::{Context, Result};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -15,6 +16,11 @@ pub struct Resources {
     pub dlq_url: String,
     pub kms_key_id: String,
     pub client_secret_arn: String,
+    /// The sync-jobs queue (initial syncs, re-syncs) and its DLQ.
+    pub sync_jobs_queue_url: String,
+    pub sync_jobs_dlq_url: String,
+    /// The key of the signed install/disconnect links (shared with the app).
+    pub link_secret_arn: String,
 }
 
 /// Knobs that tests turn (fast redelivery, few receives before the DLQ).
@@ -108,11 +114,79 @@ pub async fn provision(
         .unwrap_or_default()
         .to_string();
 
+    let (sync_jobs_queue_url, sync_jobs_dlq_url) =
+        queue_with_dlq(&sqs, &format!("{prefix}-sync-jobs"), queues).await?;
+    let link_secret_arn = secrets
+        .create_secret()
+        .name(format!("{prefix}/install-link-secret"))
+        .secret_string(format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        ))
+        .send()
+        .await
+        .context("store the install-link secret")?
+        .arn()
+        .unwrap_or_default()
+        .to_string();
+
     Ok(Resources {
         store,
         queue_url,
         dlq_url,
         kms_key_id,
         client_secret_arn,
+        sync_jobs_queue_url,
+        sync_jobs_dlq_url,
+        link_secret_arn,
     })
+}
+
+/// A queue `{name}` with a DLQ `{name}-dlq` and a redrive policy; returns
+/// both URLs.
+async fn queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    queues: QueueSettings,
+) -> Result<(String, String)> {
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .with_context(|| format!("create {name}-dlq"))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .with_context(|| format!("read {name}-dlq's ARN"))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .with_context(|| format!("{name}-dlq has no ARN"))?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": queues.max_receive_count.to_string(),
+    })
+    .to_string();
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            queues.visibility_timeout_secs.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .with_context(|| format!("create {name}"))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    Ok((url, dlq_url))
 }

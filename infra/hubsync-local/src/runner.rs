@@ -17,7 +17,10 @@ use axum::routing::post;
 use axum::Router;
 use hubsync_auth::{ConnectionTokens, KmsCipher};
 use hubsync_hubspot::signature::WebhookVerifier;
-use hubsync_hubspot::{ClientConfig, HubSpotClient, InProcessRateLimiter, RateLimitConfig};
+use hubsync_hubspot::{
+    ClientConfig, HubSpotClient, InProcessRateLimiter, OAuthClient, OAuthConfig, OAuthVersion,
+    RateLimitConfig,
+};
 use hubsync_store::DynamoStore;
 use record_upsert::{BatchStats, HubSpotReader, InboundMessage, Worker};
 use tokio::sync::watch;
@@ -26,6 +29,7 @@ use webhook_intake::directory::StoreDirectory;
 use webhook_intake::sink::SqsSink;
 use webhook_intake::{CachedDirectory, Intake, IntakeConfig};
 
+use crate::oauth::LocalOAuth;
 use crate::provision::Resources;
 
 /// How the runner talks to HubSpot.
@@ -40,6 +44,14 @@ pub struct RunnerConfig {
     pub batch_window: Duration,
     /// Connection-state cache of the intake.
     pub directory_ttl: Duration,
+    /// The HubSpot app's OAuth client id (the simulator's app).
+    pub client_id: String,
+    /// HubSpot's consent page (default: `{hubspot_base_url}/oauth/authorize`).
+    pub authorize_url: Option<String>,
+    /// Token endpoint version (`v1` or `2026-03`).
+    pub oauth_version: OAuthVersion,
+    /// Where the callback sends the admin after a connect (none: a page).
+    pub success_url: Option<String>,
 }
 
 impl RunnerConfig {
@@ -51,6 +63,10 @@ impl RunnerConfig {
             batch_size: 50,
             batch_window: Duration::from_millis(200),
             directory_ttl: Duration::from_millis(500),
+            client_id: String::new(),
+            authorize_url: None,
+            oauth_version: OAuthVersion::current(),
+            success_url: None,
         }
     }
 }
@@ -65,13 +81,15 @@ pub struct RunnerStats {
 }
 
 type LocalIntake = Intake<SqsSink, CachedDirectory<StoreDirectory<DynamoStore>>>;
-pub type LocalWorker = Worker<HubSpotReader<ConnectionTokens<DynamoStore, KmsCipher>>, DynamoStore>;
+pub type LocalWorker =
+    Worker<HubSpotReader<ConnectionTokens<DynamoStore, KmsCipher, OAuthClient>>, DynamoStore>;
 
 /// A running local deployment.
 pub struct LocalRunner {
     addr: SocketAddr,
     store: DynamoStore,
     worker: Arc<LocalWorker>,
+    oauth: Arc<LocalOAuth>,
     stats: Arc<Mutex<RunnerStats>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -100,7 +118,7 @@ impl LocalRunner {
         .await?;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), resources.store.clone());
         let intake: Arc<LocalIntake> = Arc::new(Intake::new(
-            WebhookVerifier::new(secret, public_webhook_url),
+            WebhookVerifier::new(secret.clone(), public_webhook_url),
             IntakeConfig {
                 app_id: config.app_id,
                 ..IntakeConfig::default()
@@ -109,10 +127,45 @@ impl LocalRunner {
             CachedDirectory::new(StoreDirectory::new(store.clone()), config.directory_ttl),
         ));
 
-        let tokens = ConnectionTokens::new(
-            store.clone(),
-            KmsCipher::new(aws_sdk_kms::Client::new(aws), resources.kms_key_id.clone()),
+        // The connect flow (same wiring as the oauth-callback Lambda).
+        let cipher = KmsCipher::new(aws_sdk_kms::Client::new(aws), resources.kms_key_id.clone());
+        let mut oauth_config = OAuthConfig::new(
+            config.hubspot_base_url.clone(),
+            config.client_id.clone(),
+            secret.clone(),
+            format!("http://{addr}/oauth/callback"),
         );
+        oauth_config.version = config.oauth_version.clone();
+        let oauth_client = OAuthClient::new(oauth_config)?;
+        let link_secret = hubsync_runtime::load_secret(
+            &aws_sdk_secretsmanager::Client::new(aws),
+            &resources.link_secret_arn,
+        )
+        .await?;
+        let mut flow = oauth_callback::FlowConfig::new(
+            config.client_id.clone(),
+            config.authorize_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{}/oauth/authorize",
+                    config.hubspot_base_url.trim_end_matches('/')
+                )
+            }),
+            format!("http://{addr}/oauth/callback"),
+            link_secret,
+        );
+        flow.success_url = config.success_url.clone();
+        let oauth = Arc::new(oauth_callback::OAuthService {
+            config: flow,
+            store: store.clone(),
+            hubspot: oauth_client.clone(),
+            cipher: cipher.clone(),
+            jobs: oauth_callback::SqsJobQueue::new(
+                aws_sdk_sqs::Client::new(aws),
+                resources.sync_jobs_queue_url.clone(),
+            ),
+        });
+
+        let tokens = ConnectionTokens::new(store.clone(), cipher).with_refresher(oauth_client);
         let client = HubSpotClient::with_rate_limiter(
             ClientConfig::new(config.hubspot_base_url.clone()),
             Arc::new(InProcessRateLimiter::new(config.rate_limit)),
@@ -125,7 +178,8 @@ impl LocalRunner {
         let (shutdown, rx) = watch::channel(false);
         let app = Router::new()
             .route("/webhooks/hubspot", post(webhook))
-            .with_state(intake);
+            .with_state(intake)
+            .merge(crate::oauth::routes(oauth.clone()));
         let mut srx = rx.clone();
         let server = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -146,11 +200,12 @@ impl LocalRunner {
             config,
             rx,
         ));
-        tracing::info!(%addr, "local runner serving /webhooks/hubspot and polling the events queue");
+        tracing::info!(%addr, "local runner serving /webhooks/hubspot and /oauth/*, polling the events queue");
         Ok(Self {
             addr,
             store,
             worker,
+            oauth,
             stats,
             shutdown,
             tasks: vec![server, poller],
@@ -172,6 +227,11 @@ impl LocalRunner {
 
     pub fn worker(&self) -> &LocalWorker {
         &self.worker
+    }
+
+    /// The connect flow behind `/oauth/*`.
+    pub fn oauth(&self) -> &LocalOAuth {
+        &self.oauth
     }
 
     pub fn stats(&self) -> RunnerStats {

@@ -193,7 +193,11 @@ where
         Ok((connection, ciphertext))
     }
 
-    async fn decrypt(&self, portal: PortalId, ciphertext: &str) -> Result<SecretString, TokenError> {
+    async fn decrypt(
+        &self,
+        portal: PortalId,
+        ciphertext: &str,
+    ) -> Result<SecretString, TokenError> {
         self.cipher
             .decrypt(portal, ciphertext)
             .await
@@ -209,7 +213,11 @@ where
 
     /// Replace the access token whose ciphertext is `stale`, once for all
     /// concurrent callers; returns the new (or the winner's) token.
-    async fn refresh_from(&self, portal: PortalId, stale: &str) -> Result<SecretString, TokenError> {
+    async fn refresh_from(
+        &self,
+        portal: PortalId,
+        stale: &str,
+    ) -> Result<SecretString, TokenError> {
         let local = self.local_lock(portal);
         let _turn = local.lock().await;
         let deadline = tokio::time::Instant::now() + self.policy.wait;
@@ -268,7 +276,11 @@ where
                     "HubSpot refused the refresh token (app uninstalled or access revoked): connection marked needs_reauth, syncing stopped until an admin reconnects"
                 );
                 self.store
-                    .set_connection_status(portal, ConnectionStatus::NeedsReauth, Some("invalid_grant"))
+                    .set_connection_status(
+                        portal,
+                        ConnectionStatus::NeedsReauth,
+                        Some("invalid_grant"),
+                    )
                     .await
                     .map_err(|e| unavailable("could not mark the connection needs_reauth", e))?;
                 return Err(TokenError::NeedsReauth);
