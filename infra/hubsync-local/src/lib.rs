@@ -41,6 +41,16 @@ impl Environment {
     /// Start the simulator, provision the AWS side, start the functions and
     /// point the simulator's webhooks at the intake.
     pub async fn start(aws: aws_config::SdkConfig, options: EnvOptions) -> Result<Self> {
+        Self::start_with(aws, options, |_| {}).await
+    }
+
+    /// Like [`Environment::start`], with a last say on the runner's
+    /// configuration (e.g. the OAuth version or the app's success URL).
+    pub async fn start_with(
+        aws: aws_config::SdkConfig,
+        options: EnvOptions,
+        configure: impl FnOnce(&mut RunnerConfig),
+    ) -> Result<Self> {
         let sim = Simulator::start(options.sim.clone())
             .await
             .context("start hubspot-sim")?;
@@ -53,6 +63,7 @@ impl Environment {
         if let Some(n) = options.batch_size {
             config.batch_size = n.max(1);
         }
+        configure(&mut config);
         let runner = LocalRunner::start(&aws, &resources, config).await?;
         sim.state()
             .set_webhook_target(Some(runner.webhook_url()), Some(runner.webhook_url()));
