@@ -92,6 +92,14 @@ impl MemoryJobQueue {
             .pop_front()
     }
 
+    /// Adds a job at the end.
+    pub fn enqueue_now(&self, job: JobMessage) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(job);
+    }
+
     pub fn len(&self) -> usize {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
     }

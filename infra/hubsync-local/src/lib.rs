@@ -6,6 +6,7 @@
 pub mod compare;
 pub mod oauth;
 pub mod provision;
+pub mod reconcile;
 pub mod runner;
 
 use std::time::{Duration, Instant};
