@@ -24,7 +24,7 @@ setup:
 # moto on a free loopback port for the duration, runs every Rust test and the
 # template checks.
 test: setup
-	bash infra/local/with-stack.sh cargo test --workspace --all-targets --locked
+	bash infra/local/with-stack.sh cargo test --workspace --locked
 	$(MAKE) template-lint
 
 template-lint: setup
