@@ -131,13 +131,14 @@ fn free_port() -> Result<u16> {
 fn build_binaries() -> Result<(PathBuf, PathBuf)> {
     let output = Command::new(env!("CARGO"))
         .current_dir(hubsync_testkit::workspace_root())
+        // `--workspace --tests` selects the same packages and targets as
+        // `cargo test --workspace`, so features unify identically and this
+        // is a no-op after it (building two packages alone would recompile
+        // the AWS SDK with another feature set).
         .args([
             "build",
-            "-p",
-            "webhook-intake",
-            "-p",
-            "record-upsert",
-            "--bins",
+            "--workspace",
+            "--tests",
             "--message-format=json-render-diagnostics",
         ])
         .stderr(Stdio::inherit())
@@ -159,6 +160,12 @@ fn build_binaries() -> Result<(PathBuf, PathBuf)> {
         else {
             continue;
         };
+        let is_bin = msg["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|v| v == "bin"));
+        if !is_bin || msg["profile"]["test"].as_bool() != Some(false) {
+            continue;
+        }
         match name {
             "webhook-intake" => intake = Some(PathBuf::from(exe)),
             "record-upsert" => upsert = Some(PathBuf::from(exe)),
