@@ -177,3 +177,9 @@ pub async fn queue_resync(
         .await?;
     Ok(job.to_json()?)
 }
+
+/// The real-time worker's pieces, for tests that replay webhooks through
+/// it next to a reconciliation.
+pub mod worker {
+    pub use record_upsert::{HubSpotReader, InboundMessage, Worker};
+}
