@@ -20,11 +20,36 @@ pub async fn handle_sqs_event<R: ObjectReader, S: RecordStore + ConnectionStore>
             body: r.body.unwrap_or_default(),
         })
         .collect();
-    let outcome = worker.process(messages).await;
-    tracing::info!(stats = ?outcome.stats, failed = outcome.failed.len(), "batch processed");
+    let outcome = process_and_report(worker, messages).await;
     let mut response = SqsBatchResponse::default();
     for id in outcome.failed {
         response.add_failure(id);
     }
     response
+}
+
+/// Process a batch, log it and emit its metrics (shared by the Lambda and
+/// the local runner).
+pub async fn process_and_report<R: ObjectReader, S: RecordStore + ConnectionStore>(
+    worker: &Worker<R, S>,
+    messages: Vec<InboundMessage>,
+) -> crate::BatchOutcome {
+    let portals: Vec<hubsync_hubspot::PortalId> = messages
+        .iter()
+        .filter_map(|m| crate::worker::peek_portal(&m.body))
+        .collect();
+    let before: Vec<_> = portals
+        .iter()
+        .map(|p| (*p, worker.reader().client_stats(*p)))
+        .collect();
+    let outcome = worker.process(messages).await;
+    let mut rate_limited = std::collections::BTreeMap::new();
+    for (portal, earlier) in before {
+        if let (Some(earlier), Some(now)) = (earlier, worker.reader().client_stats(portal)) {
+            rate_limited.insert(portal, now.since(&earlier).rate_limited);
+        }
+    }
+    tracing::info!(stats = ?outcome.stats, failed = outcome.failed.len(), "batch processed");
+    outcome.stats.emit_metrics(&rate_limited);
+    outcome
 }

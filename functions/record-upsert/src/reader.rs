@@ -34,4 +34,8 @@ impl<T: AccessTokenSource> ObjectReader for HubSpotReader<T> {
             .batch_read(&self.tokens, portal, object_type, ids, properties)
             .await
     }
+
+    fn client_stats(&self, portal: PortalId) -> Option<hubsync_hubspot::ClientStats> {
+        Some(self.client.stats_for(portal))
+    }
 }

@@ -44,6 +44,12 @@ pub trait ObjectReader: Send + Sync {
         ids: &[ObjectId],
         properties: &[&str],
     ) -> impl Future<Output = Result<BatchReadResult, HubSpotError>> + Send;
+
+    /// The HTTP client's counters for a portal (requests, 429s), if the
+    /// reader has a client.
+    fn client_stats(&self, _portal: PortalId) -> Option<hubsync_hubspot::ClientStats> {
+        None
+    }
 }
 
 /// One SQS message as the worker sees it.
@@ -87,6 +93,8 @@ pub struct BatchStats {
     pub field_errors: usize,
     pub failed_groups: usize,
     pub needs_reauth_groups: usize,
+    /// HubSpot batch reads per portal.
+    pub hubspot_calls_by_portal: BTreeMap<PortalId, usize>,
 }
 
 impl BatchStats {
@@ -115,6 +123,9 @@ impl BatchStats {
         self.needs_reauth_groups += other.needs_reauth_groups;
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.hubspot_calls_by_portal {
+            *self.hubspot_calls_by_portal.entry(*k).or_default() += v;
         }
     }
 }
@@ -310,6 +321,7 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
         let properties = properties_for(object_type);
         for chunk in ids.chunks(BATCH_READ_MAX) {
             stats.hubspot_calls += 1;
+            *stats.hubspot_calls_by_portal.entry(portal).or_default() += 1;
             stats.ids_read += chunk.len();
             let read = self
                 .reader
@@ -432,4 +444,58 @@ fn object_version(object_type: ObjectType, object: &hubsync_hubspot::HubSpotObje
         .ok()
         .flatten()
         .map(|t| t.epoch_ms())
+}
+
+/// The `Function` dimension of the worker's metrics.
+pub const FUNCTION: &str = "record-upsert";
+
+impl BatchStats {
+    /// EMF: records written / skipped / archived, failures, and HubSpot
+    /// calls (and 429s, from `rate_limited`) per portal.
+    pub fn emit_metrics(&self, rate_limited: &BTreeMap<PortalId, u64>) {
+        use hubsync_runtime::metrics::Metrics;
+        let n = |v: usize| v as u64;
+        Metrics::new(FUNCTION)
+            .count("Messages", n(self.messages))
+            .count("Events", n(self.events))
+            .count("RecordsWritten", n(self.created + self.updated))
+            .count("RecordsCreated", n(self.created))
+            .count("RecordsUpdated", n(self.updated))
+            .count("RecordsUnchanged", n(self.unchanged))
+            .count("RecordsStale", n(self.stale))
+            .count(
+                "RecordsSkipped",
+                self.skipped.values().map(|v| *v as u64).sum(),
+            )
+            .count(
+                "RecordsArchived",
+                n(self.archived_deleted + self.archived_merged + self.archived_out_of_scope),
+            )
+            .count("RecordsPurged", n(self.purged))
+            .count("FieldErrors", n(self.field_errors))
+            .count("PoisonedMessages", n(self.poisoned_messages))
+            .count("FailedGroups", n(self.failed_groups))
+            .count("NeedsReauth", n(self.needs_reauth_groups))
+            .emit();
+        for (portal, calls) in &self.hubspot_calls_by_portal {
+            Metrics::new(FUNCTION)
+                .dimension("PortalId", portal)
+                .count("HubSpotCalls", *calls as u64)
+                .count(
+                    "HubSpot429s",
+                    rate_limited.get(portal).copied().unwrap_or(0),
+                )
+                .emit();
+        }
+    }
+}
+
+/// The portal of a queued message, without parsing its events.
+pub fn peek_portal(body: &str) -> Option<PortalId> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        portal_id: PortalId,
+    }
+    serde_json::from_str::<Head>(body).ok().map(|h| h.portal_id)
 }

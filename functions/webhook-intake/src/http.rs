@@ -3,6 +3,7 @@
 
 use http::HeaderMap;
 use hubsync_hubspot::signature::{HEADER_REQUEST_TIMESTAMP, HEADER_SIGNATURE_V3};
+use hubsync_runtime::metrics::Metrics;
 use serde_json::json;
 
 use crate::{EventSink, Intake, IntakeRequest, PortalDirectory};
@@ -49,6 +50,7 @@ pub async fn respond<S: EventSink, D: PortalDirectory>(
                 skipped_foreign_app = accepted.skipped_foreign_app,
                 "delivery accepted"
             );
+            emit_accepted(&accepted);
             HttpReply {
                 status: 200,
                 body: serde_json::to_string(&accepted).unwrap_or_else(|_| "{}".into()),
@@ -61,6 +63,14 @@ pub async fn respond<S: EventSink, D: PortalDirectory>(
             } else {
                 tracing::warn!(status, reason = rejection.reason(), error = %rejection, "delivery rejected");
             }
+            let m = Metrics::new(FUNCTION)
+                .dimension("Reason", rejection.reason())
+                .count("DeliveriesRejected", 1);
+            if status >= 500 {
+                m.count("IntakeErrors", 1).emit();
+            } else {
+                m.emit();
+            }
             HttpReply {
                 status,
                 body: json!({
@@ -70,6 +80,31 @@ pub async fn respond<S: EventSink, D: PortalDirectory>(
                 })
                 .to_string(),
             }
+        }
+    }
+}
+
+/// The `Function` dimension of the intake's metrics.
+pub const FUNCTION: &str = "webhook-intake";
+
+/// EMF: events received / enqueued, SQS requests, skips by reason.
+fn emit_accepted(a: &crate::Accepted) {
+    Metrics::new(FUNCTION)
+        .count("EventsReceived", a.received as u64)
+        .count("EventsEnqueued", a.enqueued as u64)
+        .count("SqsRequests", a.sqs_requests as u64)
+        .emit();
+    for (reason, n) in [
+        ("unknown_portal", a.skipped_unknown_portal),
+        ("inactive_portal", a.skipped_inactive_portal),
+        ("unknown_type", a.skipped_unknown_type),
+        ("foreign_app", a.skipped_foreign_app),
+    ] {
+        if n > 0 {
+            Metrics::new(FUNCTION)
+                .dimension("Reason", reason)
+                .count("EventsSkipped", n as u64)
+                .emit();
         }
     }
 }

@@ -5,6 +5,8 @@
 //! Secrets never travel in environment variables: the template passes the
 //! secret's ARN, and the function reads the value once per cold start.
 
+pub mod metrics;
+
 use secrecy::SecretString;
 
 /// A configuration problem found at start-up.
