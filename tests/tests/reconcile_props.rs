@@ -38,8 +38,11 @@ impl Rng {
 
 async fn case(seed: u64) -> anyhow::Result<()> {
     let mut rng = Rng::new(seed);
-    let mut config = SimConfig::default();
-    config.seed = seed;
+    let mut config = SimConfig {
+        seed,
+        merge_new_id_probability: 0.2,
+        ..SimConfig::default()
+    };
     config.rate_limit.enabled = false;
     config.initial_seed = SeedSpec {
         companies: 5 + rng.below(40) as usize,
@@ -47,7 +50,6 @@ async fn case(seed: u64) -> anyhow::Result<()> {
         deals: rng.below(20) as usize,
         ..SeedSpec::default()
     };
-    config.merge_new_id_probability = 0.2;
     let sim = Simulator::start(config).await?;
     let portal = sim.state().portal_ids()[0];
     let token = sim
