@@ -503,24 +503,47 @@ fn every_variable_a_function_requires_is_set() {
 }
 
 #[test]
-fn token_key_is_rotated_and_used_only_by_the_worker() {
+fn token_key_is_rotated_and_used_only_by_the_functions_configured_with_it() {
     let t = template();
     let keys = resources_of_type(&t, "AWS::KMS::Key");
     assert_eq!(keys.len(), 1, "one key for the tokens");
     let (key_id, key) = keys[0];
     assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    // The functions that get the key through HUBSYNC_TOKEN_KEY_ID, by the
+    // role SAM generates for them (`<Function>Role`).
+    let configured: BTreeSet<String> = functions(&t)
+        .into_iter()
+        .filter(|(_, f)| {
+            get_att(&f["Properties"]["Environment"]["Variables"]["HUBSYNC_TOKEN_KEY_ID"])
+                .is_some_and(|(r, _)| r == key_id)
+        })
+        .map(|(id, _)| format!("{id}Role"))
+        .collect();
+    assert!(
+        configured.contains("RecordUpsertFunctionRole"),
+        "the worker decrypts tokens"
+    );
     let policy = &key["Properties"]["KeyPolicy"]["Statement"];
     let mut users = BTreeSet::new();
     for s in policy.as_array().expect("key policy statements") {
         let actions = strings(&s["Action"]);
-        let uses = actions
-            .iter()
-            .any(|a| matches!(*a, "kms:Decrypt" | "kms:Encrypt" | "kms:GenerateDataKey"));
+        let uses = actions.iter().any(|a| {
+            matches!(
+                *a,
+                "kms:Decrypt" | "kms:Encrypt" | "kms:GenerateDataKey" | "kms:ReEncrypt*"
+            )
+        });
         let principal = &s["Principal"]["AWS"];
         if let Some((role, "Arn")) = get_att(principal) {
             assert!(
                 uses,
                 "{key_id}: {role} is in the key policy but not as a key user"
+            );
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| matches!(*a, "kms:Decrypt" | "kms:Encrypt")),
+                "{key_id}: {role} may only encrypt and decrypt: {actions:?}"
             );
             assert!(
                 !s["Condition"]["ForAnyValue:StringEquals"]["kms:EncryptionContextKeys"].is_null(),
@@ -535,21 +558,26 @@ fn token_key_is_rotated_and_used_only_by_the_worker() {
         }
     }
     assert_eq!(
-        users,
-        BTreeSet::from(["RecordUpsertFunctionRole".to_string()]),
-        "key users"
+        users, configured,
+        "key users must be exactly the functions configured with the key"
     );
-    // The worker finds the key through its environment; the intake never
-    // touches KMS.
+    // The worker only decrypts; the intake never touches KMS.
     let res = resources(&t);
-    assert_eq!(
-        get_att(
-            &res["RecordUpsertFunction"]["Properties"]["Environment"]["Variables"]
-                ["HUBSYNC_TOKEN_KEY_ID"]
-        )
-        .map(|(r, _)| r),
-        Some(key_id.as_str())
-    );
+    let worker_actions: Vec<String> = policy
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            get_att(&s["Principal"]["AWS"]).is_some_and(|(r, _)| r == "RecordUpsertFunctionRole")
+        })
+        .flat_map(|s| {
+            strings(&s["Action"])
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(worker_actions, vec!["kms:Decrypt".to_string()]);
     let intake = res["WebhookIntakeFunction"].to_string();
     assert!(!intake.contains("kms:"), "the intake has no KMS permission");
     assert!(
@@ -559,35 +587,40 @@ fn token_key_is_rotated_and_used_only_by_the_worker() {
 }
 
 #[test]
-fn dead_letter_queue_depth_raises_an_alarm() {
+fn every_dead_letter_queue_raises_an_alarm_when_not_empty() {
     let t = template();
     let res = resources(&t);
+    let dlqs: BTreeSet<&str> = resources_of_type(&t, "AWS::SQS::Queue")
+        .into_iter()
+        .filter_map(|(_, q)| get_att(&q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]))
+        .map(|(dlq, _)| dlq)
+        .collect();
+    assert!(
+        dlqs.contains("EventsDeadLetterQueue"),
+        "the events queue's DLQ"
+    );
     let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
-    let dlq_alarm = alarms.iter().find(|(_, a)| {
-        let p = &a["Properties"];
-        p["Namespace"] == "AWS/SQS"
-            && p["MetricName"] == "ApproximateNumberOfMessagesVisible"
-            && p["Dimensions"].as_array().is_some_and(|d| {
-                d.iter().any(|d| {
-                    get_att(&d["Value"]).is_some_and(|(q, attr)| {
-                        attr == "QueueName"
-                            && res["EventsQueue"]["Properties"]["RedrivePolicy"]
-                                ["deadLetterTargetArn"]["Fn::GetAtt"][0]
-                                == q
-                    })
+    for dlq in dlqs {
+        let found = alarms.iter().find(|(_, a)| {
+            let p = &a["Properties"];
+            p["Namespace"] == "AWS/SQS"
+                && p["MetricName"] == "ApproximateNumberOfMessagesVisible"
+                && p["Dimensions"].as_array().is_some_and(|d| {
+                    d.iter()
+                        .any(|d| get_att(&d["Value"]) == Some((dlq, "QueueName")))
                 })
-            })
-    });
-    let (id, alarm) = dlq_alarm.expect("an alarm on the DLQ's visible messages");
-    let p = &alarm["Properties"];
-    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
-    assert_eq!(as_u64(&p["Threshold"]), Some(0), "{id}: any message alarms");
-    let topic = p["AlarmActions"]
-        .as_array()
-        .and_then(|a| a.first())
-        .and_then(ref_name)
-        .expect("the alarm notifies a topic");
-    assert_eq!(res[topic]["Type"], "AWS::SNS::Topic");
+        });
+        let (id, alarm) = found.unwrap_or_else(|| panic!("no alarm on {dlq}'s visible messages"));
+        let p = &alarm["Properties"];
+        assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+        assert_eq!(as_u64(&p["Threshold"]), Some(0), "{id}: any message alarms");
+        let topic = p["AlarmActions"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(ref_name)
+            .unwrap_or_else(|| panic!("{id} notifies no topic"));
+        assert_eq!(res[topic]["Type"], "AWS::SNS::Topic", "{id}");
+    }
     // The e-mail subscription exists only when an address is given.
     for (sid, s) in resources_of_type(&t, "AWS::SNS::Subscription") {
         let condition = s["Condition"].as_str().unwrap_or_else(|| {
