@@ -400,7 +400,7 @@ struct Pass {
 
 fn print_pass_header() {
     println!(
-        "{:<42} {:>7} {:>9} {:>10} {:>6} {:>8} {:>8} {:>9} {:>7} {:>7}",
+        "{:<42} {:>7} {:>9} {:>10} {:>6} {:>8} {:>9} {:>8} {:>9} {:>7} {:>7}",
         "pass",
         "records",
         "time",
@@ -408,6 +408,7 @@ fn print_pass_header() {
         "invoc",
         "created",
         "unchanged",
+        "skipped",
         "HS calls",
         "writes",
         "reads"
@@ -416,7 +417,7 @@ fn print_pass_header() {
 
 fn print_pass(p: &Pass) {
     println!(
-        "{:<42} {:>7} {:>8.2}s {:>10.0} {:>6} {:>8} {:>9} {:>8} {:>7} {:>7}",
+        "{:<42} {:>7} {:>8.2}s {:>10.0} {:>6} {:>8} {:>9} {:>8} {:>9} {:>7} {:>7}",
         p.label,
         p.records,
         p.elapsed.as_secs_f64(),
@@ -424,6 +425,7 @@ fn print_pass(p: &Pass) {
         p.invocations,
         p.stats.created + p.stats.updated,
         p.stats.unchanged,
+        p.stats.skipped.values().sum::<usize>(),
         p.hubspot_calls,
         p.writes,
         p.reads
@@ -440,7 +442,7 @@ async fn passes<S: RecordStore + ConnectionStore>(
     store_name: &str,
 ) -> Vec<Pass> {
     let mut out = Vec::new();
-    for (label, expect_writes) in [("create pass", true), ("no-change replay", false)] {
+    for (label, first_pass) in [("create pass", true), ("no-change replay", false)] {
         let (w0, r0) = (stats.writes(), stats.reads());
         let calls0 = b.sim_batch_reads();
         let (s, invocations, elapsed) = drive(worker, messages, batch_size).await;
@@ -454,10 +456,15 @@ async fn passes<S: RecordStore + ConnectionStore>(
             reads: stats.reads() - r0,
             stats: s,
         };
-        if expect_writes {
-            assert_eq!(pass.stats.created, records, "{label}: {:?}", pass.stats);
+        // Figures, not assertions: a pass that lost records shows it here.
+        let skipped: usize = pass.stats.skipped.values().sum();
+        let accounted = if first_pass {
+            pass.stats.created + pass.stats.updated
         } else {
-            assert_eq!(pass.stats.unchanged, records, "{label}: {:?}", pass.stats);
+            pass.stats.unchanged
+        };
+        if accounted + skipped != records || pass.stats.failed_groups > 0 {
+            println!("!! {label}: records unaccounted for: {:?}", pass.stats);
         }
         print_pass(&pass);
         out.push(pass);
@@ -506,6 +513,7 @@ async fn records_per_second(n_memory: usize, n_dynamo: usize, moto: bool) -> any
     );
     println!("create pass: every record new to the store; replay: the same messages again (store writes should be 0).");
     println!("records/s = distinct records / wall time of the pass (batch reads + mapping + store), 100-event messages.");
+    println!("skipped = records the mapping refuses (seeded contacts without email); writes = store write requests, refused conditional writes included.");
     println!();
     let n_max = n_memory.max(n_dynamo);
     let mut b = Bench::start(SeedSpec {
