@@ -333,6 +333,7 @@ struct Stack {
     store: DynamoStore,
     secret: SecretString,
     app_id: u64,
+    client_id: String,
     portal: u64,
 }
 
@@ -360,6 +361,7 @@ async fn stack() -> Result<Stack> {
         store,
         secret,
         app_id: app.app_id,
+        client_id: app.client_id.clone(),
         portal,
     };
     connect_portal(&stack).await?;
@@ -634,6 +636,12 @@ async fn scenario(cargo_lambda: &Path, intake_bin: &Path, upsert_bin: &Path) -> 
         ("AWS_ENDPOINT_URL", endpoint.clone()),
         ("HUBSYNC_HUBSPOT_BASE_URL", stack.sim.base_url()),
         ("HUBSYNC_TOKEN_KEY_ID", r.kms_key_id.clone()),
+        ("HUBSYNC_HUBSPOT_CLIENT_ID", stack.client_id.clone()),
+        ("HUBSYNC_CLIENT_SECRET_ARN", r.client_secret_arn.clone()),
+        (
+            "HUBSYNC_OAUTH_REDIRECT_URI",
+            "https://hooks.example.com/oauth/callback".to_string(),
+        ),
         ("HUBSYNC_MAX_CONCURRENCY", "2".to_string()),
         ("HUBSYNC_GROUP_CONCURRENCY", "4".to_string()),
         ("HUBSYNC_HUBSPOT_TIMEOUT_MS", "10000".to_string()),

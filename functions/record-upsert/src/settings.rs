@@ -3,15 +3,13 @@
 use std::time::Duration;
 
 use hubsync_hubspot::{ClientConfig, RateLimitConfig};
-use hubsync_runtime::{optional_env, parsed_env, required_env, ConfigError};
+use hubsync_runtime::{optional_env, parsed_env, ConfigError};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub hubspot: ClientConfig,
     /// This instance's share of each portal's HubSpot budget.
     pub rate_limit: RateLimitConfig,
-    /// KMS key that encrypts the tokens in the connections table.
-    pub token_key_id: String,
     /// Groups processed at once within one batch.
     pub concurrency: usize,
 }
@@ -31,7 +29,6 @@ impl Settings {
         Ok(Self {
             hubspot,
             rate_limit: RateLimitConfig::default().per_instance_share(instances),
-            token_key_id: required_env("HUBSYNC_TOKEN_KEY_ID")?,
             concurrency: parsed_env("HUBSYNC_GROUP_CONCURRENCY")?.unwrap_or(4),
         })
     }

@@ -13,6 +13,7 @@
 
 pub mod cipher;
 pub mod tokens;
+pub mod wiring;
 
 pub use cipher::{CipherError, KmsCipher, TokenCipher};
 pub use tokens::{expires_at, ConnectionTokens, NoRefresh, RefreshPolicy, TokenRefresher};
