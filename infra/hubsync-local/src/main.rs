@@ -29,6 +29,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Queue a re-sync of one portal (optionally one object type) on the
+    /// sync-jobs queue ("Retry sync"); the reconcile function runs it.
+    Resync {
+        #[arg(long)]
+        portal: u64,
+        /// companies, contacts or deals (default: every type).
+        #[arg(long = "type")]
+        object_type: Option<ObjectType>,
+        /// The sync-jobs queue (the stack's `SyncJobsQueueUrl` output).
+        #[arg(long, env = "HUBSYNC_SYNC_JOBS_QUEUE_URL")]
+        queue_url: String,
+    },
     /// End-to-end demo of the real-time sync (needs AWS_ENDPOINT_URL).
     Demo {
         #[arg(long, default_value_t = 200)]
@@ -60,6 +72,18 @@ async fn main() -> Result<()> {
             timed,
             seed,
         } => demo(companies, contacts, deals, changes, timed, seed).await,
+        Command::Resync {
+            portal,
+            object_type,
+            queue_url,
+        } => {
+            let aws = hubsync_runtime::aws_sdk_config().await;
+            let body =
+                hubsync_local::reconcile::queue_resync(&aws, &queue_url, portal, object_type)
+                    .await?;
+            println!("queued {body}");
+            Ok(())
+        }
     }
 }
 

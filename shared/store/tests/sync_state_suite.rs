@@ -1,0 +1,192 @@
+//! Checkpoints and run reports, the same cases on `MemoryStore` and on
+//! `DynamoStore` over the local stack (fresh tables per test).
+
+use std::future::Future;
+use std::time::Duration;
+
+use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
+use hubsync_store::{
+    create_tables, Checkpoint, DynamoStore, MemoryStore, RunReport, RunStatus, StoreConfig,
+    SyncJobKind, SyncStateStore, TypeCounters, TypeRunReport,
+};
+
+const PORTAL: PortalId = PortalId(1_000_001);
+
+async fn memory_store() -> MemoryStore {
+    MemoryStore::new()
+}
+
+async fn dynamo_store() -> DynamoStore {
+    let sdk = hubsync_testkit::aws_config()
+        .await
+        .expect("local AWS stack (moto)");
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let config = StoreConfig::new(
+        hubsync_testkit::unique_name("records"),
+        hubsync_testkit::unique_name("control"),
+    );
+    create_tables(&client, &config)
+        .await
+        .expect("create the test tables");
+    DynamoStore::new(client, config)
+}
+
+async fn bounded(case: impl Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(120), case)
+        .await
+        .expect("test case exceeded its time bound");
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::bounded(async { super::$case(super::memory_store().await).await }).await
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::bounded(async { super::$case(super::dynamo_store().await).await }).await
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    checkpoints_are_compare_and_swapped_on_seq,
+    run_reports_aggregate_their_types,
+);
+
+fn checkpoint(seq: u64) -> Checkpoint {
+    let mut counters = TypeCounters {
+        created: 7,
+        ..TypeCounters::default()
+    };
+    counters.skipped.insert("missing_email".into(), 2);
+    Checkpoint {
+        portal_id: PORTAL,
+        object_type: ObjectType::Contacts,
+        run_id: "0001767232800000-nightly".into(),
+        kind: SyncJobKind::Nightly,
+        seq,
+        hubspot_after: Some("2000000101".into()),
+        store_after: Some(ObjectId(2_000_000_100)),
+        last_hubspot_id: Some(ObjectId(2_000_000_100)),
+        lookup_mode: false,
+        listing_done: false,
+        bin_cursor: None,
+        bin_done: false,
+        counters,
+        estimated_total: Some(20_000),
+        started_at_ms: 1_767_232_800_000,
+        updated_at_ms: 1_767_232_801_000,
+        active_ms: 1_000,
+        invocations: 1,
+        finished: false,
+        holder: "req-1/msg-1".into(),
+    }
+}
+
+async fn checkpoints_are_compare_and_swapped_on_seq<S: SyncStateStore>(store: S) {
+    assert_eq!(
+        store
+            .get_checkpoint(PORTAL, ObjectType::Contacts)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        !store.put_checkpoint(&checkpoint(2)).await.unwrap(),
+        "seq 2 needs seq 1 stored"
+    );
+    assert!(store.put_checkpoint(&checkpoint(1)).await.unwrap());
+    assert!(
+        !store.put_checkpoint(&checkpoint(1)).await.unwrap(),
+        "a second writer of seq 1 is fenced"
+    );
+    let mut next = checkpoint(2);
+    next.hubspot_after = Some("2000000201".into());
+    next.counters.created = 9;
+    assert!(store.put_checkpoint(&next).await.unwrap());
+    assert!(!store.put_checkpoint(&checkpoint(2)).await.unwrap());
+    let stored = store
+        .get_checkpoint(PORTAL, ObjectType::Contacts)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored, next, "round trip, nested counters included");
+    assert_eq!(
+        store
+            .get_checkpoint(PORTAL, ObjectType::Deals)
+            .await
+            .unwrap(),
+        None,
+        "one checkpoint per type"
+    );
+}
+
+fn type_report(object_type: ObjectType, status: RunStatus, drift: u64) -> TypeRunReport {
+    let counters = TypeCounters {
+        created: drift,
+        hubspot_calls: 11,
+        ..TypeCounters::default()
+    };
+    TypeRunReport {
+        portal_id: PORTAL,
+        run_id: "0001767232800000-nightly".into(),
+        kind: SyncJobKind::Nightly,
+        object_type,
+        status,
+        started_at_ms: 1_767_232_800_000,
+        finished_at_ms: (status != RunStatus::Running).then_some(1_767_232_900_000),
+        updated_at_ms: 1_767_232_900_000,
+        duration_ms: 100_000,
+        active_ms: 90_000,
+        done: 1_000,
+        estimated_total: Some(2_000),
+        drift,
+        counters,
+        invocations: 1,
+        error: None,
+    }
+}
+
+async fn run_reports_aggregate_their_types<S: SyncStateStore>(store: S) {
+    let run = "0001767232800000-nightly";
+    assert_eq!(store.get_run_report(PORTAL, run).await.unwrap(), None);
+    store
+        .put_run_report(&type_report(ObjectType::Companies, RunStatus::Completed, 3))
+        .await
+        .unwrap();
+    store
+        .put_run_report(&type_report(ObjectType::Contacts, RunStatus::Running, 4))
+        .await
+        .unwrap();
+    let r: RunReport = store.get_run_report(PORTAL, run).await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Running, "in flight: readable progress");
+    assert_eq!(
+        (r.done, r.estimated_total, r.drift),
+        (2_000, Some(4_000), 7)
+    );
+    assert_eq!(r.finished_at_ms, None);
+    store
+        .put_run_report(&type_report(ObjectType::Contacts, RunStatus::Completed, 5))
+        .await
+        .unwrap();
+    let r = store.get_run_report(PORTAL, run).await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Completed);
+    assert_eq!(r.drift, 8);
+    assert_eq!(r.hubspot_calls, 22);
+    assert_eq!(r.types.len(), 2);
+    assert_eq!(r.finished_at_ms, Some(1_767_232_900_000));
+    assert_eq!(
+        store.get_run_report(PORTAL, "other-run").await.unwrap(),
+        None
+    );
+}
