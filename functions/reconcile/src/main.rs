@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hubsync_auth::{ConnectionTokens, KmsCipher};
+use hubsync_auth::wiring::TokenSettings;
 use hubsync_hubspot::{HubSpotClient, InProcessRateLimiter};
 use hubsync_store::{DynamoStore, StoreConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -20,13 +20,10 @@ async fn main() -> Result<(), Error> {
         aws_sdk_dynamodb::Client::new(&aws),
         StoreConfig::from_env()?,
     );
-    let tokens = ConnectionTokens::new(
-        store.clone(),
-        KmsCipher::new(
-            aws_sdk_kms::Client::new(&aws),
-            settings.token_key_id.clone(),
-        ),
-    );
+    // Decrypts tokens with KMS and refreshes them (once for all callers).
+    let tokens = TokenSettings::from_env()?
+        .connection_tokens(&aws, store.clone())
+        .await?;
     let client = HubSpotClient::with_rate_limiter(
         settings.hubspot.clone(),
         Arc::new(InProcessRateLimiter::new(settings.rate_limit)),

@@ -12,7 +12,6 @@ pub struct Settings {
     pub hubspot: ClientConfig,
     /// This instance's share of each portal's HubSpot budget.
     pub rate_limit: RateLimitConfig,
-    pub token_key_id: String,
     pub jobs_queue_url: String,
     pub engine: EngineConfig,
     pub handover_reserve: Duration,
@@ -40,7 +39,6 @@ impl Settings {
         Ok(Self {
             hubspot,
             rate_limit: RateLimitConfig::default().per_instance_share(instances),
-            token_key_id: required_env("HUBSYNC_TOKEN_KEY_ID")?,
             jobs_queue_url: required_env("HUBSYNC_SYNC_JOBS_QUEUE_URL")?,
             engine,
             handover_reserve: Duration::from_secs(
