@@ -345,6 +345,7 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
             }
 
             let mut writes = Vec::with_capacity(read.found.len());
+            let mut skipped: Vec<(ObjectId, i64)> = Vec::new();
             for object in &read.found {
                 match map_object(object_type, object) {
                     MapOutcome::Mapped(mapped) => {
@@ -364,37 +365,41 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
                     MapOutcome::Skipped { id, reason, .. } => {
                         tracing::info!(portal = %portal, object_type = %object_type, id = %id, reason = %reason, "record skipped");
                         *stats.skipped.entry(reason.to_string()).or_default() += 1;
-                        // A record that no longer qualifies (a contact whose
-                        // email was cleared) must not stay active with stale
-                        // data: a stored copy is archived as out of scope.
                         if let Some(version) = object_version(object_type, object) {
-                            let out = self
-                                .store
-                                .archive_record(&key(id), version, ArchiveReason::OutOfScope, None)
-                                .await?;
-                            if out == ArchiveOutcome::Archived {
-                                stats.archived_out_of_scope += 1;
-                            }
+                            skipped.push((id, version));
                         }
                     }
                 }
             }
-            self.write_all(writes, stats).await?;
+            self.write_all(portal, object_type, writes, skipped, stats)
+                .await?;
         }
         Ok(())
     }
 
-    /// Read the stored metadata of all writes in one go, then write only
-    /// what the version guard would accept.
+    /// Read the stored metadata of all records of a page in one go, then
+    /// write only what the version guard would accept — concurrently, since
+    /// each write is its own conditional request. A record that no longer
+    /// qualifies (a contact whose email was cleared) must not stay active
+    /// with stale data: a stored, active copy is archived as out of scope;
+    /// nothing stored costs nothing.
     async fn write_all(
         &self,
+        portal: PortalId,
+        object_type: ObjectType,
         writes: Vec<RecordWrite>,
+        skipped: Vec<(ObjectId, i64)>,
         stats: &mut BatchStats,
     ) -> Result<(), GroupError> {
-        if writes.is_empty() {
+        if writes.is_empty() && skipped.is_empty() {
             return Ok(());
         }
-        let keys: Vec<RecordKey> = writes.iter().map(|w| w.key).collect();
+        let key = |id: ObjectId| RecordKey::new(portal, object_type, id);
+        let keys: Vec<RecordKey> = writes
+            .iter()
+            .map(|w| w.key)
+            .chain(skipped.iter().map(|(id, _)| key(*id)))
+            .collect();
         let stored: HashMap<RecordKey, hubsync_store::StoredMeta> = self
             .store
             .get_record_meta(&keys)
@@ -402,29 +407,44 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
             .into_iter()
             .map(|m| (m.key(), m))
             .collect();
+
+        for (id, version) in skipped {
+            let active = stored
+                .get(&key(id))
+                .is_some_and(|m| !m.archived && !m.privacy_deleted);
+            if !active {
+                continue;
+            }
+            let out = self
+                .store
+                .archive_record(&key(id), version, ArchiveReason::OutOfScope, None)
+                .await?;
+            if out == ArchiveOutcome::Archived {
+                stats.archived_out_of_scope += 1;
+            }
+        }
+
+        let mut to_write = Vec::with_capacity(writes.len());
         for write in writes {
-            let decision = hubsync_store::needs_write(
+            use hubsync_store::WriteDecision::*;
+            match hubsync_store::needs_write(
                 stored.get(&write.key),
                 write.source_version,
                 &write.content_hash,
-            );
-            use hubsync_store::WriteDecision::*;
-            match decision {
-                SkipUnchanged => {
-                    stats.unchanged += 1;
-                    continue;
-                }
-                SkipStale => {
-                    stats.stale += 1;
-                    continue;
-                }
-                SkipTombstoned => {
-                    stats.tombstoned += 1;
-                    continue;
-                }
-                Write => {}
+            ) {
+                SkipUnchanged => stats.unchanged += 1,
+                SkipStale => stats.stale += 1,
+                SkipTombstoned => stats.tombstoned += 1,
+                Write => to_write.push(write),
             }
-            match self.store.upsert_record(&write).await? {
+        }
+        let outcomes: Vec<Result<UpsertOutcome, StoreError>> = stream::iter(to_write.iter())
+            .map(|write| self.store.upsert_record(write))
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome? {
                 UpsertOutcome::Created => stats.created += 1,
                 UpsertOutcome::Updated => stats.updated += 1,
                 UpsertOutcome::Unchanged => stats.unchanged += 1,
@@ -435,6 +455,9 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
         Ok(())
     }
 }
+
+/// Conditional writes in flight at once within one group.
+const WRITE_CONCURRENCY: usize = 16;
 
 /// The object's version (its last-modified property, epoch ms), if it
 /// parses.

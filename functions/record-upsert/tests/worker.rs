@@ -513,3 +513,23 @@ async fn contact_whose_email_is_cleared_is_archived_out_of_scope() {
         Some(hubsync_store::ArchiveReason::OutOfScope)
     );
 }
+
+#[tokio::test]
+async fn contact_without_email_costs_no_write_at_all() {
+    let w = worker().await;
+    w.reader()
+        .put(ObjectType::Contacts, 9, 1_000, &[("firstname", "NoMail")]);
+    let before = w.store().stats().writes();
+    for n in 0..3 {
+        w.process(vec![message(
+            &n.to_string(),
+            vec![event("contact.propertyChange", 9, 1_000)],
+        )])
+        .await;
+    }
+    assert_eq!(
+        w.store().stats().writes(),
+        before,
+        "nothing stored, nothing written"
+    );
+}

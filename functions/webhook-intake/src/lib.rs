@@ -54,7 +54,7 @@ impl Default for IntakeConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
-            max_message_bytes: sink::SQS_MAX_REQUEST_BYTES,
+            max_message_bytes: sink::SQS_MAX_REQUEST_BYTES - sink::MESSAGE_ATTRIBUTE_BYTES,
             app_id: None,
         }
     }

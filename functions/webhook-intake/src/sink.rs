@@ -7,6 +7,10 @@ use hubsync_hubspot::PortalId;
 
 /// SQS's limit for one message and for one `SendMessageBatch` request.
 pub const SQS_MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// What one message's attributes (`portalId`) add to SQS's size count, with
+/// room to spare: SQS counts attribute names, types and values against the
+/// same limit as the body.
+pub const MESSAGE_ATTRIBUTE_BYTES: usize = 64;
 /// SQS's limit of entries in one `SendMessageBatch` request.
 pub const SQS_MAX_BATCH_ENTRIES: usize = 10;
 
@@ -51,7 +55,7 @@ pub fn plan_requests(messages: Vec<OutboundMessage>) -> Vec<Vec<OutboundMessage>
     let mut current: Vec<OutboundMessage> = Vec::new();
     let mut size = 0usize;
     for message in messages {
-        let len = message.body.len();
+        let len = message.body.len() + MESSAGE_ATTRIBUTE_BYTES;
         if !current.is_empty()
             && (current.len() == SQS_MAX_BATCH_ENTRIES || size + len > SQS_MAX_REQUEST_BYTES)
         {
