@@ -438,18 +438,16 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
                 Write => to_write.push(write),
             }
         }
-        let outcomes: Vec<Result<UpsertOutcome, StoreError>> = stream::iter(to_write.iter())
-            .map(|write| self.store.upsert_record(write))
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .collect()
-            .await;
-        for outcome in outcomes {
-            match outcome? {
-                UpsertOutcome::Created => stats.created += 1,
-                UpsertOutcome::Updated => stats.updated += 1,
-                UpsertOutcome::Unchanged => stats.unchanged += 1,
-                UpsertOutcome::Stale => stats.stale += 1,
-                UpsertOutcome::Tombstoned => stats.tombstoned += 1,
+        for chunk in to_write.chunks(WRITE_CONCURRENCY) {
+            let pending: Vec<_> = chunk.iter().map(|w| self.store.upsert_record(w)).collect();
+            for outcome in futures::future::join_all(pending).await {
+                match outcome? {
+                    UpsertOutcome::Created => stats.created += 1,
+                    UpsertOutcome::Updated => stats.updated += 1,
+                    UpsertOutcome::Unchanged => stats.unchanged += 1,
+                    UpsertOutcome::Stale => stats.stale += 1,
+                    UpsertOutcome::Tombstoned => stats.tombstoned += 1,
+                }
             }
         }
         Ok(())

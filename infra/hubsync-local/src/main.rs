@@ -63,6 +63,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     hubsync_runtime::init_tracing();
+    // EMF metric lines are for CloudWatch; locally they would drown the
+    // demo's report. Set HUBSYNC_PRINT_METRICS=1 to see them.
+    if std::env::var_os("HUBSYNC_PRINT_METRICS").is_none() {
+        hubsync_runtime::metrics::capture(|_| {});
+    }
     match Cli::parse().command {
         Command::Demo {
             companies,
