@@ -22,16 +22,16 @@
 //! `lastmodifieddate` (contacts) as epoch ms, falling back to the object's
 //! `updatedAt`.
 
-use crate::ids::ObjectType;
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::config::{MappingConfig, ObjectConfig};
+use crate::ids::{ObjectId, ObjectType};
 use crate::object::HubSpotObject;
-use crate::record::{
-    AppRecord, Company, Contact, ContentHash, Deal, FieldError, MapOutcome, MappedRecord,
-    SkipReason,
-};
-use crate::values::{
-    non_empty, parse_cents, parse_count, parse_decimal, parse_email, parse_probability, parse_text,
-    parse_timestamp, ConvError, Timestamp, ValueKind,
-};
+use crate::record::{AppRecord, ContentHash, FieldError, MapOutcome, MappedRecord, SkipReason};
+use crate::transform::Owners;
+use crate::values::{parse_email, parse_timestamp, ConvError, Timestamp, ValueKind};
 
 const COMPANY_PROPERTIES: &[&str] = &[
     "name",
@@ -68,7 +68,8 @@ const DEAL_PROPERTIES: &[&str] = &[
 ];
 
 /// The HubSpot properties the default map reads for a type (including the
-/// source-version property), so fetches request only these.
+/// source-version property), so fetches request only these. A portal with
+/// a config requests [`ObjectConfig::properties`] instead.
 pub fn properties_for(object_type: ObjectType) -> &'static [&'static str] {
     match object_type {
         ObjectType::Companies => COMPANY_PROPERTIES,
@@ -77,202 +78,228 @@ pub fn properties_for(object_type: ObjectType) -> &'static [&'static str] {
     }
 }
 
+/// The associations of a set of records, as associations v4 returned them:
+/// per target type, per record id, the associated ids with their primary
+/// flag. A target type that was not loaded is reported as a field error
+/// rather than mapped as "no associations".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Associations {
+    loaded: BTreeSet<ObjectType>,
+    links: HashMap<(ObjectType, ObjectId), Vec<(ObjectId, bool)>>,
+}
+
+impl Associations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks associations to `to` as loaded (ids without links have none).
+    pub fn mark_loaded(&mut self, to: ObjectType) {
+        self.loaded.insert(to);
+    }
+
+    /// Records one link `from → target` of type `to`.
+    pub fn insert(&mut self, to: ObjectType, from: ObjectId, target: ObjectId, primary: bool) {
+        self.loaded.insert(to);
+        let v = self.links.entry((to, from)).or_default();
+        match v.iter_mut().find(|(id, _)| *id == target) {
+            Some(existing) => existing.1 |= primary,
+            None => v.push((target, primary)),
+        }
+    }
+
+    /// The links of `from` to type `to`, or `None` when not loaded.
+    pub fn get(&self, to: ObjectType, from: ObjectId) -> Option<&[(ObjectId, bool)]> {
+        if !self.loaded.contains(&to) {
+            return None;
+        }
+        Some(
+            self.links
+                .get(&(to, from))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        )
+    }
+}
+
+/// What mapping needs besides the object: the portal's owners (for
+/// `owner_email` / `owner_name`) and the records' associations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MapContext<'a> {
+    pub owners: Option<&'a Owners>,
+    pub associations: Option<&'a Associations>,
+}
+
 /// Map one HubSpot object of the given type with the default field map.
 pub fn map_object(object_type: ObjectType, obj: &HubSpotObject) -> MapOutcome {
-    match object_type {
-        ObjectType::Companies => map_company(obj),
-        ObjectType::Contacts => map_contact(obj),
-        ObjectType::Deals => map_deal(obj),
-    }
+    let config = MappingConfig::default();
+    map_with(
+        config.object(object_type),
+        object_type,
+        obj,
+        MapContext::default(),
+    )
 }
 
-/// Collects per-field errors while reading properties.
-struct Reader<'a> {
-    obj: &'a HubSpotObject,
-    errors: Vec<FieldError>,
-}
-
-impl<'a> Reader<'a> {
-    fn new(obj: &'a HubSpotObject) -> Self {
-        Self {
-            obj,
-            errors: Vec::new(),
-        }
-    }
-
-    fn raw(&self, prop: &str) -> Option<&'a str> {
-        self.obj.property(prop)
-    }
-
-    fn record<T>(
-        &mut self,
-        field: &str,
-        prop: &str,
-        kind: ValueKind,
-        r: Result<Option<T>, ConvError>,
-    ) -> Option<T> {
-        match r {
-            Ok(v) => v,
-            Err(e) => {
-                self.errors.push(FieldError {
-                    field: field.to_owned(),
-                    source_property: prop.to_owned(),
-                    value_kind: kind,
-                    message: e.to_string(),
-                });
-                None
-            }
-        }
-    }
-
-    fn text(&self, prop: &str) -> Option<String> {
-        parse_text(self.raw(prop))
-    }
-
-    fn decimal(&mut self, field: &str, prop: &str) -> Option<rust_decimal::Decimal> {
-        let r = parse_decimal(self.raw(prop));
-        self.record(field, prop, ValueKind::Decimal, r)
-    }
-
-    fn cents(&mut self, field: &str, prop: &str) -> Option<crate::values::Cents> {
-        let r = parse_cents(self.raw(prop));
-        self.record(field, prop, ValueKind::Money, r)
-    }
-
-    fn count(&mut self, field: &str, prop: &str) -> Option<i64> {
-        let r = parse_count(self.raw(prop));
-        self.record(field, prop, ValueKind::Integer, r)
-    }
-
-    fn probability(&mut self, field: &str, prop: &str) -> Option<rust_decimal::Decimal> {
-        let r = parse_probability(self.raw(prop));
-        self.record(field, prop, ValueKind::Probability, r)
-    }
-
-    fn timestamp(&mut self, field: &str, prop: &str) -> Option<Timestamp> {
-        let r = parse_timestamp(self.raw(prop).unwrap_or(""));
-        self.record(field, prop, ValueKind::Timestamp, r)
-    }
-
-    /// Source version from the last-modified property, else `updatedAt`.
-    fn source_version(&mut self, object_type: ObjectType) -> Option<i64> {
-        let prop = object_type.last_modified_property();
-        let from_prop = self.timestamp("source_version", prop);
-        from_prop
-            .or_else(|| {
-                self.obj
-                    .updated_at
-                    .as_deref()
-                    .and_then(|s| parse_timestamp(s).ok().flatten())
-            })
-            .map(Timestamp::epoch_ms)
-    }
-
-    fn finish(mut self, object_type: ObjectType, record: AppRecord) -> MapOutcome {
-        let source_version = self.source_version(object_type);
-        let archived_at = self
-            .obj
-            .archived_at
-            .as_deref()
-            .and_then(|s| parse_timestamp(s).ok().flatten());
-        let content_hash = ContentHash::of(&record);
-        MapOutcome::Mapped(MappedRecord {
-            object_type,
-            id: self.obj.id,
-            archived: self.obj.archived,
-            archived_at,
-            source_version,
-            record,
-            content_hash,
-            errors: self.errors,
-        })
-    }
-}
-
-/// Companies: see the module table.
+/// Companies with the default map.
 pub fn map_company(obj: &HubSpotObject) -> MapOutcome {
-    let mut r = Reader::new(obj);
-    let company = Company {
-        name: r.text("name"),
-        domain: r.text("domain"),
-        owner_id: r.text("hubspot_owner_id"),
-        arr: r.decimal("arr", "annualrevenue"),
-        industry: r.text("industry"),
-        employee_count: r.count("employee_count", "numberofemployees"),
-        annual_revenue_cents: r.cents("annual_revenue_cents", "annualrevenue"),
-    };
-    r.finish(ObjectType::Companies, AppRecord::Company(company))
+    map_object(ObjectType::Companies, obj)
 }
 
-/// `firstname` + `lastname`, each trimmed, joined with one space.
-fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
-    match (non_empty(first), non_empty(last)) {
-        (Some(f), Some(l)) => Some(format!("{f} {l}")),
-        (Some(one), None) | (None, Some(one)) => Some(one.to_owned()),
-        (None, None) => None,
-    }
-}
-
-/// Contacts: see the module table. No email → `Skipped { MissingEmail }`;
-/// an email that is not an address → `Skipped { InvalidEmail }`.
+/// Contacts with the default map.
 pub fn map_contact(obj: &HubSpotObject) -> MapOutcome {
-    let mut r = Reader::new(obj);
-    let email_raw = r.raw("email");
-    let email = match parse_email(email_raw) {
-        Ok(Some(e)) => e,
-        outcome => {
-            let reason = if outcome.is_ok() {
-                SkipReason::MissingEmail
-            } else {
-                SkipReason::InvalidEmail
+    map_object(ObjectType::Contacts, obj)
+}
+
+/// Deals with the default map.
+pub fn map_deal(obj: &HubSpotObject) -> MapOutcome {
+    map_object(ObjectType::Deals, obj)
+}
+
+/// Map one object with a portal's config for its type:
+///
+/// 1. contacts: no email → `Skipped { MissingEmail }`, an email that is not
+///    an address → `Skipped { InvalidEmail }`;
+/// 2. outside the scope → `Skipped { OutOfScope }`;
+/// 3. every rule's transform, in order; a bad value is a [`FieldError`]
+///    for that field (left null, or kept for an unknown enumeration value)
+///    and the rest of the record still maps;
+/// 4. association fields from `ctx.associations`;
+/// 5. source version (`hs_lastmodifieddate` / `lastmodifieddate`, else
+///    `updatedAt`) and content hash.
+pub fn map_with(
+    config: &ObjectConfig,
+    object_type: ObjectType,
+    obj: &HubSpotObject,
+    ctx: MapContext<'_>,
+) -> MapOutcome {
+    let mut errors: Vec<FieldError> = Vec::new();
+    if object_type == ObjectType::Contacts {
+        let outcome = parse_email(obj.property("email"));
+        if !matches!(outcome, Ok(Some(_))) {
+            let reason = match outcome {
+                Ok(_) => SkipReason::MissingEmail,
+                Err(e) => {
+                    errors.push(field_error("email", "email", ValueKind::Email, &e));
+                    SkipReason::InvalidEmail
+                }
             };
-            let _ = r.record("email", "email", ValueKind::Email, outcome);
             return MapOutcome::Skipped {
-                object_type: ObjectType::Contacts,
+                object_type,
                 id: obj.id,
                 reason,
-                errors: r.errors,
+                errors,
             };
         }
+    }
+    if !config.in_scope(|p| obj.property(p).map(str::to_owned)) {
+        return MapOutcome::Skipped {
+            object_type,
+            id: obj.id,
+            reason: SkipReason::OutOfScope,
+            errors,
+        };
+    }
+    let mut record = AppRecord::new(object_type);
+    for rule in &config.rules {
+        let inputs: Vec<Option<&str>> = rule.source.iter().map(|p| obj.property(p)).collect();
+        let out = rule.transform.apply(&inputs, ctx.owners);
+        if let Some(e) = &out.error {
+            errors.push(field_error(
+                &rule.target,
+                &rule.source.join("+"),
+                rule.transform.value_kind(),
+                e,
+            ));
+        }
+        record.set(rule.target.clone(), out.value);
+    }
+    for a in &config.associations {
+        let value = match ctx.associations.and_then(|x| x.get(a.to, obj.id)) {
+            None => {
+                errors.push(field_error(
+                    &a.target,
+                    &format!("associations:{}", a.to),
+                    ValueKind::Association,
+                    &ConvError::AssociationsUnavailable,
+                ));
+                Value::Null
+            }
+            Some(links) if a.primary_only => links
+                .iter()
+                .filter(|(_, primary)| *primary)
+                .map(|(id, _)| *id)
+                .min()
+                .map(|id| Value::String(id.to_string()))
+                .unwrap_or(Value::Null),
+            Some(links) => {
+                let mut ids: Vec<ObjectId> = links.iter().map(|(id, _)| *id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Value::Array(
+                    ids.into_iter()
+                        .map(|id| Value::String(id.to_string()))
+                        .collect(),
+                )
+            }
+        };
+        record.set(a.target.clone(), value);
+    }
+
+    // Source version from the last-modified property, else `updatedAt`.
+    let prop = object_type.last_modified_property();
+    let from_prop = match parse_timestamp(obj.property(prop).unwrap_or("")) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(field_error(
+                "source_version",
+                prop,
+                ValueKind::Timestamp,
+                &e,
+            ));
+            None
+        }
     };
-    let contact = Contact {
-        email,
-        name: full_name(r.raw("firstname"), r.raw("lastname")),
-        company_name: r.text("company"),
-        lifecycle_stage: r.text("lifecyclestage"),
-        lead_status: r.text("hs_lead_status"),
-        owner_id: r.text("hubspot_owner_id"),
-        first_seen_at: r.timestamp("first_seen_at", "createdate"),
-        last_activity_at: r.timestamp("last_activity_at", "notes_last_updated"),
-    };
-    r.finish(ObjectType::Contacts, AppRecord::Contact(contact))
+    let source_version = from_prop
+        .or_else(|| {
+            obj.updated_at
+                .as_deref()
+                .and_then(|s| parse_timestamp(s).ok().flatten())
+        })
+        .map(Timestamp::epoch_ms);
+    let archived_at = obj
+        .archived_at
+        .as_deref()
+        .and_then(|s| parse_timestamp(s).ok().flatten());
+    let content_hash = ContentHash::of(&record);
+    MapOutcome::Mapped(MappedRecord {
+        object_type,
+        id: obj.id,
+        archived: obj.archived,
+        archived_at,
+        source_version,
+        record,
+        content_hash,
+        errors,
+    })
 }
 
-/// Deals: see the module table.
-pub fn map_deal(obj: &HubSpotObject) -> MapOutcome {
-    let mut r = Reader::new(obj);
-    let deal = Deal {
-        name: r.text("dealname"),
-        stage: r.text("dealstage"),
-        pipeline: r.text("pipeline"),
-        amount_cents: r.cents("amount_cents", "amount"),
-        closed_at: r.timestamp("closed_at", "closedate"),
-        close_probability: r.probability("close_probability", "hs_deal_stage_probability"),
-        owner_id: r.text("hubspot_owner_id"),
-    };
-    r.finish(ObjectType::Deals, AppRecord::Deal(deal))
+fn field_error(field: &str, prop: &str, kind: ValueKind, e: &ConvError) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        source_property: prop.to_owned(),
+        value_kind: kind,
+        message: e.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::Cents;
+    use crate::config::{AssociationRule, Rule, ScopeFilter};
+    use crate::transform::Transform;
     use proptest::prelude::*;
-    use rust_decimal::Decimal;
-
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str_exact(s).unwrap()
-    }
+    use serde_json::json;
 
     fn mapped(o: MapOutcome) -> MappedRecord {
         match o {
@@ -304,20 +331,18 @@ mod tests {
         assert_eq!(m.id.get(), 101);
         assert!(m.errors.is_empty());
         assert_eq!(m.source_version, Some(1_714_564_800_123));
-        let AppRecord::Company(c) = m.record else {
-            panic!("not a company")
-        };
         assert_eq!(
-            c,
-            Company {
-                name: Some("Acme Corp".into()),
-                domain: Some("acme.test".into()),
-                owner_id: Some("7001".into()),
-                arr: Some(dec("1250000.5")),
-                industry: Some("COMPUTER_SOFTWARE".into()),
-                employee_count: Some(250),
-                annual_revenue_cents: Some(Cents(125_000_050)),
-            }
+            serde_json::to_value(&m.record).unwrap(),
+            json!({
+                "record_type": "company",
+                "name": "Acme Corp",
+                "domain": "acme.test",
+                "owner_id": "7001",
+                "arr": "1250000.5",
+                "industry": "COMPUTER_SOFTWARE",
+                "employee_count": 250,
+                "annual_revenue_cents": 125_000_050,
+            })
         );
     }
 
@@ -329,13 +354,11 @@ mod tests {
         o.properties
             .insert("numberofemployees".into(), Some("abc".into()));
         let m = mapped(map_company(&o));
-        let AppRecord::Company(c) = &m.record else {
-            panic!()
-        };
-        assert_eq!(c.arr, None);
-        assert_eq!(c.annual_revenue_cents, None);
-        assert_eq!(c.employee_count, None);
-        assert_eq!(c.name.as_deref(), Some("Acme Corp"));
+        let c = &m.record;
+        assert_eq!(c.get("arr"), Some(&Value::Null));
+        assert_eq!(c.get("annual_revenue_cents"), Some(&Value::Null));
+        assert_eq!(c.get("employee_count"), Some(&Value::Null));
+        assert_eq!(c.str("name"), Some("Acme Corp"));
         let fields: Vec<_> = m.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["arr", "employee_count", "annual_revenue_cents"]);
         assert_eq!(m.errors[0].source_property, "annualrevenue");
@@ -349,11 +372,9 @@ mod tests {
         o.properties
             .insert("annualrevenue".into(), Some("99999999999999999999".into()));
         let m = mapped(map_company(&o));
-        let AppRecord::Company(c) = &m.record else {
-            panic!()
-        };
-        assert_eq!(c.arr, Some(dec("99999999999999999999")));
-        assert_eq!(c.annual_revenue_cents, None);
+        let c = &m.record;
+        assert_eq!(c.str("arr"), Some("99999999999999999999"));
+        assert_eq!(c.get("annual_revenue_cents"), Some(&Value::Null));
         assert_eq!(m.errors.len(), 1);
         assert_eq!(m.errors[0].field, "annual_revenue_cents");
     }
@@ -372,7 +393,8 @@ mod tests {
         );
         let m = mapped(map_company(&o));
         assert!(m.errors.is_empty(), "{:?}", m.errors);
-        assert_eq!(m.record, AppRecord::Company(Company::default()));
+        assert!(m.record.fields().values().all(Value::is_null));
+        assert_eq!(m.record.fields().len(), 7);
         assert_eq!(m.source_version, None);
     }
 
@@ -420,35 +442,34 @@ mod tests {
         let m = mapped(map_contact(&contact_obj()));
         assert!(m.errors.is_empty());
         assert_eq!(m.source_version, Some(1_714_564_800_123));
-        let AppRecord::Contact(c) = m.record else {
-            panic!("not a contact")
-        };
-        assert_eq!(c.email, "ada@example.com");
-        assert_eq!(c.name.as_deref(), Some("Ada Lovelace"));
-        assert_eq!(c.company_name.as_deref(), Some("Analytical Engines"));
-        assert_eq!(c.lifecycle_stage.as_deref(), Some("customer"));
-        assert_eq!(c.lead_status.as_deref(), Some("CONNECTED"));
-        assert_eq!(c.owner_id.as_deref(), Some("7001"));
-        assert_eq!(
-            c.first_seen_at.unwrap().to_rfc3339(),
-            "2024-01-15T00:00:00.000Z"
-        );
-        assert_eq!(
-            c.last_activity_at.unwrap().to_rfc3339(),
-            "2024-05-01T12:00:00.123Z"
-        );
+        let c = m.record;
+        assert_eq!(c.str("email"), Some("ada@example.com"));
+        assert_eq!(c.str("name"), Some("Ada Lovelace"));
+        assert_eq!(c.str("company_name"), Some("Analytical Engines"));
+        assert_eq!(c.str("lifecycle_stage"), Some("customer"));
+        assert_eq!(c.str("lead_status"), Some("CONNECTED"));
+        assert_eq!(c.str("owner_id"), Some("7001"));
+        assert_eq!(c.str("first_seen_at"), Some("2024-01-15T00:00:00.000Z"));
+        assert_eq!(c.str("last_activity_at"), Some("2024-05-01T12:00:00.123Z"));
     }
 
     #[test]
     fn contact_name_handles_missing_parts() {
-        assert_eq!(full_name(Some("Ada"), None).as_deref(), Some("Ada"));
+        let name = |f: Option<&str>, l: Option<&str>| {
+            let mut o = contact_obj();
+            o.properties
+                .insert("firstname".into(), f.map(str::to_owned));
+            o.properties.insert("lastname".into(), l.map(str::to_owned));
+            mapped(map_contact(&o))
+                .record
+                .str("name")
+                .map(str::to_owned)
+        };
+        assert_eq!(name(Some("Ada"), None).as_deref(), Some("Ada"));
+        assert_eq!(name(None, Some(" Lovelace ")).as_deref(), Some("Lovelace"));
+        assert_eq!(name(Some(" "), Some("")), None);
         assert_eq!(
-            full_name(None, Some(" Lovelace ")).as_deref(),
-            Some("Lovelace")
-        );
-        assert_eq!(full_name(Some(" "), Some("")), None);
-        assert_eq!(
-            full_name(Some(" Ada  "), Some("  King ")).as_deref(),
+            name(Some(" Ada  "), Some("  King ")).as_deref(),
             Some("Ada King")
         );
     }
@@ -518,10 +539,7 @@ mod tests {
         let m = mapped(map_contact(&o));
         let fields: Vec<_> = m.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["first_seen_at", "last_activity_at"]);
-        let AppRecord::Contact(c) = &m.record else {
-            panic!()
-        };
-        assert_eq!(c.email, "ada@example.com");
+        assert_eq!(m.record.str("email"), Some("ada@example.com"));
     }
 
     fn deal_obj() -> HubSpotObject {
@@ -544,19 +562,14 @@ mod tests {
         let m = mapped(map_deal(&deal_obj()));
         assert!(m.errors.is_empty());
         assert_eq!(m.source_version, Some(1_714_564_800_123));
-        let AppRecord::Deal(d) = m.record else {
-            panic!("not a deal")
-        };
-        assert_eq!(d.name.as_deref(), Some("Big Deal"));
-        assert_eq!(d.stage.as_deref(), Some("closedwon"));
-        assert_eq!(d.pipeline.as_deref(), Some("default"));
+        let d = m.record;
+        assert_eq!(d.str("name"), Some("Big Deal"));
+        assert_eq!(d.str("stage"), Some("closedwon"));
+        assert_eq!(d.str("pipeline"), Some("default"));
         // 15000.255 → banker's rounding to 15000.26 (6 is even) → 1_500_026 cents.
-        assert_eq!(d.amount_cents, Some(Cents(1_500_026)));
-        assert_eq!(
-            d.closed_at.unwrap().to_rfc3339(),
-            "2024-06-30T00:00:00.000Z"
-        );
-        assert_eq!(d.close_probability, Some(Decimal::ONE));
+        assert_eq!(d.get("amount_cents"), Some(&json!(1_500_026)));
+        assert_eq!(d.str("closed_at"), Some("2024-06-30T00:00:00.000Z"));
+        assert_eq!(d.str("close_probability"), Some("1"));
     }
 
     #[test]
@@ -568,11 +581,8 @@ mod tests {
             assert_eq!(m.errors.len(), 1, "{bad}");
             assert_eq!(m.errors[0].field, "amount_cents");
             assert_eq!(m.errors[0].value_kind, ValueKind::Money);
-            let AppRecord::Deal(d) = &m.record else {
-                panic!()
-            };
-            assert_eq!(d.amount_cents, None);
-            assert_eq!(d.name.as_deref(), Some("Big Deal"));
+            assert_eq!(m.record.get("amount_cents"), Some(&Value::Null));
+            assert_eq!(m.record.str("name"), Some("Big Deal"));
         }
     }
 
@@ -645,6 +655,97 @@ mod tests {
         assert_eq!(json["amount_cents"], 1_500_026);
         assert_eq!(json["close_probability"], "1");
         assert_eq!(json["closed_at"], "2024-06-30T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_config_maps_custom_properties_scope_owners_and_associations() {
+        let mut cfg = MappingConfig::default();
+        let deals = cfg.object_mut(ObjectType::Deals);
+        deals.rules.push(Rule::new(
+            "region",
+            &["region"],
+            Transform::Enumeration {
+                values: vec!["emea".into(), "amer".into()],
+            },
+        ));
+        deals
+            .rules
+            .push(Rule::new("seats", &["seats"], Transform::Integer));
+        deals.rules.push(Rule::new(
+            "owner_email",
+            &["hubspot_owner_id"],
+            Transform::OwnerEmail,
+        ));
+        deals.scope.push(ScopeFilter {
+            property: "pipeline".into(),
+            values: vec!["default".into()],
+        });
+        deals.associations.push(AssociationRule {
+            target: "company_id".into(),
+            to: ObjectType::Companies,
+            primary_only: true,
+        });
+        deals.associations.push(AssociationRule {
+            target: "contact_ids".into(),
+            to: ObjectType::Contacts,
+            primary_only: false,
+        });
+        let mut owners = Owners::new();
+        owners.insert("7001", Some("owner@example.com"), Some("O"), Some("Wner"));
+        let mut assoc = Associations::new();
+        assoc.insert(ObjectType::Companies, ObjectId(301), ObjectId(12), false);
+        assoc.insert(ObjectType::Companies, ObjectId(301), ObjectId(11), true);
+        assoc.mark_loaded(ObjectType::Contacts);
+        let ctx = MapContext {
+            owners: Some(&owners),
+            associations: Some(&assoc),
+        };
+        let mut o = deal_obj();
+        o.properties.insert("region".into(), Some(" EMEA ".into()));
+        o.properties.insert("seats".into(), Some("abc".into()));
+        o.properties
+            .insert("hubspot_owner_id".into(), Some("7001".into()));
+        let m = mapped(map_with(
+            cfg.object(ObjectType::Deals),
+            ObjectType::Deals,
+            &o,
+            ctx,
+        ));
+        assert_eq!(m.record.str("region"), Some("emea"));
+        assert_eq!(m.record.get("seats"), Some(&Value::Null));
+        assert_eq!(m.record.str("owner_email"), Some("owner@example.com"));
+        assert_eq!(m.record.str("company_id"), Some("11"));
+        assert_eq!(m.record.get("contact_ids"), Some(&json!([])));
+        assert_eq!(m.record.str("name"), Some("Big Deal"));
+        assert_eq!(m.errors.len(), 1);
+        assert_eq!(m.errors[0].field, "seats");
+
+        // Outside the pipeline: skipped as out of scope.
+        o.properties
+            .insert("pipeline".into(), Some("enterprise".into()));
+        let out = map_with(cfg.object(ObjectType::Deals), ObjectType::Deals, &o, ctx);
+        assert!(matches!(
+            out,
+            MapOutcome::Skipped {
+                reason: SkipReason::OutOfScope,
+                ..
+            }
+        ));
+        // Without owners or associations loaded: field errors, still mapped.
+        o.properties
+            .insert("pipeline".into(), Some("default".into()));
+        let m = mapped(map_with(
+            cfg.object(ObjectType::Deals),
+            ObjectType::Deals,
+            &o,
+            MapContext::default(),
+        ));
+        let fields: Vec<&str> = m.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["seats", "owner_email", "company_id", "contact_ids"]
+        );
+        assert_eq!(m.record.str("name"), Some("Big Deal"));
     }
 
     const FIELDS: &[(&str, &[&str])] = &[

@@ -1,113 +1,82 @@
 //! The app side: typed records, mapping outcomes and errors.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::ids::{ObjectId, ObjectType};
-use crate::values::{Cents, Timestamp, ValueKind};
+use crate::values::{Timestamp, ValueKind};
 
-/// A company as the app reads it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Company {
-    /// `name`
-    pub name: Option<String>,
-    /// `domain`
-    pub domain: Option<String>,
-    /// `hubspot_owner_id`, the raw HubSpot owner id. Resolving it to the
-    /// owner's email (the app's `owner` field) needs the owners API and is
-    /// done outside this pure crate.
-    pub owner_id: Option<String>,
-    /// `annualrevenue`, exact decimal.
-    pub arr: Option<Decimal>,
-    /// `industry`
-    pub industry: Option<String>,
-    /// `numberofemployees`, a non-negative integer.
-    pub employee_count: Option<i64>,
-    /// `annualrevenue` in cents (banker's rounding below a cent).
-    pub annual_revenue_cents: Option<Cents>,
-}
-
-/// A contact as the app reads it. Only mapped when it has an email.
+/// One mapped record: the object type and the app fields the portal's
+/// mapping config produced (`target` → JSON value; `null` when HubSpot has
+/// no value or the value did not convert).
 ///
-/// `Debug` redacts personal data (email, name).
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Contact {
-    /// `email` (required: contacts without one are skipped).
-    pub email: String,
-    /// `firstname` + `lastname`, each trimmed, joined by one space; either
-    /// may be missing.
-    pub name: Option<String>,
-    /// `company` (the free-text company name on the contact).
-    pub company_name: Option<String>,
-    /// `lifecyclestage`
-    pub lifecycle_stage: Option<String>,
-    /// `hs_lead_status`
-    pub lead_status: Option<String>,
-    /// `hubspot_owner_id`
-    pub owner_id: Option<String>,
-    /// `createdate`
-    pub first_seen_at: Option<Timestamp>,
-    /// `notes_last_updated` — HubSpot's "Last Activity Date" (last call,
-    /// email, meeting or note logged). Chosen over `hs_last_activity_date`
-    /// because it is the long-standing default property present in every
-    /// portal; no fallback between the two, so the value has one meaning.
-    pub last_activity_at: Option<Timestamp>,
+/// Serialized as one flat JSON object: `record_type` (`company` /
+/// `contact` / `deal`) next to the fields, which is how the store writes it
+/// (every field a top-level attribute). `Debug` shows field names only:
+/// values may be personal data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    object_type: ObjectType,
+    fields: BTreeMap<String, Value>,
 }
 
-impl fmt::Debug for Contact {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Contact")
-            .field("email", &"[REDACTED]")
-            .field("name", &self.name.as_ref().map(|_| "[REDACTED]"))
-            .field("company_name", &self.company_name)
-            .field("lifecycle_stage", &self.lifecycle_stage)
-            .field("lead_status", &self.lead_status)
-            .field("owner_id", &self.owner_id)
-            .field("first_seen_at", &self.first_seen_at)
-            .field("last_activity_at", &self.last_activity_at)
-            .finish()
+/// The key of the type tag in a serialized record.
+pub const RECORD_TYPE_FIELD: &str = "record_type";
+
+fn record_type_name(t: ObjectType) -> &'static str {
+    match t {
+        ObjectType::Companies => "company",
+        ObjectType::Contacts => "contact",
+        ObjectType::Deals => "deal",
     }
 }
 
-/// A deal as the app reads it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deal {
-    /// `dealname`
-    pub name: Option<String>,
-    /// `dealstage` (the stage id)
-    pub stage: Option<String>,
-    /// `pipeline` (the pipeline id)
-    pub pipeline: Option<String>,
-    /// `amount` in cents (banker's rounding below a cent).
-    pub amount_cents: Option<Cents>,
-    /// `closedate`
-    pub closed_at: Option<Timestamp>,
-    /// `hs_deal_stage_probability`, a decimal in `[0, 1]`.
-    pub close_probability: Option<Decimal>,
-    /// `hubspot_owner_id`
-    pub owner_id: Option<String>,
-}
-
-/// One mapped record. Serialized with a `record_type` tag
-/// (`company` / `contact` / `deal`) next to the fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "record_type", rename_all = "snake_case")]
-pub enum AppRecord {
-    Company(Company),
-    Contact(Contact),
-    Deal(Deal),
-}
-
 impl AppRecord {
-    pub fn object_type(&self) -> ObjectType {
-        match self {
-            AppRecord::Company(_) => ObjectType::Companies,
-            AppRecord::Contact(_) => ObjectType::Contacts,
-            AppRecord::Deal(_) => ObjectType::Deals,
+    /// An empty record of a type.
+    pub fn new(object_type: ObjectType) -> Self {
+        Self {
+            object_type,
+            fields: BTreeMap::new(),
         }
+    }
+
+    /// A record with the given fields.
+    pub fn with_fields(
+        object_type: ObjectType,
+        fields: impl IntoIterator<Item = (String, Value)>,
+    ) -> Self {
+        Self {
+            object_type,
+            fields: fields.into_iter().collect(),
+        }
+    }
+
+    pub fn object_type(&self) -> ObjectType {
+        self.object_type
+    }
+
+    /// One field's value (`None` when the record has no such field).
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.fields.get(field)
+    }
+
+    /// A text field's value.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).and_then(Value::as_str)
+    }
+
+    /// Sets a field.
+    pub fn set(&mut self, field: impl Into<String>, value: Value) {
+        self.fields.insert(field.into(), value);
+    }
+
+    /// Every field, by name.
+    pub fn fields(&self) -> &BTreeMap<String, Value> {
+        &self.fields
     }
 
     /// The content hash of this record's mapped fields.
@@ -116,12 +85,53 @@ impl AppRecord {
     }
 }
 
+impl fmt::Debug for AppRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppRecord")
+            .field("object_type", &self.object_type)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Serialize for AppRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.fields.len() + 1))?;
+        map.serialize_entry(RECORD_TYPE_FIELD, record_type_name(self.object_type))?;
+        for (k, v) in &self.fields {
+            if k != RECORD_TYPE_FIELD {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AppRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut fields: BTreeMap<String, Value> = BTreeMap::deserialize(d)?;
+        let tag = fields
+            .remove(RECORD_TYPE_FIELD)
+            .ok_or_else(|| D::Error::missing_field(RECORD_TYPE_FIELD))?;
+        let object_type = ObjectType::ALL
+            .into_iter()
+            .find(|t| tag.as_str() == Some(record_type_name(*t)))
+            .ok_or_else(|| D::Error::custom("unknown record_type"))?;
+        Ok(Self {
+            object_type,
+            fields,
+        })
+    }
+}
+
 /// Version tag mixed into every content hash: bump it when the mapping's
 /// output changes meaning, so every record is rewritten once.
-pub const CONTENT_HASH_VERSION: &str = "hubsync-mapping/v1";
+pub const CONTENT_HASH_VERSION: &str = "hubsync-mapping/v2";
 
 /// Hex SHA-256 over a canonical serialization of the mapped fields (JSON of
-/// the [`AppRecord`], fields in declaration order, decimals normalized,
+/// the [`AppRecord`], fields in name order, decimals normalized,
 /// timestamps in one format), prefixed by [`CONTENT_HASH_VERSION`].
 ///
 /// It covers the mapped fields only — not `archived`, `archived_at`, the
@@ -136,8 +146,8 @@ impl ContentHash {
         let mut hasher = Sha256::new();
         hasher.update(CONTENT_HASH_VERSION.as_bytes());
         hasher.update(b"\n");
-        // Serializing these plain structs to JSON cannot fail (no maps with
-        // non-string keys, no fallible Serialize impls); should it ever, the
+        // Serializing a string-keyed map of JSON values cannot fail; should
+        // it ever, the
         // hash still differs from any successful one because nothing more is
         // fed in after the version tag.
         if let Ok(json) = serde_json::to_vec(record) {
@@ -182,6 +192,8 @@ pub enum SkipReason {
     MissingEmail,
     /// A contact whose email is not an address at all.
     InvalidEmail,
+    /// Outside the portal's sync scope (lifecycle stage, pipeline, …).
+    OutOfScope,
 }
 
 impl fmt::Display for SkipReason {
@@ -189,6 +201,7 @@ impl fmt::Display for SkipReason {
         f.write_str(match self {
             SkipReason::MissingEmail => "missing_email",
             SkipReason::InvalidEmail => "invalid_email",
+            SkipReason::OutOfScope => "out_of_scope",
         })
     }
 }

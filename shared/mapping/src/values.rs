@@ -28,6 +28,11 @@ pub enum ValueKind {
     Money,
     Probability,
     Timestamp,
+    Date,
+    Boolean,
+    Enumeration,
+    Owner,
+    Association,
 }
 
 impl fmt::Display for ValueKind {
@@ -40,6 +45,11 @@ impl fmt::Display for ValueKind {
             ValueKind::Money => "money",
             ValueKind::Probability => "probability",
             ValueKind::Timestamp => "timestamp",
+            ValueKind::Date => "date",
+            ValueKind::Boolean => "boolean",
+            ValueKind::Enumeration => "enumeration",
+            ValueKind::Owner => "owner",
+            ValueKind::Association => "association",
         })
     }
 }
@@ -64,6 +74,16 @@ pub enum ConvError {
     NotATimestamp,
     #[error("not a valid email address")]
     NotAnEmail,
+    #[error("not a boolean (true/false, yes/no, 1/0)")]
+    NotABoolean,
+    #[error("not one of the property's known options (value kept as is)")]
+    UnknownEnumValue,
+    #[error("no owner with this id in the portal")]
+    UnknownOwner,
+    #[error("the portal's owners could not be loaded")]
+    OwnersUnavailable,
+    #[error("the record's associations could not be loaded")]
+    AssociationsUnavailable,
 }
 
 /// Money in integer cents (minor units). Never a float.

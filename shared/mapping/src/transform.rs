@@ -1,0 +1,697 @@
+//! Transforms: how one app field is computed from one or more HubSpot
+//! property values (always strings or null).
+//!
+//! Every transform is total: it returns an [`Output`] — the value (JSON
+//! `null` when there is none) and, when the input was bad, the
+//! [`ConvError`] to report as a field error. Nothing panics and a bad value
+//! never affects other fields. Empty or whitespace-only input means "no
+//! value" for every transform.
+//!
+//! | transform | JSON value | input |
+//! |---|---|---|
+//! | `string` | string | trimmed text |
+//! | `enumeration` | string | trimmed, matched case-insensitively against the known values and normalised to their spelling; an unknown value is **kept** (trimmed) and reported |
+//! | `integer` | number | integral decimal fitting `i64` (`"250.0"` ok, `"2.5"` not) |
+//! | `count` | number | as `integer`, non-negative |
+//! | `decimal` | string (normalised: `"1000.5"`) | exact decimal, no separators/exponents |
+//! | `probability` | string | decimal in `[0, 1]` |
+//! | `cents` | number | money amount → integer cents, banker's rounding below a cent |
+//! | `date` | string `YYYY-MM-DD` | a date, a date-time (its UTC date) or epoch ms |
+//! | `datetime` | string RFC 3339 ms `Z` | ISO-8601, date-only (midnight UTC) or epoch ms |
+//! | `boolean` | bool | `true`/`false` (also `yes`/`no`, `1`/`0`), case-insensitive |
+//! | `concat` | string | the non-empty trimmed inputs joined by `separator` |
+//! | `owner_email`, `owner_name` | string | an owner id, resolved with the portal's owners |
+//! | `email` | string | an address (contacts' required field) |
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::values::{
+    non_empty, parse_cents, parse_count, parse_decimal, parse_email, parse_probability, parse_text,
+    parse_timestamp, ConvError, ValueKind,
+};
+
+/// How a rule turns its source values into the app field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transform {
+    /// Trimmed text.
+    String,
+    /// A picklist value. `values` are the known option values (filled from
+    /// HubSpot's property definition when the config is validated; empty =
+    /// accept any value as is).
+    Enumeration {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        values: Vec<String>,
+    },
+    /// A signed integer.
+    Integer,
+    /// A non-negative integer.
+    Count,
+    /// An exact decimal.
+    Decimal,
+    /// A decimal in `[0, 1]`.
+    Probability,
+    /// A money amount in integer cents.
+    Cents,
+    /// A calendar date (`YYYY-MM-DD`).
+    Date,
+    /// A UTC instant.
+    Datetime,
+    /// A checkbox.
+    Boolean,
+    /// Several properties joined (e.g. first and last name).
+    Concat {
+        #[serde(default = "default_separator")]
+        separator: String,
+    },
+    /// An owner id → the owner's email.
+    OwnerEmail,
+    /// An owner id → the owner's full name.
+    OwnerName,
+    /// An email address.
+    Email,
+}
+
+fn default_separator() -> String {
+    " ".to_owned()
+}
+
+impl Transform {
+    /// Its name in configs and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transform::String => "string",
+            Transform::Enumeration { .. } => "enumeration",
+            Transform::Integer => "integer",
+            Transform::Count => "count",
+            Transform::Decimal => "decimal",
+            Transform::Probability => "probability",
+            Transform::Cents => "cents",
+            Transform::Date => "date",
+            Transform::Datetime => "datetime",
+            Transform::Boolean => "boolean",
+            Transform::Concat { .. } => "concat",
+            Transform::OwnerEmail => "owner_email",
+            Transform::OwnerName => "owner_name",
+            Transform::Email => "email",
+        }
+    }
+
+    /// The kind of value it expects (for field errors).
+    pub fn value_kind(&self) -> ValueKind {
+        match self {
+            Transform::String | Transform::Concat { .. } => ValueKind::Text,
+            Transform::Enumeration { .. } => ValueKind::Enumeration,
+            Transform::Integer | Transform::Count => ValueKind::Integer,
+            Transform::Decimal => ValueKind::Decimal,
+            Transform::Probability => ValueKind::Probability,
+            Transform::Cents => ValueKind::Money,
+            Transform::Date => ValueKind::Date,
+            Transform::Datetime => ValueKind::Timestamp,
+            Transform::Boolean => ValueKind::Boolean,
+            Transform::OwnerEmail | Transform::OwnerName => ValueKind::Owner,
+            Transform::Email => ValueKind::Email,
+        }
+    }
+
+    /// Whether it reads several properties (only `concat`).
+    pub fn takes_many(&self) -> bool {
+        matches!(self, Transform::Concat { .. })
+    }
+
+    /// Whether it needs the portal's owners.
+    pub fn needs_owners(&self) -> bool {
+        matches!(self, Transform::OwnerEmail | Transform::OwnerName)
+    }
+
+    /// Whether it fits a HubSpot property of type `prop_type` (`string`,
+    /// `number`, `date`, `datetime`, `enumeration`, `bool`,
+    /// `phone_number`, …) and field type `field_type`.
+    pub fn fits(&self, prop_type: &str, field_type: &str, is_owner: bool) -> bool {
+        let textual = matches!(prop_type, "string" | "phone_number" | "enumeration");
+        match self {
+            // Any value can be kept as text.
+            Transform::String | Transform::Concat { .. } => true,
+            Transform::Enumeration { .. } => matches!(prop_type, "enumeration" | "bool"),
+            Transform::Integer
+            | Transform::Count
+            | Transform::Decimal
+            | Transform::Probability
+            | Transform::Cents => prop_type == "number",
+            Transform::Date | Transform::Datetime => matches!(prop_type, "date" | "datetime"),
+            Transform::Boolean => {
+                prop_type == "bool"
+                    || (prop_type == "enumeration" && field_type == "booleancheckbox")
+            }
+            Transform::OwnerEmail | Transform::OwnerName => is_owner,
+            Transform::Email => textual,
+        }
+    }
+
+    /// Apply to the rule's source values (in the rule's order).
+    pub fn apply(&self, inputs: &[Option<&str>], owners: Option<&Owners>) -> Output {
+        let first = inputs.first().copied().flatten();
+        match self {
+            Transform::String => Output::ok(opt_str(parse_text(first))),
+            Transform::Enumeration { values } => enumeration(first, values),
+            Transform::Integer => from_result(parse_integer(first), Value::from),
+            Transform::Count => from_result(parse_count(first), Value::from),
+            Transform::Decimal => from_result(parse_decimal(first), decimal_value),
+            Transform::Probability => from_result(parse_probability(first), decimal_value),
+            Transform::Cents => from_result(parse_cents(first), |c| Value::from(c.get())),
+            Transform::Date => from_result(parse_date(first), |d| {
+                Value::String(d.format("%Y-%m-%d").to_string())
+            }),
+            Transform::Datetime => from_result(parse_timestamp(first.unwrap_or("")), |t| {
+                Value::String(t.to_rfc3339())
+            }),
+            Transform::Boolean => from_result(parse_bool(first), Value::Bool),
+            Transform::Concat { separator } => {
+                let parts: Vec<&str> = inputs.iter().filter_map(|s| non_empty(*s)).collect();
+                if parts.is_empty() {
+                    Output::ok(Value::Null)
+                } else {
+                    Output::ok(Value::String(parts.join(separator)))
+                }
+            }
+            Transform::OwnerEmail | Transform::OwnerName => {
+                let Some(id) = non_empty(first) else {
+                    return Output::ok(Value::Null);
+                };
+                let Some(owners) = owners else {
+                    return Output::err(ConvError::OwnersUnavailable);
+                };
+                match owners.get(id) {
+                    Some(o) => {
+                        let v = if *self == Transform::OwnerEmail {
+                            o.email.clone()
+                        } else {
+                            o.name.clone()
+                        };
+                        Output::ok(opt_str(v))
+                    }
+                    None => Output::err(ConvError::UnknownOwner),
+                }
+            }
+            Transform::Email => from_result(parse_email(first), Value::String),
+        }
+    }
+}
+
+/// A transform's result: the value (`null` for none) and the error to
+/// report, if any. An unknown enumeration value has both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub value: Value,
+    pub error: Option<ConvError>,
+}
+
+impl Output {
+    fn ok(value: Value) -> Self {
+        Self { value, error: None }
+    }
+
+    fn err(e: ConvError) -> Self {
+        Self {
+            value: Value::Null,
+            error: Some(e),
+        }
+    }
+}
+
+fn opt_str(s: Option<String>) -> Value {
+    s.map(Value::String).unwrap_or(Value::Null)
+}
+
+fn decimal_value(d: Decimal) -> Value {
+    Value::String(d.normalize().to_string())
+}
+
+fn from_result<T>(r: Result<Option<T>, ConvError>, f: impl FnOnce(T) -> Value) -> Output {
+    match r {
+        Ok(Some(v)) => Output::ok(f(v)),
+        Ok(None) => Output::ok(Value::Null),
+        Err(e) => Output::err(e),
+    }
+}
+
+fn enumeration(raw: Option<&str>, values: &[String]) -> Output {
+    let Some(s) = non_empty(raw) else {
+        return Output::ok(Value::Null);
+    };
+    if values.is_empty() {
+        return Output::ok(Value::String(s.to_owned()));
+    }
+    match values.iter().find(|v| v.trim().eq_ignore_ascii_case(s)) {
+        Some(known) => Output::ok(Value::String(known.trim().to_owned())),
+        None => Output {
+            value: Value::String(s.to_owned()),
+            error: Some(ConvError::UnknownEnumValue),
+        },
+    }
+}
+
+/// A signed integer: an integral plain decimal that fits `i64`.
+pub fn parse_integer(raw: Option<&str>) -> Result<Option<i64>, ConvError> {
+    use rust_decimal::prelude::ToPrimitive;
+    let Some(d) = parse_decimal(raw)? else {
+        return Ok(None);
+    };
+    if !d.fract().is_zero() {
+        return Err(ConvError::NotAnInteger);
+    }
+    d.to_i64()
+        .map(Some)
+        .ok_or(ConvError::OutOfRange("integer does not fit in i64"))
+}
+
+/// A date: `YYYY-MM-DD`, or any instant [`parse_timestamp`] accepts (its
+/// UTC date). Years outside 1..=9999 are out of range.
+pub fn parse_date(raw: Option<&str>) -> Result<Option<NaiveDate>, ConvError> {
+    Ok(parse_timestamp(raw.unwrap_or(""))?.map(|t| t.as_datetime().date_naive()))
+}
+
+/// A boolean: `true`/`false`, `yes`/`no`, `1`/`0` (case-insensitive).
+pub fn parse_bool(raw: Option<&str>) -> Result<Option<bool>, ConvError> {
+    let Some(s) = non_empty(raw) else {
+        return Ok(None);
+    };
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Ok(Some(true)),
+        "false" | "no" | "0" => Ok(Some(false)),
+        _ => Err(ConvError::NotABoolean),
+    }
+}
+
+/// What the mapping knows about one owner. `Debug` redacts both fields.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerInfo {
+    pub email: Option<String>,
+    /// First and last name joined by a space.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Debug for OwnerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerInfo")
+            .field("email", &self.email.as_ref().map(|_| "[REDACTED]"))
+            .field("name", &self.name.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+/// A portal's owners by id (loaded once per invocation and portal).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owners(HashMap<String, OwnerInfo>);
+
+impl Owners {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an owner (names are trimmed and joined; empty parts dropped).
+    pub fn insert(
+        &mut self,
+        id: impl Into<String>,
+        email: Option<&str>,
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+    ) {
+        let parts: Vec<&str> = [first_name, last_name]
+            .into_iter()
+            .filter_map(non_empty)
+            .collect();
+        let name = (!parts.is_empty()).then(|| parts.join(" "));
+        self.0.insert(
+            id.into(),
+            OwnerInfo {
+                email: non_empty(email).map(str::to_owned),
+                name,
+            },
+        );
+    }
+
+    pub fn get(&self, id: &str) -> Option<&OwnerInfo> {
+        self.0.get(id.trim())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn one(t: &Transform, s: &str) -> Output {
+        t.apply(&[Some(s)], None)
+    }
+
+    fn owners() -> Owners {
+        let mut o = Owners::new();
+        o.insert("7001", Some("ada@example.com"), Some(" Ada "), Some("King"));
+        o.insert("7002", None, None, None);
+        o
+    }
+
+    const ALL: fn() -> Vec<Transform> = || {
+        vec![
+            Transform::String,
+            Transform::Enumeration {
+                values: vec!["customer".into(), "lead".into()],
+            },
+            Transform::Enumeration { values: vec![] },
+            Transform::Integer,
+            Transform::Count,
+            Transform::Decimal,
+            Transform::Probability,
+            Transform::Cents,
+            Transform::Date,
+            Transform::Datetime,
+            Transform::Boolean,
+            Transform::Concat {
+                separator: " ".into(),
+            },
+            Transform::OwnerEmail,
+            Transform::OwnerName,
+            Transform::Email,
+        ]
+    };
+
+    #[test]
+    fn empty_and_missing_inputs_are_null_without_error_for_every_transform() {
+        for t in ALL() {
+            for input in [None, Some(""), Some("   "), Some("\t\n")] {
+                let out = t.apply(&[input], Some(&owners()));
+                assert_eq!(out, Output::ok(Value::Null), "{} {input:?}", t.name());
+            }
+            assert_eq!(t.apply(&[], None), Output::ok(Value::Null), "{}", t.name());
+        }
+    }
+
+    #[test]
+    fn string_trims() {
+        assert_eq!(
+            one(&Transform::String, "  Acme "),
+            Output::ok("Acme".into())
+        );
+    }
+
+    #[test]
+    fn enumeration_normalises_and_keeps_unknown_values_with_a_report() {
+        let t = Transform::Enumeration {
+            values: vec!["customer".into(), "salesqualifiedlead".into()],
+        };
+        assert_eq!(one(&t, " Customer "), Output::ok("customer".into()));
+        assert_eq!(
+            one(&t, "SALESQUALIFIEDLEAD"),
+            Output::ok("salesqualifiedlead".into())
+        );
+        let unknown = one(&t, " partner ");
+        assert_eq!(unknown.value, Value::String("partner".into()));
+        assert_eq!(unknown.error, Some(ConvError::UnknownEnumValue));
+        assert!(!unknown.error.unwrap().to_string().contains("partner"));
+        let open = Transform::Enumeration { values: vec![] };
+        assert_eq!(one(&open, " anything "), Output::ok("anything".into()));
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(one(&Transform::Integer, "-42"), Output::ok((-42).into()));
+        assert_eq!(one(&Transform::Integer, "250.0"), Output::ok(250.into()));
+        assert_eq!(
+            one(&Transform::Integer, "2.5").error,
+            Some(ConvError::NotAnInteger)
+        );
+        assert_eq!(
+            one(&Transform::Integer, "abc").error,
+            Some(ConvError::NotADecimal)
+        );
+        assert_eq!(
+            one(&Transform::Integer, "1,000").error,
+            Some(ConvError::NotADecimal)
+        );
+        assert!(matches!(
+            one(&Transform::Integer, "9223372036854775808").error,
+            Some(ConvError::OutOfRange(_))
+        ));
+        assert_eq!(
+            one(&Transform::Count, "-1").error,
+            Some(ConvError::Negative)
+        );
+    }
+
+    #[test]
+    fn decimals_and_money_are_exact() {
+        assert_eq!(
+            one(&Transform::Decimal, "1000.50"),
+            Output::ok("1000.5".into())
+        );
+        assert_eq!(
+            one(&Transform::Decimal, "0.1"),
+            Output::ok("0.1".into()),
+            "no float"
+        );
+        assert_eq!(
+            one(&Transform::Decimal, "1,000.50").error,
+            Some(ConvError::NotADecimal)
+        );
+        assert_eq!(
+            one(&Transform::Cents, "1000.50"),
+            Output::ok(100_050.into())
+        );
+        assert_eq!(one(&Transform::Cents, "0.015"), Output::ok(2.into()));
+        assert_eq!(
+            one(&Transform::Cents, "1,000.50").error,
+            Some(ConvError::NotADecimal)
+        );
+        assert!(matches!(
+            one(&Transform::Cents, "99999999999999999999").error,
+            Some(ConvError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            one(&Transform::Probability, "1.5").error,
+            Some(ConvError::OutOfRange(_))
+        ));
+        assert_eq!(
+            one(&Transform::Probability, "0.50"),
+            Output::ok("0.5".into())
+        );
+    }
+
+    #[test]
+    fn dates_and_datetimes() {
+        assert_eq!(
+            one(&Transform::Date, "2024-06-30"),
+            Output::ok("2024-06-30".into())
+        );
+        assert_eq!(
+            one(&Transform::Date, "2024-06-30T23:59:59Z"),
+            Output::ok("2024-06-30".into())
+        );
+        assert_eq!(
+            one(&Transform::Date, "1719792000000"),
+            Output::ok("2024-07-01".into())
+        );
+        assert_eq!(
+            one(&Transform::Datetime, "2024-06-30"),
+            Output::ok("2024-06-30T00:00:00.000Z".into())
+        );
+        for bad in ["2024-13-01", "2024-02-30", "yesterday", "30/06/2024"] {
+            assert_eq!(
+                one(&Transform::Date, bad).error,
+                Some(ConvError::NotATimestamp),
+                "{bad}"
+            );
+        }
+        for out_of_range in ["99999999999999999", "-99999999999999999", "+10000-01-01"] {
+            assert!(
+                one(&Transform::Datetime, out_of_range).error.is_some(),
+                "{out_of_range}"
+            );
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        for (s, b) in [
+            ("true", true),
+            ("FALSE", false),
+            (" yes ", true),
+            ("0", false),
+        ] {
+            assert_eq!(one(&Transform::Boolean, s), Output::ok(b.into()), "{s}");
+        }
+        assert_eq!(
+            one(&Transform::Boolean, "maybe").error,
+            Some(ConvError::NotABoolean)
+        );
+    }
+
+    #[test]
+    fn concat_joins_non_empty_trimmed_parts() {
+        let t = Transform::Concat {
+            separator: " ".into(),
+        };
+        assert_eq!(
+            t.apply(&[Some(" Ada "), Some("Lovelace")], None),
+            Output::ok("Ada Lovelace".into())
+        );
+        assert_eq!(
+            t.apply(&[None, Some(" Lovelace ")], None),
+            Output::ok("Lovelace".into())
+        );
+        assert_eq!(
+            t.apply(&[Some(" "), Some("")], None),
+            Output::ok(Value::Null)
+        );
+        let dash = Transform::Concat {
+            separator: " - ".into(),
+        };
+        assert_eq!(
+            dash.apply(&[Some("a"), Some("b"), Some("c")], None),
+            Output::ok("a - b - c".into())
+        );
+    }
+
+    #[test]
+    fn owners_resolve_to_email_and_name() {
+        let o = owners();
+        assert_eq!(
+            Transform::OwnerEmail.apply(&[Some("7001")], Some(&o)),
+            Output::ok("ada@example.com".into())
+        );
+        assert_eq!(
+            Transform::OwnerName.apply(&[Some(" 7001 ")], Some(&o)),
+            Output::ok("Ada King".into())
+        );
+        assert_eq!(
+            Transform::OwnerEmail.apply(&[Some("7002")], Some(&o)),
+            Output::ok(Value::Null)
+        );
+        assert_eq!(
+            Transform::OwnerEmail.apply(&[Some("9999")], Some(&o)).error,
+            Some(ConvError::UnknownOwner)
+        );
+        assert_eq!(
+            Transform::OwnerEmail.apply(&[Some("7001")], None).error,
+            Some(ConvError::OwnersUnavailable)
+        );
+        assert!(!format!("{o:?}").contains("ada@example.com"));
+    }
+
+    #[test]
+    fn transforms_serialize_with_a_type_tag() {
+        for t in ALL() {
+            let json = serde_json::to_value(&t).unwrap();
+            assert_eq!(json["type"], t.name());
+            let back: Transform = serde_json::from_value(json).unwrap();
+            assert_eq!(back, t);
+        }
+        let c: Transform = serde_json::from_str(r#"{"type":"concat"}"#).unwrap();
+        assert_eq!(
+            c,
+            Transform::Concat {
+                separator: " ".into()
+            }
+        );
+        assert!(serde_json::from_str::<Transform>(r#"{"type":"float"}"#).is_err());
+    }
+
+    #[test]
+    fn fits_matches_hubspot_property_types() {
+        assert!(Transform::Cents.fits("number", "number", false));
+        assert!(!Transform::Cents.fits("string", "text", false));
+        assert!(!Transform::Integer.fits("datetime", "date", false));
+        assert!(Transform::Date.fits("datetime", "date", false));
+        assert!(!Transform::Datetime.fits("number", "number", false));
+        assert!(Transform::Boolean.fits("bool", "booleancheckbox", false));
+        assert!(Transform::Boolean.fits("enumeration", "booleancheckbox", false));
+        assert!(!Transform::Boolean.fits("enumeration", "select", false));
+        assert!(!Transform::Enumeration { values: vec![] }.fits("string", "text", false));
+        assert!(Transform::OwnerEmail.fits("enumeration", "select", true));
+        assert!(!Transform::OwnerEmail.fits("enumeration", "select", false));
+        assert!(Transform::String.fits("number", "number", false));
+    }
+
+    proptest! {
+        #[test]
+        fn no_transform_panics_on_arbitrary_strings(
+            a in any::<String>(),
+            b in proptest::option::of(any::<String>()),
+        ) {
+            let o = owners();
+            for t in ALL() {
+                let out = t.apply(&[Some(a.as_str()), b.as_deref()], Some(&o));
+                // An error never carries the value.
+                if let Some(e) = &out.error {
+                    if a.trim().len() >= 8 {
+                        prop_assert!(!e.to_string().contains(a.trim()));
+                    }
+                    // Only an unknown enum value keeps a value alongside its error.
+                    if *e != ConvError::UnknownEnumValue {
+                        prop_assert_eq!(&out.value, &Value::Null);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn integers_round_trip(n in any::<i64>()) {
+            prop_assert_eq!(one(&Transform::Integer, &n.to_string()), Output::ok(n.into()));
+        }
+
+        #[test]
+        fn decimals_round_trip(mantissa in any::<i64>(), scale in 0u32..=10) {
+            let d = Decimal::new(mantissa, scale);
+            let out = one(&Transform::Decimal, &d.to_string());
+            prop_assert_eq!(out, Output::ok(d.normalize().to_string().into()));
+        }
+
+        #[test]
+        fn cents_round_trip(cents in -9_000_000_000_000_000i64..9_000_000_000_000_000i64) {
+            let amount = Decimal::new(cents, 2);
+            prop_assert_eq!(one(&Transform::Cents, &amount.to_string()), Output::ok(cents.into()));
+        }
+
+        #[test]
+        fn dates_round_trip(days in 0i64..3_000_000) {
+            let d = NaiveDate::from_ymd_opt(1, 1, 1).unwrap() + chrono::Duration::days(days);
+            prop_assume!(d.format("%Y").to_string().len() == 4);
+            let s = d.format("%Y-%m-%d").to_string();
+            prop_assert_eq!(one(&Transform::Date, &s), Output::ok(s.clone().into()));
+        }
+
+        #[test]
+        fn datetimes_round_trip(ms in -62_135_596_800_000i64..253_402_300_799_999i64) {
+            let t = crate::values::Timestamp::from_epoch_ms(ms).unwrap();
+            let s = t.to_rfc3339();
+            prop_assert_eq!(one(&Transform::Datetime, &s), Output::ok(s.clone().into()));
+            prop_assert_eq!(one(&Transform::Datetime, &ms.to_string()), Output::ok(s.into()));
+        }
+
+        #[test]
+        fn enumeration_accepts_every_known_value_in_any_case(
+            values in proptest::collection::vec("[a-z_]{1,12}", 1..6),
+            pick in any::<proptest::sample::Index>(),
+        ) {
+            let t = Transform::Enumeration { values: values.clone() };
+            let v = pick.get(&values);
+            let out = one(&t, &format!("  {}  ", v.to_ascii_uppercase()));
+            prop_assert!(out.error.is_none());
+            let got = out.value.as_str().unwrap().to_owned();
+            prop_assert!(got.eq_ignore_ascii_case(v));
+        }
+    }
+}
