@@ -590,3 +590,100 @@ impl SyncStateStore for DynamoStore {
         Ok(RunReport::from_types(types))
     }
 }
+
+/// Groups type reports by run, newest run first (run ids sort by start
+/// time), keeping at most `max_runs` runs.
+fn newest_runs(mut types: Vec<TypeRunReport>, max_runs: usize) -> Vec<RunReport> {
+    types.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+    let mut runs: Vec<Vec<TypeRunReport>> = Vec::new();
+    for t in types {
+        let same_run = runs.last().is_some_and(|run| run[0].run_id == t.run_id);
+        if same_run {
+            if let Some(run) = runs.last_mut() {
+                run.push(t);
+            }
+        } else if runs.len() == max_runs {
+            break;
+        } else {
+            runs.push(vec![t]);
+        }
+    }
+    runs.into_iter().filter_map(RunReport::from_types).collect()
+}
+
+impl MemoryStore {
+    /// The portal's most recent runs (at most `max_runs`), newest first
+    /// (ops `status` and `report`).
+    pub async fn list_run_reports(
+        &self,
+        portal: PortalId,
+        max_runs: usize,
+    ) -> Result<Vec<RunReport>, StoreError> {
+        self.stats().count_read();
+        let pk = format!("{RUN_PK_PREFIX}{portal}");
+        let items: Vec<Item> = self.control.with(|m| {
+            m.iter()
+                .filter(|((p, _), _)| *p == pk)
+                .map(|(_, i)| i.clone())
+                .collect()
+        });
+        let types = items
+            .into_iter()
+            .map(|i| serde_dynamo::aws_sdk_dynamodb_1::from_item(strip(i)))
+            .collect::<Result<Vec<TypeRunReport>, _>>()?;
+        Ok(newest_runs(types, max_runs))
+    }
+}
+
+impl DynamoStore {
+    /// The portal's most recent runs (at most `max_runs`), newest first
+    /// (ops `status` and `report`): a descending Query of the portal's
+    /// report items that stops once a further run appears.
+    pub async fn list_run_reports(
+        &self,
+        portal: PortalId,
+        max_runs: usize,
+    ) -> Result<Vec<RunReport>, StoreError> {
+        if max_runs == 0 {
+            return Ok(Vec::new());
+        }
+        let mut types: Vec<TypeRunReport> = Vec::new();
+        let mut runs_seen = 0usize;
+        let mut start: Option<Item> = None;
+        'pages: loop {
+            self.stats().count_read();
+            let out = self
+                .client()
+                .query()
+                .table_name(&self.config().control_table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("{RUN_PK_PREFIX}{portal}")),
+                )
+                .scan_index_forward(false)
+                .limit(50)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let t: TypeRunReport = serde_dynamo::aws_sdk_dynamodb_1::from_item(strip(item))?;
+                if types.last().is_none_or(|last| last.run_id != t.run_id) {
+                    if runs_seen == max_runs {
+                        break 'pages;
+                    }
+                    runs_seen += 1;
+                }
+                types.push(t);
+            }
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(newest_runs(types, max_runs))
+    }
+}

@@ -1,0 +1,241 @@
+//! `hubsync-ops`: the operator's CLI for a hubsync deployment, on AWS or on
+//! the local stack (the AWS endpoint comes from `AWS_ENDPOINT_URL`, which
+//! the SDK honours).
+//!
+//! * `status` — connections and their state, last webhook, last
+//!   reconciliation and its summary, queue backlog and DLQ depth;
+//! * `resync --portal P [--object T] [--wait]` — queues a re-sync job on
+//!   the sync-jobs queue (the same message the OAuth callback and the
+//!   nightly fan-out queue) and optionally follows its run report;
+//! * `dlq replay [--portal P] [--queue events|jobs|all]` — moves messages
+//!   from the DLQs back to their source queues after a fix;
+//! * `purge --portal P --object T --id ID` — deletes an archived record
+//!   permanently (a conditional delete: an active record is refused);
+//! * `disconnect --portal P` — the `oauth-callback` disconnect flow
+//!   (revoke at HubSpot, delete tokens, mark `disconnected`);
+//! * `report --portal P [--run ID] [--csv FILE]` — a run report, printed
+//!   or exported.
+//!
+//! Configuration uses the functions' variable names (`HUBSYNC_*`); each
+//! can also be passed as a flag. [`run`] is the whole CLI behind one call,
+//! so tests drive it with their own AWS configuration and output buffer.
+#![forbid(unsafe_code)]
+
+pub mod dlq;
+pub mod ops;
+pub mod queues;
+pub mod report;
+pub mod resync;
+pub mod status;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hubsync_hubspot::ObjectType;
+
+pub use ops::Ops;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hubsync-ops",
+    version,
+    about = "Operate a hubsync deployment (AWS, or the local stack through AWS_ENDPOINT_URL)"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: OpsConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the deployment's resources are: the functions' environment
+/// variables (see `template.yaml`), or flags. Each command checks only
+/// what it needs and names the missing variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OpsConfig {
+    /// The Records table (stack output `RecordsTableName`).
+    #[arg(long, env = "HUBSYNC_RECORDS_TABLE", global = true)]
+    pub records_table: Option<String>,
+    /// The Control table (stack output `ControlTableName`).
+    #[arg(long, env = "HUBSYNC_CONTROL_TABLE", global = true)]
+    pub control_table: Option<String>,
+    /// The webhook events queue (stack output `EventsQueueUrl`); its DLQ is
+    /// found through its redrive policy.
+    #[arg(long, env = "HUBSYNC_EVENTS_QUEUE_URL", global = true)]
+    pub events_queue_url: Option<String>,
+    /// The sync-jobs queue (stack output `SyncJobsQueueUrl`); its DLQ is
+    /// found through its redrive policy.
+    #[arg(long, env = "HUBSYNC_SYNC_JOBS_QUEUE_URL", global = true)]
+    pub sync_jobs_queue_url: Option<String>,
+    /// `disconnect`: the HubSpot app's client id.
+    #[arg(long, env = "HUBSYNC_HUBSPOT_CLIENT_ID", global = true)]
+    pub hubspot_client_id: Option<String>,
+    /// `disconnect`: the Secrets Manager ARN of the app's client secret.
+    #[arg(long, env = "HUBSYNC_CLIENT_SECRET_ARN", global = true)]
+    pub client_secret_arn: Option<String>,
+    /// `disconnect`: the Secrets Manager ARN of the signed-link key.
+    #[arg(long, env = "HUBSYNC_LINK_SECRET_ARN", global = true)]
+    pub link_secret_arn: Option<String>,
+    /// `disconnect`: the KMS key of the tokens (stack output `TokenKeyArn`).
+    #[arg(long, env = "HUBSYNC_TOKEN_KEY_ID", global = true)]
+    pub token_key_id: Option<String>,
+    /// `disconnect`: the app's redirect URI (stack output `OAuthRedirectUri`).
+    #[arg(long, env = "HUBSYNC_OAUTH_REDIRECT_URI", global = true)]
+    pub oauth_redirect_uri: Option<String>,
+    /// `disconnect`: HubSpot's API base URL.
+    #[arg(
+        long,
+        env = "HUBSYNC_HUBSPOT_BASE_URL",
+        global = true,
+        default_value = "https://api.hubapi.com"
+    )]
+    pub hubspot_base_url: String,
+    /// `disconnect`: HubSpot's OAuth endpoint version (`v1` or `2026-03`).
+    #[arg(long, env = "HUBSYNC_OAUTH_VERSION", global = true)]
+    pub oauth_version: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connections (active / needs_reauth / disconnected), last webhook,
+    /// last reconciliation and its report, queue backlog and DLQ depth.
+    Status,
+    /// Queue a re-sync of a portal (optionally one object type) on the
+    /// sync-jobs queue; the reconcile function runs it.
+    Resync {
+        #[arg(long)]
+        portal: u64,
+        /// companies, contacts or deals (default: every type).
+        #[arg(long)]
+        object: Option<ObjectType>,
+        /// Follow the run report with a progress bar until the run ends.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this many seconds (the run goes on).
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+        /// With --wait: how often the run report is read.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
+    },
+    /// Dead-letter queues.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Delete an ARCHIVED record permanently. An active record (or a
+    /// privacy tombstone) is refused and nothing changes.
+    Purge {
+        #[arg(long)]
+        portal: u64,
+        /// companies, contacts or deals.
+        #[arg(long)]
+        object: ObjectType,
+        /// The HubSpot record id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Disconnect a portal: revoke the grant at HubSpot, delete the tokens,
+    /// mark the connection `disconnected` (records are kept).
+    Disconnect {
+        #[arg(long)]
+        portal: u64,
+    },
+    /// Print a run report (default: the portal's latest run), or export it
+    /// as CSV.
+    Report {
+        #[arg(long)]
+        portal: u64,
+        /// The run id (as `status` and `resync` print it).
+        #[arg(long)]
+        run: Option<String>,
+        /// Write the report as CSV to this file (`-`: standard output).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+}
+
+/// `dlq` actions.
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Move messages from the DLQ(s) back to their source queue (after the
+    /// cause was fixed). With --portal only that portal's messages move;
+    /// the others stay in the DLQ.
+    Replay {
+        #[arg(long)]
+        portal: Option<u64>,
+        /// Which DLQ: the worker's (events), the sync jobs', or both.
+        #[arg(long, value_enum, default_value_t = QueueChoice::All)]
+        queue: QueueChoice,
+        /// How long messages left in the DLQ stay hidden while the replay
+        /// runs (they are made visible again at the end).
+        #[arg(long, default_value_t = 120)]
+        visibility_secs: i32,
+    },
+}
+
+/// Which queue(s) a DLQ command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueChoice {
+    Events,
+    Jobs,
+    All,
+}
+
+/// Parses `args` (the first being the program name) and runs the command.
+pub async fn run_args<I, T>(
+    args: I,
+    aws: &aws_config::SdkConfig,
+    out: &mut (dyn Write + Send),
+) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).context("invalid command line")?;
+    run(cli, aws, out).await
+}
+
+/// Runs one command with `aws` (endpoint, region, credentials), writing
+/// its report to `out` (progress bars go to a terminal's stderr only).
+pub async fn run(
+    cli: Cli,
+    aws: &aws_config::SdkConfig,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    let ops = Ops::new(aws.clone(), cli.config);
+    match cli.command {
+        Command::Status => status::status(&ops, out).await,
+        Command::Resync {
+            portal,
+            object,
+            wait,
+            timeout_secs,
+            poll_ms,
+        } => {
+            let wait = wait.then(|| resync::WaitOptions {
+                timeout: std::time::Duration::from_secs(timeout_secs),
+                poll: std::time::Duration::from_millis(poll_ms.max(50)),
+            });
+            resync::resync(&ops, portal, object, wait, out).await
+        }
+        Command::Dlq {
+            action:
+                DlqAction::Replay {
+                    portal,
+                    queue,
+                    visibility_secs,
+                },
+        } => dlq::replay_command(&ops, portal, queue, visibility_secs, out).await,
+        Command::Purge { portal, object, id } => ops::purge(&ops, portal, object, id, out).await,
+        Command::Disconnect { portal } => ops::disconnect(&ops, portal, out).await,
+        Command::Report { portal, run, csv } => {
+            report::report_command(&ops, portal, run.as_deref(), csv.as_deref(), out).await
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The configured deployment ([`Ops`]) and the two single-record commands:
+//! `purge` and `disconnect`.
+
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use hubsync_auth::KmsCipher;
+use hubsync_hubspot::{OAuthClient, OAuthConfig, OAuthVersion, ObjectId, ObjectType, PortalId};
+use hubsync_store::{
+    ConnectionStore, DeleteOutcome, DynamoStore, RecordKey, RecordStore, StoreConfig, StoreError,
+};
+use oauth_callback::link::Purpose;
+use oauth_callback::{FlowConfig, OAuthService, Query, SqsJobQueue};
+
+use crate::OpsConfig;
+
+/// HubSpot's consent page; the disconnect flow does not use it, the flow's
+/// configuration needs one.
+const AUTHORIZE_URL: &str = "https://app.hubspot.com/oauth/authorize";
+
+/// How long the disconnect link the CLI signs for itself is valid.
+const DISCONNECT_LINK_SECS: i64 = 60;
+
+/// A deployment: the AWS configuration and where its resources are.
+#[derive(Debug, Clone)]
+pub struct Ops {
+    pub aws: aws_config::SdkConfig,
+    pub config: OpsConfig,
+}
+
+/// A configured value, or an error naming its variable and flag.
+pub(crate) fn need<'a>(
+    value: &'a Option<String>,
+    var: &str,
+    flag: &str,
+    what: &str,
+) -> Result<&'a str> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("{var} is not set (nor {flag}): it must name {what}"))
+}
+
+impl Ops {
+    pub fn new(aws: aws_config::SdkConfig, config: OpsConfig) -> Self {
+        Self { aws, config }
+    }
+
+    /// The store on the deployment's two tables.
+    pub fn store(&self) -> Result<DynamoStore> {
+        let records = need(
+            &self.config.records_table,
+            "HUBSYNC_RECORDS_TABLE",
+            "--records-table",
+            "the Records table (stack output RecordsTableName)",
+        )?;
+        let control = need(
+            &self.config.control_table,
+            "HUBSYNC_CONTROL_TABLE",
+            "--control-table",
+            "the Control table (stack output ControlTableName)",
+        )?;
+        Ok(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.aws),
+            StoreConfig::new(records, control),
+        ))
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.aws)
+    }
+
+    /// The sync-jobs queue's URL.
+    pub fn sync_jobs_queue_url(&self) -> Result<&str> {
+        need(
+            &self.config.sync_jobs_queue_url,
+            "HUBSYNC_SYNC_JOBS_QUEUE_URL",
+            "--sync-jobs-queue-url",
+            "the sync-jobs queue (stack output SyncJobsQueueUrl)",
+        )
+    }
+
+    /// The events queue's URL.
+    pub fn events_queue_url(&self) -> Result<&str> {
+        need(
+            &self.config.events_queue_url,
+            "HUBSYNC_EVENTS_QUEUE_URL",
+            "--events-queue-url",
+            "the webhook events queue (stack output EventsQueueUrl)",
+        )
+    }
+}
+
+/// `purge`: one conditional delete that only succeeds on an archived,
+/// non-tombstone record.
+pub async fn purge(
+    ops: &Ops,
+    portal: u64,
+    object_type: ObjectType,
+    id: u64,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    let store = ops.store()?;
+    let key = RecordKey::new(PortalId(portal), object_type, ObjectId(id));
+    match store.delete_record_permanently(&key).await {
+        Ok(DeleteOutcome::Deleted) => {
+            writeln!(
+                out,
+                "deleted {object_type} record {id} of portal {portal} permanently (it was archived)"
+            )?;
+            Ok(())
+        }
+        Ok(DeleteOutcome::NotFound) => {
+            bail!("no {object_type} record {id} is stored for portal {portal}; nothing deleted")
+        }
+        Ok(DeleteOutcome::TombstoneKept) => bail!(
+            "{object_type} record {id} of portal {portal} is a privacy-deletion tombstone; it is kept so that late events cannot bring the contact back. Nothing deleted"
+        ),
+        Err(StoreError::NotArchived { .. }) => bail!(
+            "refused: {object_type} record {id} of portal {portal} is active, not archived; only archived records can be deleted permanently. Nothing changed"
+        ),
+        Err(e) => Err(e).with_context(|| {
+            format!("delete {object_type} record {id} of portal {portal} permanently")
+        }),
+    }
+}
+
+/// `disconnect`: the `oauth-callback` function's disconnect route, called
+/// with a link the CLI signs with the deployment's link key for the
+/// connection's own tenant (so the behaviour is the function's: revoke,
+/// delete the tokens, mark `disconnected`, keep the records).
+pub async fn disconnect(ops: &Ops, portal: u64, out: &mut (dyn Write + Send)) -> Result<()> {
+    let c = &ops.config;
+    let client_id = need(
+        &c.hubspot_client_id,
+        "HUBSYNC_HUBSPOT_CLIENT_ID",
+        "--hubspot-client-id",
+        "the HubSpot app's client id",
+    )?;
+    let client_secret_arn = need(
+        &c.client_secret_arn,
+        "HUBSYNC_CLIENT_SECRET_ARN",
+        "--client-secret-arn",
+        "the Secrets Manager secret of the app's client secret",
+    )?;
+    let link_secret_arn = need(
+        &c.link_secret_arn,
+        "HUBSYNC_LINK_SECRET_ARN",
+        "--link-secret-arn",
+        "the Secrets Manager secret of the signed-link key",
+    )?;
+    let token_key_id = need(
+        &c.token_key_id,
+        "HUBSYNC_TOKEN_KEY_ID",
+        "--token-key-id",
+        "the KMS key of the tokens (stack output TokenKeyArn)",
+    )?;
+    let redirect_uri = need(
+        &c.oauth_redirect_uri,
+        "HUBSYNC_OAUTH_REDIRECT_URI",
+        "--oauth-redirect-uri",
+        "the app's redirect URI (stack output OAuthRedirectUri)",
+    )?;
+    let version = match c.oauth_version.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => v
+            .parse::<OAuthVersion>()
+            .map_err(|e| anyhow::anyhow!("HUBSYNC_OAUTH_VERSION {v:?} is invalid: {e}"))?,
+        _ => OAuthVersion::current(),
+    };
+    let store = ops.store()?;
+    let connection = store
+        .get_connection(PortalId(portal))
+        .await
+        .with_context(|| format!("read the connection of portal {portal}"))?
+        .with_context(|| format!("portal {portal} has no connection; nothing to disconnect"))?;
+
+    let secrets = aws_sdk_secretsmanager::Client::new(&ops.aws);
+    let client_secret = hubsync_runtime::load_secret(&secrets, client_secret_arn)
+        .await
+        .context("read the HubSpot client secret")?;
+    let link_secret = hubsync_runtime::load_secret(&secrets, link_secret_arn)
+        .await
+        .context("read the signed-link key")?;
+    let mut oauth = OAuthConfig::new(
+        c.hubspot_base_url.clone(),
+        client_id.to_owned(),
+        client_secret,
+        redirect_uri.to_owned(),
+    );
+    oauth.version = version;
+    let service = OAuthService {
+        config: FlowConfig::new(client_id, AUTHORIZE_URL, redirect_uri, link_secret),
+        store,
+        hubspot: OAuthClient::new(oauth).context("configure the HubSpot OAuth client")?,
+        cipher: KmsCipher::new(aws_sdk_kms::Client::new(&ops.aws), token_key_id.to_owned()),
+        jobs: SqsJobQueue::new(ops.sqs(), ops.sync_jobs_queue_url()?.to_owned()),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let query = oauth_callback::link::signed_query(
+        &service.config.link_secret,
+        Purpose::Disconnect { portal },
+        &connection.tenant_id,
+        now + DISCONNECT_LINK_SECS,
+    );
+    let reply = service.disconnect(&Query::parse(Some(&query)), now).await;
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+    if reply.status != 200 {
+        let why = body
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("no details");
+        bail!(
+            "disconnecting portal {portal} failed (HTTP {}): {why}",
+            reply.status
+        );
+    }
+    let revoked = body
+        .get("revokedAtHubSpot")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    writeln!(
+        out,
+        "portal {portal} disconnected (was {}); tokens deleted; grant revoked at HubSpot: {}; records kept",
+        crate::status::state_name(connection.status),
+        if revoked { "yes" } else { "no (no token to revoke, or HubSpot refused; see the log)" }
+    )?;
+    Ok(())
+}
