@@ -537,6 +537,13 @@ pub fn builtin_properties(ty: ObjectType) -> Vec<PropertyDef> {
                 def("lastname", "Last Name", "string", "text", g),
                 def("company", "Company Name", "string", "text", g),
                 def("jobtitle", "Job Title", "string", "text", g),
+                def(
+                    "notes_last_updated",
+                    "Last Activity Date",
+                    "datetime",
+                    "date",
+                    g,
+                ),
                 def("phone", "Phone Number", "string", "phonenumber", g),
                 enumeration(
                     def(

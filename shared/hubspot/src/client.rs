@@ -442,6 +442,108 @@ impl HubSpotClient {
         Ok(page.into_page())
     }
 
+    /// Every owner of the portal (`GET /crm/v3/owners`, all pages of 100).
+    pub async fn list_all_owners(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+    ) -> Result<Vec<Owner>, HubSpotError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .get_owners_page(tokens, portal, after.as_deref(), MAX_PAGE_LIMIT)
+                .await?;
+            out.extend(page.results);
+            match page.next_after {
+                Some(next) if Some(&next) != after.as_ref() => after = Some(next),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// `GET /crm/v3/properties/{type}`: the portal's property definitions
+    /// (built-in and custom) of a type.
+    pub async fn get_properties(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        object_type: ObjectType,
+    ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
+        let call = Call {
+            method: Method::GET,
+            path: format!("/crm/v3/properties/{}", object_type.as_api_path()),
+            query: Vec::new(),
+            body: None,
+            kind: RateLimitKind::Standard,
+            what: "properties",
+        };
+        let page: WirePage<hubsync_mapping::PropertyDefinition> =
+            self.execute(tokens, portal, call).await?;
+        Ok(page.results)
+    }
+
+    /// `POST /crm/v4/associations/{from}/{to}/batch/read` with up to 1,000
+    /// ids (more is an error before any request; no ids → no request). Ids
+    /// without associations (HubSpot's 207 errors) are simply absent from
+    /// the result. A link is primary when HubSpot labels one of its
+    /// association types `Primary`.
+    pub async fn batch_read_associations(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<Vec<AssociationLink>, HubSpotError> {
+        if ids.len() > MAX_ASSOCIATION_INPUTS {
+            return Err(HubSpotError::InvalidArgument(format!(
+                "association batch read takes at most {MAX_ASSOCIATION_INPUTS} ids, got {}",
+                ids.len()
+            )));
+        }
+        let mut unique: Vec<ObjectId> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = serde_json::json!({
+            "inputs": unique.iter().map(|id| serde_json::json!({"id": id.to_string()})).collect::<Vec<_>>(),
+        });
+        let call = Call {
+            method: Method::POST,
+            path: format!(
+                "/crm/v4/associations/{}/{}/batch/read",
+                from.as_api_path(),
+                to.as_api_path()
+            ),
+            query: Vec::new(),
+            body: Some(to_json(&body)?),
+            kind: RateLimitKind::Standard,
+            what: "associations batch read",
+        };
+        let resp: WireAssocResponse = self.execute(tokens, portal, call).await?;
+        let mut out = Vec::new();
+        for r in resp.results {
+            let Ok(from_id) = r.from.id.parse::<ObjectId>() else {
+                continue;
+            };
+            for t in r.to {
+                let primary = t
+                    .association_types
+                    .iter()
+                    .any(|a| a.label.as_deref() == Some("Primary"));
+                out.push(AssociationLink {
+                    from: from_id,
+                    to: t.to_object_id,
+                    primary,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Run one call with limiter, auth, 401-refresh and retries; decode a
     /// 2xx body as `T`.
     async fn execute<T: DeserializeOwned>(
@@ -612,6 +714,50 @@ fn validate_base_url(raw: &str) -> Result<String, HubSpotError> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Most ids in one associations v4 batch read.
+pub const MAX_ASSOCIATION_INPUTS: usize = 1_000;
+
+/// One association `from → to` from an associations v4 batch read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssociationLink {
+    pub from: ObjectId,
+    pub to: ObjectId,
+    /// HubSpot's primary association (e.g. a contact's primary company).
+    pub primary: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct WireAssocResponse {
+    #[serde(default)]
+    results: Vec<WireAssocResult>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireAssocResult {
+    from: WireAssocFrom,
+    #[serde(default)]
+    to: Vec<WireAssocTo>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireAssocFrom {
+    id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireAssocTo {
+    to_object_id: ObjectId,
+    #[serde(default)]
+    association_types: Vec<WireAssocType>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireAssocType {
+    #[serde(default)]
+    label: Option<String>,
 }
 
 #[cfg(test)]

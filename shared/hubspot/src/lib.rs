@@ -25,7 +25,9 @@ pub mod ids {
     pub use hubsync_mapping::ids::*;
 }
 
-pub use client::{ClientConfig, ClientStats, HubSpotClient, RetryConfig};
+pub use client::{
+    AssociationLink, ClientConfig, ClientStats, HubSpotClient, RetryConfig, MAX_ASSOCIATION_INPUTS,
+};
 pub use error::{HubSpotError, RateLimitPolicy, TokenError};
 pub use events::{parse_delivery, DeliveryError, EventKind, SubscriptionType, WebhookEvent};
 pub use hubsync_mapping::{HubSpotObject, Properties};

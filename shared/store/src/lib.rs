@@ -26,6 +26,7 @@ pub mod config;
 pub mod dynamo;
 pub mod error;
 pub mod jobs;
+pub mod mapping_config;
 pub mod memory;
 pub mod model;
 pub mod oauth_state;
@@ -37,6 +38,7 @@ pub use config::{ConfigError, StoreConfig, CONTROL_TABLE_VAR, RECORDS_TABLE_VAR}
 pub use dynamo::{create_tables, DynamoStore, CONTROL_TTL_ATTRIBUTE};
 pub use error::StoreError;
 pub use jobs::{SyncJob, SyncJobKind};
+pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{
     needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,

@@ -43,6 +43,8 @@ pub struct MemoryStore {
     stats: StoreStats,
     /// Checkpoints and run reports (see [`crate::sync_state`]).
     pub(crate) control: crate::sync_state::ControlItems,
+    /// Mapping configs (see [`crate::mapping_config`]).
+    pub(crate) mappings: crate::mapping_config::MappingItems,
 }
 
 impl MemoryStore {
