@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Timelike, Utc};
 use hubsync_hubspot::ObjectType;
+use hubsync_runtime::metrics::Metrics;
 use hubsync_store::{ConnectionStatus, ConnectionStore, StoreError, SyncJobKind};
 use serde::{Deserialize, Serialize};
 
@@ -84,5 +85,11 @@ pub async fn fan_out(
     queue.enqueue(&jobs).await?;
     out.jobs = jobs.len();
     tracing::info!(run_id = %out.run_id, portals = out.portals, skipped = out.skipped_portals, jobs = out.jobs, "nightly reconciliation fanned out");
+    // Emitted even for zero jobs: the "nightly run did not start" alarm
+    // watches for this line once a day.
+    Metrics::new(crate::handler::FUNCTION)
+        .count("NightlyJobsQueued", out.jobs as u64)
+        .count("NightlyPortals", out.portals as u64)
+        .emit();
     Ok(out)
 }

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use hubsync_store::{ConnectionStore, RecordStore, SyncStateStore, TokenStore};
+use hubsync_runtime::metrics::Metrics;
+use hubsync_store::{ConnectionStore, RecordStore, SyncStateStore, TokenStore, TypeRunReport};
 use serde::Deserialize;
 
 use crate::engine::{new_run_id, now_ms, Engine, EngineError, SliceLimit, SliceOutcome};
@@ -100,7 +101,16 @@ where
             .engine
             .run_slice(job, *object_type, holder, limit)
             .await?;
+        if let SliceOutcome::Finished(report) = &outcome {
+            emit_finished_metrics(report);
+        }
         if let SliceOutcome::HandedOver(report) = &outcome {
+            // A run still working: the "not finished by the deadline" alarm
+            // watches these (and finishes) after the deadline hour.
+            Metrics::new(FUNCTION)
+                .dimension("Kind", kind_name(report.kind))
+                .count("ReconcileHandovers", 1)
+                .emit();
             let next = job.for_type(*object_type, &report.run_id, true);
             // The checkpoint is stored: if this fails, the message is
             // retried and resumes from it.
@@ -160,6 +170,35 @@ where
     pub async fn handle_schedule(&self, event: &ScheduleEvent) -> Result<FanOut, FanOutError> {
         fan_out(self.engine.store(), &self.queue, event).await
     }
+}
+
+/// The `Function` dimension of the reconciliation's EMF metrics.
+pub const FUNCTION: &str = "reconcile";
+
+/// EMF when one (portal, object type) run finishes: `ReconcileRunsFinished`,
+/// `ReconcileDrift`, `ReconcileRecords` and `ReconcileDuration` by run kind
+/// (`Kind`: nightly, resync, initial) and by kind and object type, and the
+/// run's `HubSpotCalls` and `HubSpot429s` by portal. The drift alarm
+/// watches the maximum of `ReconcileDrift` for `Kind=nightly` (an initial
+/// sync "drifts" by everything it creates).
+pub fn emit_finished_metrics(report: &TypeRunReport) {
+    let kind = kind_name(report.kind);
+    let run = |m: Metrics| {
+        m.count("ReconcileRunsFinished", 1)
+            .count("ReconcileDrift", report.drift)
+            .count("ReconcileRecords", report.done)
+            .millis("ReconcileDuration", report.duration_ms as f64)
+    };
+    run(Metrics::new(FUNCTION).dimension("Kind", kind)).emit();
+    run(Metrics::new(FUNCTION)
+        .dimension("Kind", kind)
+        .dimension("ObjectType", report.object_type.as_api_path()))
+    .emit();
+    Metrics::new(FUNCTION)
+        .dimension("PortalId", report.portal_id)
+        .count("HubSpotCalls", report.counters.hubspot_calls)
+        .count("HubSpot429s", report.counters.rate_limited)
+        .emit();
 }
 
 fn outcome_name(outcome: &JobOutcome) -> &'static str {

@@ -30,6 +30,7 @@ use std::time::Duration;
 use hubsync_hubspot::{
     AccessTokenSource, OAuthClient, OAuthError, PortalId, TokenError, TokenGrant,
 };
+use hubsync_runtime::metrics::Metrics;
 use hubsync_store::{
     token_refresh_lease, Connection, ConnectionStatus, ConnectionStore, TokenStore, TokenSwap,
     TokenUpdate,
@@ -37,6 +38,12 @@ use hubsync_store::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::cipher::TokenCipher;
+
+/// The `Function` dimension of the token lifecycle's EMF metrics
+/// (`TokenRefreshes`, `TokenRefreshFailures`, `ConnectionsNeedsReauth`). The
+/// refresh runs inside record-upsert and reconcile; one name for both lets
+/// one alarm watch every connection that flips to `needs_reauth`.
+pub const METRICS_FUNCTION: &str = "token-refresh";
 
 /// Obtains new tokens from a refresh token (HubSpot's token endpoint).
 pub trait TokenRefresher: Send + Sync {
@@ -283,10 +290,17 @@ where
                     )
                     .await
                     .map_err(|e| unavailable("could not mark the connection needs_reauth", e))?;
+                Metrics::new(METRICS_FUNCTION)
+                    .count("TokenRefreshFailures", 1)
+                    .count("ConnectionsNeedsReauth", 1)
+                    .emit();
                 return Err(TokenError::NeedsReauth);
             }
             Err(e) => {
                 tracing::warn!(portal = %portal, error = %e, "token refresh failed");
+                Metrics::new(METRICS_FUNCTION)
+                    .count("TokenRefreshFailures", 1)
+                    .emit();
                 return Err(unavailable("token refresh failed", e));
             }
         };
@@ -303,6 +317,9 @@ where
         {
             TokenSwap::Swapped => {
                 tracing::info!(portal = %portal, expires_in = grant.expires_in, "access token refreshed");
+                Metrics::new(METRICS_FUNCTION)
+                    .count("TokenRefreshes", 1)
+                    .emit();
                 Ok(grant.access_token)
             }
             TokenSwap::Superseded => {
