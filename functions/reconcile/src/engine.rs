@@ -71,8 +71,14 @@ use crate::source::CrmSource;
 pub struct EngineConfig {
     /// HubSpot list page size (≤ 100).
     pub page_limit: u32,
-    /// Checkpoint (and renew the lease) every this many pages.
+    /// Checkpoint (and renew the lease) after this many pages, or
+    /// `checkpoint_interval` after the last checkpoint, whichever comes
+    /// first (default: by time only).
     pub checkpoint_every_pages: u32,
+    /// Checkpoint at least this often while pages are read: a crash loses
+    /// at most this much work, and a fast run (a no-change rerun) writes a
+    /// handful of state items instead of three per few pages.
+    pub checkpoint_interval: Duration,
     /// Store scan page size.
     pub store_page_size: u32,
     /// The run lock's lifetime; renewed at every checkpoint. Longer than
@@ -95,7 +101,8 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             page_limit: 100,
-            checkpoint_every_pages: 5,
+            checkpoint_every_pages: u32::MAX,
+            checkpoint_interval: Duration::from_secs(10),
             store_page_size: 250,
             lease_ttl: Duration::from_secs(16 * 60),
             write_concurrency: 8,
@@ -243,7 +250,8 @@ where
     /// 3. An unfinished checkpoint is resumed (a continuation, a crash
     ///    retry, or a new job joining a paused run); otherwise a new run
     ///    starts (unless the job names a run that already finished).
-    /// 4. Every `checkpoint_every_pages` pages: pending confirmations are
+    /// 4. Every `checkpoint_interval` (or `checkpoint_every_pages` pages,
+    ///    when set): pending confirmations are
     ///    flushed, the lease renewed, the checkpoint stored by
     ///    compare-and-swap, and the run report (progress) updated. A crash
     ///    loses at most that many pages of progress, which are redone
@@ -449,6 +457,8 @@ where
             }
         }
         let every = self.cfg().checkpoint_every_pages.max(1);
+        let interval = self.cfg().checkpoint_interval;
+        let mut last_checkpoint = Instant::now();
         let mut pages = 0u32;
         let mut since_checkpoint = 0u32;
         let mut prefetched: Option<Fetched> = None;
@@ -478,8 +488,11 @@ where
             }
             pages += 1;
             since_checkpoint += 1;
-            if since_checkpoint >= every && !self.ck.listing_done {
+            if (since_checkpoint >= every || last_checkpoint.elapsed() >= interval)
+                && !self.ck.listing_done
+            {
                 since_checkpoint = 0;
+                last_checkpoint = Instant::now();
                 if !self.checkpoint().await? {
                     return Ok(SliceOutcome::Fenced);
                 }
@@ -506,8 +519,9 @@ where
                 if limit.reached(pages) && !self.scan.is_done() {
                     return self.hand_over().await;
                 }
-                if since_checkpoint >= every {
+                if since_checkpoint >= every || last_checkpoint.elapsed() >= interval {
                     since_checkpoint = 0;
+                    last_checkpoint = Instant::now();
                     if !self.checkpoint().await? {
                         return Ok(SliceOutcome::Fenced);
                     }

@@ -2,10 +2,7 @@
 //! One function takes both the schedule event (fan-out) and the SQS
 //! sync-job messages (partial batch failures).
 
-use std::sync::Arc;
-
 use hubsync_auth::wiring::TokenSettings;
-use hubsync_hubspot::{HubSpotClient, InProcessRateLimiter};
 use hubsync_store::{DynamoStore, StoreConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use reconcile::settings::Settings;
@@ -24,10 +21,8 @@ async fn main() -> Result<(), Error> {
     let tokens = TokenSettings::from_env()?
         .connection_tokens(&aws, store.clone())
         .await?;
-    let client = HubSpotClient::with_rate_limiter(
-        settings.hubspot.clone(),
-        Arc::new(InProcessRateLimiter::new(settings.rate_limit)),
-    )?;
+    // The portal's HubSpot budget is shared through the Control table.
+    let client = settings.hubspot.client(store.clone())?;
     let reconciler = Reconciler::new(
         Engine::new(
             HubSpotSource::new(client, tokens),

@@ -1,10 +1,7 @@
 //! Lambda entry point: wiring only (configuration, SDK clients, handler).
 
-use std::sync::Arc;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hubsync_auth::wiring::TokenSettings;
-use hubsync_hubspot::{HubSpotClient, InProcessRateLimiter};
 use hubsync_store::{DynamoStore, StoreConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use record_upsert::{lambda::handle_sqs_event, settings::Settings, HubSpotReader, Worker};
@@ -22,10 +19,8 @@ async fn main() -> Result<(), Error> {
     let tokens = TokenSettings::from_env()?
         .connection_tokens(&aws, store.clone())
         .await?;
-    let client = HubSpotClient::with_rate_limiter(
-        settings.hubspot.clone(),
-        Arc::new(InProcessRateLimiter::new(settings.rate_limit)),
-    )?;
+    // The portal's HubSpot budget is shared through the Control table.
+    let client = settings.hubspot.client(store.clone())?;
     let worker = Worker::new(HubSpotReader::new(client, tokens), store)
         .with_concurrency(settings.concurrency);
     let worker = &worker;

@@ -30,6 +30,7 @@ pub mod mapping_config;
 pub mod memory;
 pub mod model;
 pub mod oauth_state;
+pub mod rate_ledger;
 pub mod stats;
 pub mod sync_state;
 pub mod traits;
@@ -46,6 +47,7 @@ pub use model::{
     StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision,
 };
 pub use oauth_state::{ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
+pub use rate_ledger::{LedgerSwap, MemoryRateLedgers, RateGrant, RateLedger, RateLedgerStore};
 pub use stats::StoreStats;
 pub use sync_state::{
     run_lock_name, Checkpoint, RunReport, RunStatus, SyncStateStore, TypeCounters, TypeRunReport,

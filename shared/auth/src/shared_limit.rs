@@ -1,0 +1,625 @@
+//! A portal's HubSpot budget shared by every Lambda instance of every
+//! function: [`SharedRateLimiter`] implements the client's
+//! [`RateLimiter`] over a ledger in the Control table
+//! ([`hubsync_store::rate_ledger`]).
+//!
+//! # How it stays under the limit
+//!
+//! An instance **leases a block of permits** (up to `block`, adapted to how
+//! many it used last time) with one conditional write, uses them locally,
+//! and drops what is left after `lease_ttl`. The ledger records every
+//! block with a stamp that never goes back in time (`max(own clock, last
+//! stamp)`), and a block is granted only if the blocks stamped within the
+//! last **span** plus the new one stay within the limit, where
+//!
+//! `span = interval + guard + lease_ttl + 2 × max_skew`.
+//!
+//! A block's requests reach HubSpot within `[stamp − max_skew, stamp +
+//! max_skew + lease_ttl + guard]` (guard: network latency), so two blocks
+//! whose requests could fall into one HubSpot window are less than a span
+//! apart, and the later one was checked against the earlier. The
+//! compare-and-swap on the ledger's version means no two instances extend
+//! the same state: the limit holds under any race. Defaults (110 / 10 s,
+//! guard 250 ms, lease 500 ms, skew 100 ms) give a span of 10.95 s, i.e.
+//! 91 % of HubSpot's rate to one caller, with about one DynamoDB write per
+//! `block` requests.
+//!
+//! # Fair share
+//!
+//! Callers have a [`PermitClass`]: the webhook worker is `Realtime`, the
+//! reconciliation `Background`. While a class has been active within
+//! `active_hold` (leased, or asked and was refused — the refusal is
+//! recorded), the other class may not take the permits that class still
+//! has left of its reserve in the current span (`realtime_reserve`,
+//! `background_reserve`). Alone, either class gets the whole budget; a
+//! webhook burst during a nightly run gets permits as soon as one of the
+//! run's blocks slides out, and the run keeps its own reserve.
+//!
+//! # 429s
+//!
+//! [`RateLimiter::on_rate_limited`] pauses the portal in this instance at
+//! once and writes the pause into the ledger, so every other instance
+//! waits too on its next lease.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hubsync_hubspot::error::RateLimitPolicy;
+use hubsync_hubspot::rate_limit::BoxFuture;
+use hubsync_hubspot::{
+    HubSpotError, PortalId, RateLimitKind, RateLimiter, RatePermit, WindowLimit,
+};
+use hubsync_store::{LedgerSwap, RateGrant, RateLedger, RateLedgerStore};
+use tokio::time::Instant;
+
+/// Wall-clock time in epoch ms for ledger stamps.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// Tokio's clock anchored at a wall time, plus an offset: deterministic
+/// tests on paused time, with skewed instances.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    origin: Instant,
+    origin_ms: i64,
+}
+
+impl TokioClock {
+    /// A clock reading `origin_ms` now.
+    pub fn new(origin_ms: i64) -> Self {
+        Self {
+            origin: Instant::now(),
+            origin_ms,
+        }
+    }
+
+    /// The same clock, `offset_ms` ahead (negative: behind).
+    pub fn skewed(self, offset_ms: i64) -> Self {
+        Self {
+            origin_ms: self.origin_ms + offset_ms,
+            ..self
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> i64 {
+        self.origin_ms + self.origin.elapsed().as_millis() as i64
+    }
+}
+
+/// Who is asking, for the fair share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PermitClass {
+    /// The webhook worker: changes users wait for.
+    Realtime,
+    /// Reconciliation, initial sync, re-sync.
+    Background,
+}
+
+impl PermitClass {
+    fn index(self) -> usize {
+        match self {
+            PermitClass::Realtime => 0,
+            PermitClass::Background => 1,
+        }
+    }
+}
+
+/// Budgets and tunables of [`SharedRateLimiter`]. Every instance of every
+/// function must use the same limits and reserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedLimitConfig {
+    /// The portal's whole standard budget. Default 110 / 10 s.
+    pub standard: WindowLimit,
+    /// The portal's search budget. Default 4 / 1 s.
+    pub search: WindowLimit,
+    /// Whether a search also takes a standard permit. Default true.
+    pub search_counts_as_standard: bool,
+    /// Latency between sending and HubSpot counting. Default 250 ms.
+    pub guard: Duration,
+    /// Largest difference between two instances' clocks. Default 100 ms.
+    pub max_skew: Duration,
+    /// How long leased permits may be used. Default 500 ms.
+    pub lease_ttl: Duration,
+    /// Most permits leased at once (standard lane; search leases 1).
+    /// Default 10.
+    pub block: u32,
+    /// This instance's class.
+    pub class: PermitClass,
+    /// Standard permits per span kept for an active real-time class.
+    /// Default 30 (scaled down for the search lane).
+    pub realtime_reserve: u32,
+    /// Standard permits per span kept for an active background class.
+    /// Default 20.
+    pub background_reserve: u32,
+    /// How long a class counts as active after it last leased or asked.
+    /// Default 30 s.
+    pub active_hold: Duration,
+    /// Longest pause `acquire` sits out; beyond it, it fails at once with
+    /// a retryable `RateLimited`. Default 30 s.
+    pub max_pause_wait: Duration,
+}
+
+impl SharedLimitConfig {
+    /// Defaults for a caller of `class`.
+    pub fn new(class: PermitClass) -> Self {
+        Self {
+            standard: WindowLimit {
+                max_requests: 110,
+                interval: Duration::from_secs(10),
+            },
+            search: WindowLimit {
+                max_requests: 4,
+                interval: Duration::from_secs(1),
+            },
+            search_counts_as_standard: true,
+            guard: Duration::from_millis(250),
+            max_skew: Duration::from_millis(100),
+            lease_ttl: Duration::from_millis(500),
+            block: 10,
+            class,
+            realtime_reserve: 30,
+            background_reserve: 20,
+            active_hold: Duration::from_secs(30),
+            max_pause_wait: Duration::from_secs(30),
+        }
+    }
+
+    /// The span over which a lane's grants count (see the module docs).
+    pub fn span(&self, limit: WindowLimit) -> Duration {
+        limit.interval + self.guard + self.lease_ttl + self.max_skew * 2
+    }
+
+    fn lane(&self, kind: RateLimitKind) -> LaneParams {
+        let (limit, block) = match kind {
+            RateLimitKind::Standard => (self.standard, self.block),
+            RateLimitKind::Search => (self.search, 1),
+        };
+        let max = limit.max_requests.max(1);
+        let scale = |r: u32| -> u32 {
+            let scaled =
+                u64::from(r) * u64::from(max) / u64::from(self.standard.max_requests.max(1));
+            u32::try_from(scaled).unwrap_or(u32::MAX)
+        };
+        LaneParams {
+            limit: max,
+            span_ms: ms(self.span(limit)),
+            hold_ms: ms(self.active_hold),
+            block: block.clamp(1, max),
+            class: self.class.index(),
+            reserves: [scale(self.realtime_reserve), scale(self.background_reserve)],
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn lane_name(kind: RateLimitKind) -> &'static str {
+    match kind {
+        RateLimitKind::Standard => "standard",
+        RateLimitKind::Search => "search",
+    }
+}
+
+/// A stamp further ahead of this instance's clock than this comes from a
+/// broken clock: the ledger is restarted rather than stalled until then.
+const FUTURE_RESET_MS: i64 = 60_000;
+
+/// One lane's limits, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LaneParams {
+    limit: u32,
+    span_ms: i64,
+    hold_ms: i64,
+    block: u32,
+    class: usize,
+    reserves: [u32; 2],
+}
+
+/// What the ledger allows now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    /// Store `ledger` to take `permits`.
+    Grant { ledger: RateLedger, permits: u32 },
+    /// Nothing before `until_ms`; store `mark` (if any) to record that this
+    /// class is waiting.
+    Wait {
+        until_ms: i64,
+        mark: Option<RateLedger>,
+    },
+    /// Paused after a 429 until `until_ms`.
+    Paused { until_ms: i64 },
+}
+
+fn decide(p: &LaneParams, stored: &RateLedger, now_ms: i64, want: u32) -> Decision {
+    let mut l = stored.clone();
+    if l.paused_until_ms > now_ms {
+        return Decision::Paused {
+            until_ms: l.paused_until_ms,
+        };
+    }
+    let last = l.grants.last().map_or(i64::MIN, |g| g.at_ms);
+    if last > now_ms.saturating_add(FUTURE_RESET_MS) {
+        tracing::warn!(
+            ahead_ms = last - now_ms,
+            "rate ledger stamped far ahead of this clock: restarting it"
+        );
+        l.grants.clear();
+        l.seen_ms.clear();
+    }
+    let t = l.grants.last().map_or(now_ms, |g| g.at_ms.max(now_ms));
+    l.grants.retain(|g| g.at_ms + p.span_ms >= t);
+    l.seen_ms.resize(2, 0);
+    let mut used = [0u32; 2];
+    for g in &l.grants {
+        let c = usize::from(g.class.min(1));
+        used[c] = used[c].saturating_add(g.permits);
+    }
+    let me = p.class;
+    let other = 1 - me;
+    let other_until = l.seen_ms[other].saturating_add(p.hold_ms);
+    let available = |used: [u32; 2], at: i64| -> u32 {
+        let headroom = if l.seen_ms[other] > 0 && at <= other_until {
+            p.reserves[other].saturating_sub(used[other])
+        } else {
+            0
+        };
+        p.limit
+            .saturating_sub(used[0].saturating_add(used[1]))
+            .saturating_sub(headroom)
+    };
+    let free = available(used, t);
+    if free >= 1 {
+        let permits = want.clamp(1, p.block).min(free);
+        l.grants.push(RateGrant {
+            at_ms: t,
+            permits,
+            class: me as u8,
+        });
+        l.seen_ms[me] = t;
+        l.version += 1;
+        return Decision::Grant { ledger: l, permits };
+    }
+    // The earliest time a permit frees up: a grant slides out, or the
+    // other class's hold on its reserve ends.
+    let mut until_ms = if l.seen_ms[other] > 0 && other_until >= t {
+        other_until + 1
+    } else {
+        t + p.span_ms + 1
+    };
+    let mut left = used;
+    for g in &l.grants {
+        let frees_at = g.at_ms + p.span_ms + 1;
+        if frees_at >= until_ms {
+            break;
+        }
+        let c = usize::from(g.class.min(1));
+        left[c] = left[c].saturating_sub(g.permits);
+        if available(left, frees_at) >= 1 {
+            until_ms = frees_at;
+            break;
+        }
+    }
+    // Record that this class is waiting (so the other leaves its reserve),
+    // at most a few times per hold.
+    let mark = (t - l.seen_ms[me] > p.hold_ms / 3).then(|| {
+        l.seen_ms[me] = t;
+        l.version += 1;
+        l
+    });
+    Decision::Wait { until_ms, mark }
+}
+
+/// Calls the limiter made, for benchmarks and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SharedLimiterStats {
+    /// Ledger reads and writes.
+    pub ledger_calls: u64,
+    /// Writes refused because another instance moved the ledger first.
+    pub conflicts: u64,
+    /// Blocks of permits leased.
+    pub leases: u64,
+    /// Permits leased.
+    pub permits_leased: u64,
+    /// Permits handed to requests.
+    pub permits_used: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    ledger_calls: AtomicU64,
+    conflicts: AtomicU64,
+    leases: AtomicU64,
+    permits_leased: AtomicU64,
+    permits_used: AtomicU64,
+}
+
+impl Counters {
+    fn bump(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct LocalState {
+    /// The last ledger seen (`None`: not read yet; assumed empty).
+    ledger: Option<RateLedger>,
+    permits: u32,
+    leased: u32,
+    expires: Instant,
+    want: u32,
+}
+
+#[derive(Debug)]
+struct Lane {
+    /// FIFO: the holder keeps the lock while it leases or waits.
+    state: tokio::sync::Mutex<LocalState>,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl Lane {
+    fn paused_until(&self) -> Option<Instant> {
+        *self
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pause(&self, until: Instant) {
+        let mut g = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if g.is_none_or(|cur| cur < until) {
+            *g = Some(until);
+        }
+    }
+}
+
+/// The shared, per-portal limiter (see the module docs).
+pub struct SharedRateLimiter<S> {
+    store: S,
+    config: SharedLimitConfig,
+    clock: Arc<dyn Clock>,
+    lanes: Mutex<HashMap<(PortalId, RateLimitKind), Arc<Lane>>>,
+    counters: Arc<Counters>,
+}
+
+impl<S> fmt::Debug for SharedRateLimiter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedRateLimiter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
+    /// A limiter over `store`'s ledgers, stamping with the system clock.
+    pub fn new(store: S, config: SharedLimitConfig) -> Self {
+        Self::with_clock(store, config, Arc::new(SystemClock))
+    }
+
+    /// A limiter stamping with `clock`.
+    pub fn with_clock(store: S, config: SharedLimitConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+            lanes: Mutex::new(HashMap::new()),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    pub fn config(&self) -> SharedLimitConfig {
+        self.config
+    }
+
+    pub fn stats(&self) -> SharedLimiterStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SharedLimiterStats {
+            ledger_calls: get(&c.ledger_calls),
+            conflicts: get(&c.conflicts),
+            leases: get(&c.leases),
+            permits_leased: get(&c.permits_leased),
+            permits_used: get(&c.permits_used),
+        }
+    }
+
+    fn lane(&self, portal: PortalId, kind: RateLimitKind) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let block = self.config.lane(kind).block;
+        lanes
+            .entry((portal, kind))
+            .or_insert_with(|| {
+                Arc::new(Lane {
+                    state: tokio::sync::Mutex::new(LocalState {
+                        ledger: None,
+                        permits: 0,
+                        leased: 0,
+                        expires: Instant::now(),
+                        want: block,
+                    }),
+                    paused_until: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    async fn swap(
+        &self,
+        portal: PortalId,
+        kind: RateLimitKind,
+        ledger: &RateLedger,
+    ) -> Result<LedgerSwap, HubSpotError> {
+        Counters::bump(&self.counters.ledger_calls, 1);
+        let out = self
+            .store
+            .swap_rate_ledger(portal, lane_name(kind), ledger)
+            .await
+            .map_err(|e| HubSpotError::RateLimiter(format!("rate ledger: {e}")))?;
+        if matches!(out, LedgerSwap::Conflict(_)) {
+            Counters::bump(&self.counters.conflicts, 1);
+        }
+        Ok(out)
+    }
+
+    async fn take(&self, portal: PortalId, kind: RateLimitKind) -> Result<(), HubSpotError> {
+        let lane = self.lane(portal, kind);
+        let params = self.config.lane(kind);
+        let mut st = lane.state.lock().await;
+        loop {
+            let now = Instant::now();
+            if let Some(until) = lane.paused_until().filter(|u| *u > now) {
+                if until - now > self.config.max_pause_wait {
+                    return Err(HubSpotError::RateLimited {
+                        policy: RateLimitPolicy::Other("SHARED_PAUSE".to_owned()),
+                        retry_after: Some(until - now),
+                    });
+                }
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
+            if st.permits > 0 {
+                if now < st.expires {
+                    st.permits -= 1;
+                    Counters::bump(&self.counters.permits_used, 1);
+                    return Ok(());
+                }
+                // Expired with permits left: lease fewer next time.
+                st.want = (st.leased - st.permits).max(1);
+                st.permits = 0;
+                st.leased = 0;
+            } else if st.leased > 0 {
+                // Used up in time: lease more next time.
+                st.want = st.leased.saturating_mul(2).min(params.block);
+                st.leased = 0;
+            }
+            let base = st.ledger.clone().unwrap_or_default();
+            let now_ms = self.clock.now_ms();
+            match decide(&params, &base, now_ms, st.want) {
+                Decision::Grant { ledger, permits } => {
+                    match self.swap(portal, kind, &ledger).await? {
+                        LedgerSwap::Swapped => {
+                            Counters::bump(&self.counters.leases, 1);
+                            Counters::bump(&self.counters.permits_leased, u64::from(permits));
+                            Counters::bump(&self.counters.permits_used, 1);
+                            st.ledger = Some(ledger);
+                            st.leased = permits;
+                            st.permits = permits - 1;
+                            // Counted from before the write was sent.
+                            st.expires = now + self.config.lease_ttl;
+                            return Ok(());
+                        }
+                        LedgerSwap::Conflict(current) => {
+                            st.ledger = Some(current.unwrap_or_default());
+                        }
+                    }
+                }
+                Decision::Wait { until_ms, mark } => {
+                    if let Some(mark) = mark {
+                        match self.swap(portal, kind, &mark).await? {
+                            LedgerSwap::Swapped => st.ledger = Some(mark),
+                            LedgerSwap::Conflict(current) => {
+                                st.ledger = Some(current.unwrap_or_default());
+                                continue;
+                            }
+                        }
+                    }
+                    let wait = u64::try_from(until_ms - now_ms).unwrap_or(0).max(1);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                Decision::Paused { until_ms } => {
+                    let wait = u64::try_from(until_ms - now_ms).unwrap_or(0);
+                    lane.pause(now + Duration::from_millis(wait));
+                }
+            }
+        }
+    }
+}
+
+impl<S: RateLedgerStore + Clone + 'static> RateLimiter for SharedRateLimiter<S> {
+    fn acquire(
+        &self,
+        portal: PortalId,
+        kind: RateLimitKind,
+    ) -> BoxFuture<'_, Result<RatePermit, HubSpotError>> {
+        Box::pin(async move {
+            let start = Instant::now();
+            self.take(portal, kind).await?;
+            if kind == RateLimitKind::Search && self.config.search_counts_as_standard {
+                self.take(portal, RateLimitKind::Standard).await?;
+            }
+            Ok(RatePermit {
+                waited: start.elapsed(),
+            })
+        })
+    }
+
+    fn on_rate_limited(&self, portal: PortalId, kind: RateLimitKind, pause: Duration) {
+        self.lane(portal, kind).pause(Instant::now() + pause);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        let counters = self.counters.clone();
+        let until_ms = self.clock.now_ms().saturating_add(ms(pause));
+        runtime.spawn(async move {
+            if let Err(e) = share_pause(&store, &counters, portal, kind, until_ms).await {
+                tracing::warn!(portal = %portal, error = %e, "429 pause not shared; other instances find out on their own");
+            }
+        });
+    }
+}
+
+/// Writes a pause into the ledger (never shortening a longer one).
+async fn share_pause<S: RateLedgerStore>(
+    store: &S,
+    counters: &Counters,
+    portal: PortalId,
+    kind: RateLimitKind,
+    until_ms: i64,
+) -> Result<(), hubsync_store::StoreError> {
+    let lane = lane_name(kind);
+    Counters::bump(&counters.ledger_calls, 1);
+    let mut current = store
+        .get_rate_ledger(portal, lane)
+        .await?
+        .unwrap_or_default();
+    for _ in 0..8 {
+        if current.paused_until_ms >= until_ms {
+            return Ok(());
+        }
+        let mut next = current.clone();
+        next.paused_until_ms = until_ms;
+        next.version += 1;
+        Counters::bump(&counters.ledger_calls, 1);
+        match store.swap_rate_ledger(portal, lane, &next).await? {
+            LedgerSwap::Swapped => return Ok(()),
+            LedgerSwap::Conflict(now) => {
+                Counters::bump(&counters.conflicts, 1);
+                current = now.unwrap_or_default();
+            }
+        }
+    }
+    Err(hubsync_store::StoreError::ConditionFailed {
+        operation: "share_pause",
+    })
+}
