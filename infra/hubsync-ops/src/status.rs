@@ -33,7 +33,9 @@ fn connection_line(c: &Connection) -> String {
         c.tenant_id,
         state,
         when(Some(c.updated_at)),
-        when(c.last_webhook_at)
+        c.last_webhook_at
+            .map(|t| when(Some(t)))
+            .unwrap_or_else(|| "not recorded".to_owned())
     )
 }
 

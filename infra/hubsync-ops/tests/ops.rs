@@ -91,8 +91,14 @@ fn args(env: &Environment, command: &[&str]) -> Vec<String> {
 /// Runs a command through the library entry; its output, or its error.
 async fn ops(env: &Environment, command: &[&str]) -> Result<String> {
     let mut out: Vec<u8> = Vec::new();
-    hubsync_ops::run_args(args(env, command), &env.aws, &mut out).await?;
-    Ok(String::from_utf8(out)?)
+    let result = hubsync_ops::run_args(args(env, command), &env.aws, &mut out).await;
+    let out = String::from_utf8(out)?;
+    // Shown when a test fails (or with --nocapture).
+    println!("$ hubsync-ops {}\n{out}", command.join(" "));
+    if let Err(e) = &result {
+        println!("error: {e:#}");
+    }
+    result.map(|()| out)
 }
 
 /// Plays the reconcile function's SQS event source: takes the jobs on the
@@ -216,6 +222,7 @@ async fn status_resync_report_purge_and_disconnect_work_against_the_local_stack(
         consumed += consume_jobs(&env, &rec).await?;
     }
     let (result, out) = waiting.await?;
+    println!("$ hubsync-ops resync … --wait\n{out}");
     result.with_context(|| format!("resync --wait failed; output: {out}"))?;
     assert_eq!(consumed, 1, "one re-sync job was queued");
     assert!(

@@ -61,6 +61,7 @@ macro_rules! suite {
 suite!(
     checkpoints_are_compare_and_swapped_on_seq,
     run_reports_aggregate_their_types,
+    recent_runs_are_listed_newest_first,
 );
 
 fn checkpoint(seq: u64) -> Checkpoint {
@@ -189,4 +190,52 @@ async fn run_reports_aggregate_their_types<S: SyncStateStore>(store: S) {
         store.get_run_report(PORTAL, "other-run").await.unwrap(),
         None
     );
+}
+
+/// The inherent `list_run_reports` of both stores, for one generic case.
+trait ListRuns {
+    fn list(&self, portal: PortalId, max_runs: usize) -> impl Future<Output = Vec<RunReport>>;
+}
+
+impl ListRuns for MemoryStore {
+    async fn list(&self, portal: PortalId, max_runs: usize) -> Vec<RunReport> {
+        self.list_run_reports(portal, max_runs).await.unwrap()
+    }
+}
+
+impl ListRuns for DynamoStore {
+    async fn list(&self, portal: PortalId, max_runs: usize) -> Vec<RunReport> {
+        self.list_run_reports(portal, max_runs).await.unwrap()
+    }
+}
+
+async fn recent_runs_are_listed_newest_first<S: SyncStateStore + ListRuns>(store: S) {
+    assert!(store.list(PORTAL, 5).await.is_empty());
+    // 20 runs of three types: 60 items, more than one query page.
+    for n in 0..20u64 {
+        for t in ObjectType::ALL {
+            let mut r = type_report(t, RunStatus::Completed, n);
+            r.run_id = format!("{:013}-nightly", 1_767_232_800_000 + n * 86_400_000);
+            store.put_run_report(&r).await.unwrap();
+        }
+    }
+    let mut other = type_report(ObjectType::Deals, RunStatus::Running, 1);
+    other.portal_id = PortalId(7);
+    store.put_run_report(&other).await.unwrap();
+
+    let two = store.list(PORTAL, 2).await;
+    let ids: Vec<&str> = two.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["1768874400000-nightly", "1768788000000-nightly"]);
+    assert!(two.iter().all(|r| r.types.len() == 3), "whole runs");
+    assert_eq!(two[0].drift, 3 * 19);
+    let all = store.list(PORTAL, 50).await;
+    assert_eq!(all.len(), 20);
+    assert!(all.windows(2).all(|w| w[0].run_id > w[1].run_id));
+    assert!(all
+        .iter()
+        .all(|r| r.portal_id == PORTAL && r.types.len() == 3));
+    let others = store.list(PortalId(7), 50).await;
+    assert_eq!(others.len(), 1);
+    assert_eq!(others[0].status, RunStatus::Running);
+    assert!(store.list(PORTAL, 0).await.is_empty());
 }
