@@ -94,6 +94,10 @@ pub async fn replay(
             if first {
                 new += 1;
                 bar.inc(1);
+                // Messages that arrived after the depth was read.
+                if bar.length().is_some_and(|len| bar.position() > len) {
+                    bar.set_length(bar.position());
+                }
             }
             let wanted = match portal {
                 None => true,

@@ -239,3 +239,65 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offline_aws() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build()
+    }
+
+    async fn error_of(args: &[&str]) -> String {
+        let mut out = Vec::new();
+        let err = run_args(args, &offline_aws(), &mut out)
+            .await
+            .expect_err("the command must fail");
+        assert!(out.is_empty(), "nothing printed on failure");
+        format!("{err:#}")
+    }
+
+    #[tokio::test]
+    async fn a_missing_setting_is_named_before_anything_is_called() {
+        let empty = ["--records-table", "", "--control-table", ""];
+        let status = [&["hubsync-ops"][..], &empty, &["status"]].concat();
+        let err = error_of(&status).await;
+        assert!(
+            err.contains("HUBSYNC_RECORDS_TABLE is not set (nor --records-table)"),
+            "{err}"
+        );
+        let replay = [
+            &["hubsync-ops", "--events-queue-url", " "][..],
+            &["dlq", "replay", "--queue", "events"],
+        ]
+        .concat();
+        let err = error_of(&replay).await;
+        assert!(err.contains("HUBSYNC_EVENTS_QUEUE_URL"), "{err}");
+        let disconnect = [
+            &["hubsync-ops", "--hubspot-client-id", ""][..],
+            &["disconnect", "--portal", "1"],
+        ]
+        .concat();
+        let err = error_of(&disconnect).await;
+        assert!(err.contains("HUBSYNC_HUBSPOT_CLIENT_ID"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_object_type_is_a_command_line_error() {
+        let err = error_of(&[
+            "hubsync-ops",
+            "purge",
+            "--portal",
+            "1",
+            "--object",
+            "tickets",
+            "--id",
+            "2",
+        ])
+        .await;
+        assert!(err.contains("invalid command line"), "{err}");
+        assert!(err.contains("tickets"), "{err}");
+    }
+}
