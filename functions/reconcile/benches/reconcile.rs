@@ -24,9 +24,9 @@ use hubsync_hubspot::{
 };
 use hubsync_store::{
     ArchiveOutcome, ArchiveReason, Checkpoint, Connection, ConnectionStatus, ConnectionStore,
-    DeleteOutcome, Lease, MemoryStore, PurgeOutcome, RecordKey, RecordPage, RecordStore,
-    RecordWrite, RunReport, StoreError, StoredMeta, StoredRecord, SyncJobKind, SyncStateStore,
-    TokenStore, TypeRunReport, UpsertOutcome,
+    DeleteOutcome, Lease, MappingConfigStore, MemoryStore, PurgeOutcome, RecordKey, RecordPage,
+    RecordStore, RecordWrite, RunReport, StoreError, StoredMeta, StoredRecord, SyncJobKind,
+    SyncStateStore, TokenStore, TypeRunReport, UpsertOutcome,
 };
 use reconcile::{Engine, EngineConfig, HubSpotSource, JobMessage, SliceLimit, SliceOutcome};
 
@@ -105,7 +105,7 @@ async fn run<S>(
     kind: SyncJobKind,
 ) -> anyhow::Result<TypeRunReport>
 where
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore,
+    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore + MappingConfigStore,
 {
     let job = JobMessage::new(kind, PortalId(portal), vec![ObjectType::Companies]);
     match engine
@@ -187,6 +187,25 @@ impl ConnectionStore for CountingStore {
     }
     async fn list_connections(&self) -> Result<Vec<Connection>, StoreError> {
         self.control.list_connections().await
+    }
+}
+
+impl MappingConfigStore for CountingStore {
+    async fn get_mapping_config(
+        &self,
+        p: PortalId,
+    ) -> Result<Option<hubsync_store::StoredMappingConfig>, StoreError> {
+        self.control.get_mapping_config(p).await
+    }
+    async fn put_mapping_config(
+        &self,
+        p: PortalId,
+        c: &hubsync_mapping::MappingConfig,
+    ) -> Result<u64, StoreError> {
+        self.control.put_mapping_config(p, c).await
+    }
+    async fn delete_mapping_config(&self, p: PortalId) -> Result<bool, StoreError> {
+        self.control.delete_mapping_config(p).await
     }
 }
 

@@ -49,18 +49,21 @@
 //! See [`Engine::run_slice`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use hubsync_hubspot::{
     ClientStats, HubSpotError, HubSpotObject, ObjectId, ObjectType, Page, PortalId, TokenError,
 };
-use hubsync_mapping::{map_object, properties_for, MapOutcome};
+use hubsync_mapping::{
+    map_with, missing_properties, Associations, MapContext, MapOutcome, ObjectConfig, Owners,
+};
 use hubsync_store::{
     needs_write, run_lock_name, ArchiveOutcome, ArchiveReason, Checkpoint, ConnectionStatus,
-    ConnectionStore, RecordKey, RecordScan, RecordStore, RecordWrite, RunStatus, StoreError,
-    StoredMeta, SyncJobKind, SyncStateStore, TokenStore, TypeCounters, TypeRunReport,
-    UpsertOutcome, WriteDecision,
+    ConnectionStore, MappingConfigStore, RecordKey, RecordScan, RecordStore, RecordWrite,
+    RunStatus, StoreError, StoredMeta, SyncJobKind, SyncStateStore, TokenStore, TypeCounters,
+    TypeRunReport, UpsertOutcome, WriteDecision,
 };
 
 use crate::job::{kind_name, JobMessage};
@@ -217,7 +220,7 @@ pub fn new_run_id(kind: SyncJobKind, at_ms: i64) -> String {
 impl<C, S> Engine<C, S>
 where
     C: CrmSource,
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore,
+    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore + MappingConfigStore,
 {
     pub fn new(source: C, store: S, config: EngineConfig) -> Self {
         Self {
@@ -339,7 +342,8 @@ where
                 }
             }
         }
-        let mut run = Run::new(self, ck, holder, fresh);
+        let mapping = Arc::new(self.load_mapping(portal, object_type, &mut ck).await?);
+        let mut run = Run::new(self, ck, holder, fresh, mapping);
         match run.drive(limit).await {
             Ok(outcome) => Ok(outcome),
             Err(EngineError::HubSpot(HubSpotError::Token(TokenError::NeedsReauth))) => {
@@ -347,6 +351,63 @@ where
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The portal's mapping for the type (saved config, else the
+    /// defaults), its owners when it resolves them, and — for a saved
+    /// config — a schema-drift check against HubSpot's current property
+    /// definitions (one call per slice): properties the config reads that
+    /// HubSpot no longer defines are reported in the run's counters, and
+    /// their fields map to null; the run goes on.
+    async fn load_mapping(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        ck: &mut Checkpoint,
+    ) -> Result<RunMapping, EngineError> {
+        let stored = self.store.get_mapping_config(portal).await?;
+        let saved = stored.is_some();
+        let config = stored.map(|s| s.config).unwrap_or_default();
+        if saved {
+            ck.counters.hubspot_calls += 1;
+            match self.source.properties(portal, object_type).await {
+                Ok(defs) => {
+                    let drift = missing_properties(&config, object_type, &defs);
+                    if !drift.is_empty() {
+                        tracing::warn!(portal = %portal, object_type = %object_type,
+                            properties = ?drift,
+                            "schema drift: the mapping config reads properties HubSpot no longer defines; their fields map to null");
+                    }
+                    for p in drift {
+                        if !ck.counters.schema_drift.contains(&p) {
+                            ck.counters.schema_drift.push(p);
+                        }
+                    }
+                    ck.counters.schema_drift.sort();
+                }
+                Err(e) => {
+                    tracing::warn!(portal = %portal, object_type = %object_type, error = %e,
+                        "property definitions unavailable: schema drift not checked in this slice");
+                }
+            }
+        }
+        let owners = if config.needs_owners(object_type) {
+            ck.counters.hubspot_calls += 1;
+            Some(self.source.owners(portal).await?)
+        } else {
+            None
+        };
+        let object = config.object(object_type).clone();
+        let properties = object.properties(object_type);
+        let mut targets: Vec<ObjectType> = object.associations.iter().map(|a| a.to).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        Ok(RunMapping {
+            config: object,
+            owners,
+            properties,
+            targets,
+        })
     }
 
     fn new_checkpoint(
@@ -385,6 +446,22 @@ where
     }
 }
 
+/// What a slice maps with, loaded once per slice.
+struct RunMapping {
+    config: ObjectConfig,
+    owners: Option<Owners>,
+    /// The HubSpot properties to request.
+    properties: Vec<String>,
+    /// Association target types the config maps.
+    targets: Vec<ObjectType>,
+}
+
+impl RunMapping {
+    fn property_refs(&self) -> Vec<&str> {
+        self.properties.iter().map(String::as_str).collect()
+    }
+}
+
 /// One slice of a run: the checkpoint being advanced and the cursors.
 struct Run<'a, C, S: RecordStore> {
     engine: &'a Engine<C, S>,
@@ -408,14 +485,23 @@ struct Run<'a, C, S: RecordStore> {
     active_since: Instant,
     /// A new run (its first checkpoint claims it).
     fresh: bool,
+    mapping: Arc<RunMapping>,
+    /// Associations of the objects being diffed (when the config maps any).
+    associations: Option<Associations>,
 }
 
 impl<'a, C, S> Run<'a, C, S>
 where
     C: CrmSource,
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore,
+    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore + MappingConfigStore,
 {
-    fn new(engine: &'a Engine<C, S>, ck: Checkpoint, holder: &'a str, fresh: bool) -> Self {
+    fn new(
+        engine: &'a Engine<C, S>,
+        ck: Checkpoint,
+        holder: &'a str,
+        fresh: bool,
+        mapping: Arc<RunMapping>,
+    ) -> Self {
         let portal = ck.portal_id;
         let object_type = ck.object_type;
         let scan = engine
@@ -437,6 +523,8 @@ where
             http_seen: engine.source.portal_stats(portal),
             active_since: Instant::now(),
             fresh,
+            mapping,
+            associations: None,
             ck,
         }
     }
@@ -477,8 +565,17 @@ where
                     let source = &self.engine.source;
                     let (portal, object_type, page_limit) =
                         (self.portal, self.object_type, self.cfg().page_limit);
+                    let mapping = Arc::clone(&self.mapping);
+                    let properties = mapping.property_refs();
                     let (next_page, done) = tokio::join!(
-                        fetch_page(source, portal, object_type, Some(after), page_limit),
+                        fetch_page(
+                            source,
+                            portal,
+                            object_type,
+                            Some(after),
+                            page_limit,
+                            &properties
+                        ),
                         self.process_page(fetched)
                     );
                     done?;
@@ -538,8 +635,36 @@ where
             self.object_type,
             after,
             self.cfg().page_limit,
+            &self.mapping.property_refs(),
         )
         .await
+    }
+
+    /// Reads the associations of `ids` for every association the config
+    /// maps (associations v4, ≤ 1,000 ids a call).
+    async fn load_associations(&mut self, ids: &[ObjectId]) -> Result<(), EngineError> {
+        if self.mapping.targets.is_empty() || ids.is_empty() {
+            self.associations = None;
+            return Ok(());
+        }
+        let mut assoc = Associations::new();
+        let targets = self.mapping.targets.clone();
+        for to in targets {
+            for chunk in ids.chunks(hubsync_hubspot::MAX_ASSOCIATION_INPUTS) {
+                self.ck.counters.hubspot_calls += 1;
+                let links = self
+                    .engine
+                    .source
+                    .associations(self.portal, self.object_type, to, chunk)
+                    .await?;
+                for l in links {
+                    assoc.insert(to, l.from, l.to, l.primary);
+                }
+            }
+            assoc.mark_loaded(to);
+        }
+        self.associations = Some(assoc);
+        Ok(())
     }
 
     /// Diff one listing page.
@@ -569,6 +694,8 @@ where
         let page_max = page.results.iter().map(|o| o.id).max();
         self.ck.last_hubspot_id = self.ck.last_hubspot_id.max(page_max);
         let last_page = page.next_after.is_none();
+        let ids: Vec<ObjectId> = page.results.iter().map(|o| o.id).collect();
+        self.load_associations(&ids).await?;
 
         if self.ck.lookup_mode {
             let keys: Vec<RecordKey> = page.results.iter().map(|o| self.key(o.id)).collect();
@@ -654,18 +781,25 @@ where
             c.tombstoned += 1;
             return;
         }
-        let mapped = match map_object(self.object_type, object) {
+        let ctx = MapContext {
+            owners: self.mapping.owners.as_ref(),
+            associations: self.associations.as_ref(),
+        };
+        let mapped = match map_with(&self.mapping.config, self.object_type, object, ctx) {
             MapOutcome::Mapped(m) => m,
             MapOutcome::Skipped { reason, .. } => {
                 *c.skipped.entry(reason.to_string()).or_default() += 1;
                 // A stored copy that no longer qualifies is archived out of
-                // scope (like the worker does).
+                // scope (like the worker does) — not when a newer version is
+                // stored (this listing is stale). At the stored version
+                // itself (the scope changed, HubSpot did not), the archive
+                // goes 1 ms past it so that the store's guard lets it land.
                 if let (Some(s), Some(version)) = (stored, object_version(self.object_type, object))
                 {
-                    if !s.archived {
+                    if !s.archived && s.source_version <= version {
                         self.actions.push(Action::Archive {
                             key,
-                            occurred_at_ms: version,
+                            occurred_at_ms: version.max(s.source_version.saturating_add(1)),
                             reason: ArchiveReason::OutOfScope,
                         });
                     }
@@ -818,7 +952,10 @@ where
     /// diffed like a listed object; missing ⇒ archived as merged/purged.
     async fn flush_pending(&mut self) -> Result<(), EngineError> {
         let pending = std::mem::take(&mut self.pending);
-        let properties = properties_for(self.object_type);
+        let mapping = Arc::clone(&self.mapping);
+        let properties = mapping.property_refs();
+        // The page being diffed keeps its own associations.
+        let page_associations = self.associations.take();
         for chunk in pending.chunks(hubsync_hubspot::MAX_BATCH_READ_INPUTS) {
             let ids: Vec<ObjectId> = chunk.iter().map(|m| m.object_id).collect();
             self.ck.counters.confirm_reads += 1;
@@ -827,8 +964,10 @@ where
             let read = self
                 .engine
                 .source
-                .batch_read(self.portal, self.object_type, &ids, properties)
+                .batch_read(self.portal, self.object_type, &ids, &properties)
                 .await?;
+            let found: Vec<ObjectId> = read.found.iter().map(|o| o.id).collect();
+            self.load_associations(&found).await?;
             for object in &read.found {
                 let stored = chunk.iter().find(|m| m.object_id == object.id).cloned();
                 self.listed(object, stored, read_at);
@@ -843,6 +982,7 @@ where
                 }
             }
         }
+        self.associations = page_associations;
         self.execute().await
     }
 
@@ -998,6 +1138,7 @@ async fn fetch_page<C: CrmSource>(
     object_type: ObjectType,
     after: Option<String>,
     limit: u32,
+    properties: &[&str],
 ) -> Result<Fetched, EngineError> {
     let started_at_ms = now_ms();
     let page = source
@@ -1006,7 +1147,7 @@ async fn fetch_page<C: CrmSource>(
             object_type,
             after.as_deref(),
             limit,
-            properties_for(object_type),
+            properties,
             false,
         )
         .await?;

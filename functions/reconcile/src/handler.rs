@@ -52,7 +52,11 @@ pub struct Reconciler<C, S, Q> {
 impl<C, S, Q> Reconciler<C, S, Q>
 where
     C: CrmSource,
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore,
+    S: RecordStore
+        + TokenStore
+        + ConnectionStore
+        + SyncStateStore
+        + hubsync_store::MappingConfigStore,
     Q: JobQueue,
 {
     pub fn new(engine: Engine<C, S>, queue: Q, handover_reserve: Duration) -> Self {

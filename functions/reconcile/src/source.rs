@@ -6,9 +6,10 @@
 use std::future::Future;
 
 use hubsync_hubspot::{
-    AccessTokenSource, BatchReadResult, ClientStats, HubSpotClient, HubSpotError, HubSpotObject,
-    ObjectId, ObjectType, Page, PortalId, SearchRequest,
+    AccessTokenSource, AssociationLink, BatchReadResult, ClientStats, HubSpotClient, HubSpotError,
+    HubSpotObject, ObjectId, ObjectType, Page, PortalId, SearchRequest,
 };
+use hubsync_mapping::{Owners, PropertyDefinition};
 
 /// The HubSpot reads a reconciliation needs.
 pub trait CrmSource: Send + Sync {
@@ -45,6 +46,47 @@ pub trait CrmSource: Send + Sync {
     /// 429s), if the source keeps them.
     fn portal_stats(&self, _portal: PortalId) -> ClientStats {
         ClientStats::default()
+    }
+
+    /// The portal's property definitions of a type (schema-drift check of
+    /// a saved mapping config).
+    fn properties(
+        &self,
+        _portal: PortalId,
+        _object_type: ObjectType,
+    ) -> impl Future<Output = Result<Vec<PropertyDefinition>, HubSpotError>> + Send {
+        async {
+            Err(HubSpotError::InvalidArgument(
+                "this source cannot read property definitions".into(),
+            ))
+        }
+    }
+
+    /// The portal's owners (for `owner_email` / `owner_name` rules).
+    fn owners(
+        &self,
+        _portal: PortalId,
+    ) -> impl Future<Output = Result<Owners, HubSpotError>> + Send {
+        async {
+            Err(HubSpotError::InvalidArgument(
+                "this source cannot read owners".into(),
+            ))
+        }
+    }
+
+    /// Associations v4 of ≤ 1,000 ids (for association fields).
+    fn associations(
+        &self,
+        _portal: PortalId,
+        _from: ObjectType,
+        _to: ObjectType,
+        _ids: &[ObjectId],
+    ) -> impl Future<Output = Result<Vec<AssociationLink>, HubSpotError>> + Send {
+        async {
+            Err(HubSpotError::InvalidArgument(
+                "this source cannot read associations".into(),
+            ))
+        }
     }
 }
 
@@ -121,5 +163,40 @@ impl<T: AccessTokenSource> CrmSource for HubSpotSource<T> {
 
     fn portal_stats(&self, portal: PortalId) -> ClientStats {
         self.client.stats_for(portal)
+    }
+
+    async fn properties(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+    ) -> Result<Vec<PropertyDefinition>, HubSpotError> {
+        self.client
+            .get_properties(&self.tokens, portal, object_type)
+            .await
+    }
+
+    async fn owners(&self, portal: PortalId) -> Result<Owners, HubSpotError> {
+        let mut owners = Owners::new();
+        for o in self.client.list_all_owners(&self.tokens, portal).await? {
+            owners.insert(
+                o.id,
+                o.email.as_deref(),
+                o.first_name.as_deref(),
+                o.last_name.as_deref(),
+            );
+        }
+        Ok(owners)
+    }
+
+    async fn associations(
+        &self,
+        portal: PortalId,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<Vec<AssociationLink>, HubSpotError> {
+        self.client
+            .batch_read_associations(&self.tokens, portal, from, to, ids)
+            .await
     }
 }

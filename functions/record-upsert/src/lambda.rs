@@ -2,13 +2,16 @@
 //! (the event source mapping has `ReportBatchItemFailures`).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use hubsync_store::{ConnectionStore, RecordStore};
+use hubsync_store::{ConnectionStore, MappingConfigStore, RecordStore};
 
 use crate::worker::{InboundMessage, ObjectReader, Worker};
 
 /// Handle one SQS event. A record without a message id cannot be reported
 /// as failed individually, so it fails the whole invocation if it fails.
-pub async fn handle_sqs_event<R: ObjectReader, S: RecordStore + ConnectionStore>(
+pub async fn handle_sqs_event<
+    R: ObjectReader,
+    S: RecordStore + ConnectionStore + MappingConfigStore,
+>(
     worker: &Worker<R, S>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
@@ -30,7 +33,10 @@ pub async fn handle_sqs_event<R: ObjectReader, S: RecordStore + ConnectionStore>
 
 /// Process a batch, log it and emit its metrics (shared by the Lambda and
 /// the local runner).
-pub async fn process_and_report<R: ObjectReader, S: RecordStore + ConnectionStore>(
+pub async fn process_and_report<
+    R: ObjectReader,
+    S: RecordStore + ConnectionStore + MappingConfigStore,
+>(
     worker: &Worker<R, S>,
     messages: Vec<InboundMessage>,
 ) -> crate::BatchOutcome {

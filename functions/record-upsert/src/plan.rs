@@ -14,8 +14,10 @@
 //! * `*.deletion` → re-read; if HubSpot no longer returns the id it is
 //!   archived at the deletion's `occurredAt` (if it does, a restore won).
 //! * `*.creation`, `*.propertyChange`, `*.restore` → re-read.
-//! * `*.associationChange` → counted; associations are mapped by a later
-//!   step of the product (they change no mapped field today).
+//! * `*.associationChange` → the `fromObjectId` is noted; the worker
+//!   re-reads it when the portal's mapping has association fields for the
+//!   type (HubSpot sends one event per direction, so both ends are
+//!   covered), and otherwise only counts it.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +45,10 @@ pub struct Plan {
     pub purge: BTreeMap<ObjectId, i64>,
     pub merged_away: BTreeMap<ObjectId, MergedAway>,
     pub read: BTreeMap<ObjectId, ReadIntent>,
-    /// Events that need no work today (association changes).
+    /// Ids whose associations changed, with the latest change (epoch ms).
+    pub association_changed: BTreeMap<ObjectId, i64>,
+    /// Events that need no work (counted by the worker for association
+    /// changes the mapping does not use).
     pub deferred_events: usize,
     /// Events that lacked the id their kind needs.
     pub invalid_events: usize,
@@ -51,7 +56,10 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.purge.is_empty() && self.merged_away.is_empty() && self.read.is_empty()
+        self.purge.is_empty()
+            && self.merged_away.is_empty()
+            && self.read.is_empty()
+            && self.association_changed.is_empty()
     }
 
     fn read(&mut self, id: ObjectId, at: i64) {
@@ -109,7 +117,13 @@ impl Plan {
                     None => self.invalid_events += 1,
                 }
             }
-            EventKind::AssociationChange => self.deferred_events += 1,
+            EventKind::AssociationChange => match event.from_object_id.or(event.object_id) {
+                Some(id) => {
+                    let last = self.association_changed.entry(id).or_insert(at);
+                    *last = (*last).max(at);
+                }
+                None => self.invalid_events += 1,
+            },
         }
     }
 
@@ -120,9 +134,11 @@ impl Plan {
         for id in self.purge.keys() {
             self.read.remove(id);
             self.merged_away.remove(id);
+            self.association_changed.remove(id);
         }
         for id in self.merged_away.keys() {
             self.read.remove(id);
+            self.association_changed.remove(id);
         }
     }
 }
@@ -291,11 +307,18 @@ mod tests {
         let (plans, unplanned) = plan(&events);
         assert_eq!(unplanned.unknown_type, 1);
         assert_eq!(plans.len(), 4);
+        let contacts = &plans[&(PortalId(P), ObjectType::Contacts)];
+        assert_eq!(contacts.deferred_events, 0);
+        assert!(contacts.read.is_empty());
         assert_eq!(
-            plans[&(PortalId(P), ObjectType::Contacts)].deferred_events,
-            1
+            contacts
+                .association_changed
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            [ObjectId(1)]
         );
-        assert!(plans[&(PortalId(P), ObjectType::Contacts)].is_empty());
+        assert!(!contacts.is_empty());
     }
 
     #[test]

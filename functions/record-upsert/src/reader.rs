@@ -2,8 +2,10 @@
 //! token source (and the client's per-portal rate limiter and retries).
 
 use hubsync_hubspot::{
-    AccessTokenSource, BatchReadResult, HubSpotClient, HubSpotError, ObjectId, ObjectType, PortalId,
+    AccessTokenSource, AssociationLink, BatchReadResult, HubSpotClient, HubSpotError, ObjectId,
+    ObjectType, PortalId,
 };
+use hubsync_mapping::Owners;
 
 use crate::worker::ObjectReader;
 
@@ -38,4 +40,39 @@ impl<T: AccessTokenSource> ObjectReader for HubSpotReader<T> {
     fn client_stats(&self, portal: PortalId) -> Option<hubsync_hubspot::ClientStats> {
         Some(self.client.stats_for(portal))
     }
+
+    async fn owners(&self, portal: PortalId) -> Result<Owners, HubSpotError> {
+        owners_of(&self.client, &self.tokens, portal).await
+    }
+
+    async fn associations(
+        &self,
+        portal: PortalId,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<Vec<AssociationLink>, HubSpotError> {
+        self.client
+            .batch_read_associations(&self.tokens, portal, from, to, ids)
+            .await
+    }
+}
+
+/// Every owner of the portal, as the mapping resolves them (archived
+/// owners included: records still name them).
+pub async fn owners_of(
+    client: &HubSpotClient,
+    tokens: &impl AccessTokenSource,
+    portal: PortalId,
+) -> Result<Owners, HubSpotError> {
+    let mut owners = Owners::new();
+    for o in client.list_all_owners(tokens, portal).await? {
+        owners.insert(
+            o.id,
+            o.email.as_deref(),
+            o.first_name.as_deref(),
+            o.last_name.as_deref(),
+        );
+    }
+    Ok(owners)
 }

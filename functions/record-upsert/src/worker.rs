@@ -8,28 +8,38 @@
 //!    acknowledged and counted: syncing of that portal has stopped, and the
 //!    reconciliation after a reconnect catches up).
 //! 4. Per group: purge privacy-deleted contacts, archive merged-away ids,
-//!    re-read everything else with batch reads of ≤ 100 ids (only the mapped
-//!    properties), archive what HubSpot no longer returns, map the rest and
-//!    write through the version guard — reading the stored metadata first so
-//!    that an unchanged record costs no write.
+//!    re-read everything else with batch reads of ≤ 100 ids (only the
+//!    properties the portal's mapping config needs), archive what HubSpot no
+//!    longer returns, map the rest with the portal's config and write
+//!    through the version guard — reading the stored metadata first so that
+//!    an unchanged record costs no write. Records outside the config's scope
+//!    are skipped, and a stored active copy is archived `out_of_scope`.
+//!    The config (and, when it maps owner emails or names, the portal's
+//!    owners) is loaded once per portal and invocation; association fields
+//!    are read with associations v4 for the records read, and an
+//!    `*.associationChange` re-reads its record when the config maps
+//!    associations of that type.
 //! 5. A group that fails (HubSpot, DynamoDB) fails every message that
 //!    contributed to it; everything is idempotent, so the retry redoes
 //!    nothing harmful.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
-use hubsync_hubspot::{BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId, TokenError};
-use hubsync_mapping::{map_object, properties_for, MapOutcome};
+use hubsync_hubspot::{
+    AssociationLink, BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId, TokenError,
+};
+use hubsync_mapping::{map_with, Associations, MapContext, MapOutcome, MappingConfig, Owners};
 use hubsync_store::{
-    ArchiveOutcome, ArchiveReason, ConnectionStatus, ConnectionStore, RecordKey, RecordStore,
-    RecordWrite, StoreError, UpsertOutcome,
+    ArchiveOutcome, ArchiveReason, ConnectionStatus, ConnectionStore, MappingConfigStore,
+    RecordKey, RecordStore, RecordWrite, StoreError, UpsertOutcome,
 };
 use serde::Serialize;
 use webhook_intake::EventBatch;
 
-use crate::plan::{plan, Plan};
+use crate::plan::{plan, Plan, ReadIntent};
 
 /// HubSpot's limit of ids per batch read.
 pub const BATCH_READ_MAX: usize = 100;
@@ -50,6 +60,41 @@ pub trait ObjectReader: Send + Sync {
     fn client_stats(&self, _portal: PortalId) -> Option<hubsync_hubspot::ClientStats> {
         None
     }
+
+    /// The portal's owners (for `owner_email` / `owner_name` rules).
+    fn owners(
+        &self,
+        _portal: PortalId,
+    ) -> impl Future<Output = Result<Owners, HubSpotError>> + Send {
+        async {
+            Err(HubSpotError::InvalidArgument(
+                "this reader cannot read owners".into(),
+            ))
+        }
+    }
+
+    /// Associations v4 of ≤ 1,000 ids (for association fields).
+    fn associations(
+        &self,
+        _portal: PortalId,
+        _from: ObjectType,
+        _to: ObjectType,
+        _ids: &[ObjectId],
+    ) -> impl Future<Output = Result<Vec<AssociationLink>, HubSpotError>> + Send {
+        async {
+            Err(HubSpotError::InvalidArgument(
+                "this reader cannot read associations".into(),
+            ))
+        }
+    }
+}
+
+/// What one portal maps with during one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct PortalMapping {
+    pub config: MappingConfig,
+    /// Loaded when the config resolves owners.
+    pub owners: Option<Owners>,
 }
 
 /// One SQS message as the worker sees it.
@@ -146,7 +191,7 @@ pub struct Worker<R, S> {
     concurrency: usize,
 }
 
-impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
+impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Worker<R, S> {
     pub fn new(reader: R, store: S) -> Self {
         Self {
             reader,
@@ -228,24 +273,53 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
             }
         }
 
-        // 3. Groups, a few at a time.
+        // 3. Each active portal's mapping config (and owners when it needs
+        //    them), once per invocation.
+        let mut mappings: HashMap<PortalId, Arc<PortalMapping>> = HashMap::new();
+        for portal in active.clone() {
+            let types: Vec<ObjectType> = plans
+                .keys()
+                .filter(|(p, _)| *p == portal)
+                .map(|(_, t)| *t)
+                .collect();
+            match self.load_mapping(portal, &types, &mut outcome.stats).await {
+                Ok(m) => {
+                    mappings.insert(portal, Arc::new(m));
+                }
+                Err(e) => {
+                    tracing::error!(portal = %portal, error = %e, "mapping config or owners could not be loaded; retrying the portal's messages");
+                    active.remove(&portal);
+                    for ((p, _), ids) in &feeders {
+                        if *p == portal {
+                            failed.extend(ids.iter().cloned());
+                        }
+                    }
+                }
+            }
+        }
+
+        // 4. Groups, a few at a time.
         let mut work = Vec::new();
         for ((portal, object_type), plan) in plans {
             outcome.stats.deferred_events += plan.deferred_events;
             outcome.stats.invalid_events += plan.invalid_events;
-            if !active.contains(&portal) {
-                outcome.stats.inactive_portal_events +=
-                    plan.read.len() + plan.purge.len() + plan.merged_away.len();
+            let Some(mapping) = mappings.get(&portal).filter(|_| active.contains(&portal)) else {
+                outcome.stats.inactive_portal_events += plan.read.len()
+                    + plan.purge.len()
+                    + plan.merged_away.len()
+                    + plan.association_changed.len();
                 continue;
-            }
+            };
             if !plan.is_empty() {
-                work.push((portal, object_type, plan));
+                work.push((portal, object_type, plan, Arc::clone(mapping)));
             }
         }
         let results: Vec<_> = stream::iter(work)
-            .map(|(portal, object_type, plan)| async move {
+            .map(|(portal, object_type, plan, mapping)| async move {
                 let mut stats = BatchStats::default();
-                let result = self.apply(portal, object_type, &plan, &mut stats).await;
+                let result = self
+                    .apply(portal, object_type, &plan, &mapping, &mut stats)
+                    .await;
                 (portal, object_type, result, stats)
             })
             .buffer_unordered(self.concurrency)
@@ -289,13 +363,34 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
         outcome
     }
 
+    /// The portal's config (saved, else the defaults) and, if a type of
+    /// this invocation resolves owners, its owners.
+    async fn load_mapping(
+        &self,
+        portal: PortalId,
+        types: &[ObjectType],
+        stats: &mut BatchStats,
+    ) -> Result<PortalMapping, GroupError> {
+        let config = self.store.effective_mapping_config(portal).await?;
+        let owners = if types.iter().any(|t| config.needs_owners(*t)) {
+            stats.hubspot_calls += 1;
+            *stats.hubspot_calls_by_portal.entry(portal).or_default() += 1;
+            Some(self.reader.owners(portal).await?)
+        } else {
+            None
+        };
+        Ok(PortalMapping { config, owners })
+    }
+
     async fn apply(
         &self,
         portal: PortalId,
         object_type: ObjectType,
         plan: &Plan,
+        mapping: &PortalMapping,
         stats: &mut BatchStats,
     ) -> Result<(), GroupError> {
+        let config = mapping.config.object(object_type);
         let key = |id: ObjectId| RecordKey::new(portal, object_type, id);
 
         for (&id, &at) in &plan.purge {
@@ -317,21 +412,36 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
             }
         }
 
-        let ids: Vec<ObjectId> = plan.read.keys().copied().collect();
-        let properties = properties_for(object_type);
+        // Association changes matter only when the config maps them.
+        let mut reads: BTreeMap<ObjectId, ReadIntent> = plan.read.clone();
+        if config.associations.is_empty() {
+            stats.deferred_events += plan.association_changed.len();
+        } else {
+            for (&id, &at) in &plan.association_changed {
+                let intent = reads.entry(id).or_default();
+                intent.last_event_at = intent.last_event_at.max(at);
+            }
+        }
+        let mut targets: Vec<ObjectType> = config.associations.iter().map(|a| a.to).collect();
+        targets.sort_unstable();
+        targets.dedup();
+
+        let ids: Vec<ObjectId> = reads.keys().copied().collect();
+        let property_names = config.properties(object_type);
+        let properties: Vec<&str> = property_names.iter().map(String::as_str).collect();
         for chunk in ids.chunks(BATCH_READ_MAX) {
             stats.hubspot_calls += 1;
             *stats.hubspot_calls_by_portal.entry(portal).or_default() += 1;
             stats.ids_read += chunk.len();
             let read = self
                 .reader
-                .batch_read(portal, object_type, chunk, properties)
+                .batch_read(portal, object_type, chunk, &properties)
                 .await?;
 
             // Gone from HubSpot: archived at the deletion's time (or, with
             // no deletion seen, at the latest event's time).
             for id in &read.missing {
-                let Some(intent) = plan.read.get(id) else {
+                let Some(intent) = reads.get(id) else {
                     continue;
                 };
                 let at = intent.deleted_at.unwrap_or(intent.last_event_at);
@@ -344,10 +454,34 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore> Worker<R, S> {
                 }
             }
 
+            let associations = if targets.is_empty() || read.found.is_empty() {
+                None
+            } else {
+                let found: Vec<ObjectId> = read.found.iter().map(|o| o.id).collect();
+                let mut assoc = Associations::new();
+                for &to in &targets {
+                    stats.hubspot_calls += 1;
+                    *stats.hubspot_calls_by_portal.entry(portal).or_default() += 1;
+                    let links = self
+                        .reader
+                        .associations(portal, object_type, to, &found)
+                        .await?;
+                    assoc.mark_loaded(to);
+                    for l in links {
+                        assoc.insert(to, l.from, l.to, l.primary);
+                    }
+                }
+                Some(assoc)
+            };
+            let ctx = MapContext {
+                owners: mapping.owners.as_ref(),
+                associations: associations.as_ref(),
+            };
+
             let mut writes = Vec::with_capacity(read.found.len());
             let mut skipped: Vec<(ObjectId, i64)> = Vec::new();
             for object in &read.found {
-                match map_object(object_type, object) {
+                match map_with(config, object_type, object, ctx) {
                     MapOutcome::Mapped(mapped) => {
                         stats.field_errors += mapped.errors.len();
                         for e in &mapped.errors {

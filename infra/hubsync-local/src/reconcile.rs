@@ -99,7 +99,11 @@ pub async fn drain<C, S>(
 ) -> Result<Drained>
 where
     C: CrmSource,
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore,
+    S: RecordStore
+        + TokenStore
+        + ConnectionStore
+        + SyncStateStore
+        + hubsync_store::MappingConfigStore,
 {
     let mut out = Drained::default();
     let mut n = 0u64;
@@ -136,7 +140,11 @@ pub async fn run_job<C, S>(
 ) -> Result<(RunReport, Drained)>
 where
     C: CrmSource,
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore,
+    S: RecordStore
+        + TokenStore
+        + ConnectionStore
+        + SyncStateStore
+        + hubsync_store::MappingConfigStore,
 {
     let portal = job.job.portal_id;
     reconciler.queue().enqueue_now(job);

@@ -111,6 +111,11 @@ pub struct TypeCounters {
     pub record_writes: u64,
     /// Writes to the Control table (checkpoints, reports, lease).
     pub state_writes: u64,
+    /// Schema drift: HubSpot properties the portal's mapping config reads
+    /// that HubSpot no longer defines (deleted after the config was saved),
+    /// sorted. Their fields map to null until the config is fixed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_drift: Vec<String>,
 }
 
 impl TypeCounters {
@@ -157,6 +162,12 @@ impl TypeCounters {
         self.order_violations += o.order_violations;
         self.record_writes += o.record_writes;
         self.state_writes += o.state_writes;
+        for p in &o.schema_drift {
+            if !self.schema_drift.contains(p) {
+                self.schema_drift.push(p.clone());
+            }
+        }
+        self.schema_drift.sort();
     }
 }
 
