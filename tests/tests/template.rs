@@ -4,7 +4,11 @@
 //! reports partial batch failures, its queue redrives to a DLQ and hides
 //! messages for at least six worker timeouts, every variable a function
 //! requires at start-up is set, and the token key is usable only by the
-//! functions that need it.
+//! functions that need it. Every alarm of issue #7 exists, notifies the alarm
+//! topic and links its runbook entry in `docs/OPERATIONS.md`; every
+//! `hubsync` metric an alarm or the dashboard reads is one the code emits
+//! (found in the functions' and shared crates' sources); the nightly
+//! schedule is exactly 02:00 UTC.
 //!
 //! The template uses CloudFormation's short-form intrinsics (`!Ref`, `!Sub`,
 //! `!GetAtt`, ...). A generic YAML loader would drop those tags, so the
@@ -12,7 +16,7 @@
 //! forms (`{"Ref": …}`, `{"Fn::GetAtt": [resource, attribute]}`), exactly
 //! what CloudFormation sees.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
@@ -265,15 +269,27 @@ fn function_property<'a>(t: &'a Value, function: &'a Value, name: &str) -> &'a V
     }
 }
 
-/// Every SQS event source: (function id, function, event properties).
-fn sqs_sources(t: &Value) -> Vec<(&String, &Value, &Value)> {
+/// Every SQS event source mapping: (function id, function, mapping
+/// properties, queue resource id). The template declares them as
+/// `AWS::Lambda::EventSourceMapping` resources, not SAM `SQS` events (which
+/// would attach `AWSLambdaSQSQueueExecutionRole`, granting on every queue).
+fn sqs_sources(t: &Value) -> Vec<(&String, &Value, &Value, &str)> {
+    let res = resources(t);
     let mut out = Vec::new();
-    for (id, f) in functions(t) {
-        if let Some(events) = f["Properties"]["Events"].as_object() {
-            for event in events.values().filter(|e| e["Type"] == "SQS") {
-                out.push((id, f, &event["Properties"]));
-            }
+    for (mapping, m) in resources_of_type(t, "AWS::Lambda::EventSourceMapping") {
+        let p = &m["Properties"];
+        let function = ref_name(&p["FunctionName"])
+            .unwrap_or_else(|| panic!("{mapping}: FunctionName is not !Ref <function>"));
+        let (queue, attribute) = get_att(&p["EventSourceArn"])
+            .unwrap_or_else(|| panic!("{mapping}: EventSourceArn is not !GetAtt <queue>.Arn"));
+        assert_eq!(attribute, "Arn", "{mapping}");
+        if res[queue]["Type"] != "AWS::SQS::Queue" {
+            continue;
         }
+        let (id, f) = res
+            .get_key_value(function)
+            .unwrap_or_else(|| panic!("{mapping}: no function {function}"));
+        out.push((id, f, p, queue));
     }
     out
 }
@@ -388,7 +404,7 @@ fn worker_reports_partial_batch_failures() {
     let t = template();
     let sources = sqs_sources(&t);
     assert!(!sources.is_empty(), "no function consumes an SQS queue");
-    for (id, f, event) in sources {
+    for (id, f, event, _) in sources {
         assert!(
             strings(&event["FunctionResponseTypes"]).contains(&"ReportBatchItemFailures"),
             "{id}: without ReportBatchItemFailures one failed message retries the whole batch"
@@ -418,9 +434,7 @@ fn worker_reports_partial_batch_failures() {
 fn worker_queue_redrives_to_a_dead_letter_queue() {
     let t = template();
     let res = resources(&t);
-    for (id, _, event) in sqs_sources(&t) {
-        let (queue, _) = get_att(&event["Queue"])
-            .unwrap_or_else(|| panic!("{id}: the SQS event's Queue is not !GetAtt <queue>.Arn"));
+    for (_, _, _, queue) in sqs_sources(&t) {
         let redrive = &res[queue]["Properties"]["RedrivePolicy"];
         let (dlq, attribute) = get_att(&redrive["deadLetterTargetArn"])
             .unwrap_or_else(|| panic!("{queue} has no redrive policy to a queue of the template"));
@@ -444,8 +458,7 @@ fn worker_queue_redrives_to_a_dead_letter_queue() {
 fn queue_visibility_timeout_is_at_least_six_worker_timeouts() {
     let t = template();
     let res = resources(&t);
-    for (id, f, event) in sqs_sources(&t) {
-        let (queue, _) = get_att(&event["Queue"]).expect("Queue is !GetAtt <queue>.Arn");
+    for (id, f, _, queue) in sqs_sources(&t) {
         let visibility = as_u64(&res[queue]["Properties"]["VisibilityTimeout"]).unwrap_or(30);
         let timeout = as_u64(function_property(&t, f, "Timeout")).unwrap_or(3);
         assert!(
@@ -615,4 +628,787 @@ fn every_dead_letter_queue_raises_an_alarm_when_not_empty() {
             .to_string()
             .contains("AlarmEmail"));
     }
+}
+
+// ------------------------------------------------------------------ SQS permissions
+
+#[test]
+fn queues_are_consumed_through_mappings_with_queue_scoped_permissions() {
+    let t = template();
+    for (id, f) in functions(&t) {
+        // A SAM `SQS` event attaches AWSLambdaSQSQueueExecutionRole, whose
+        // statement has `Resource: "*"`; a managed policy named in
+        // `Policies` cannot be checked here at all.
+        if let Some(events) = f["Properties"]["Events"].as_object() {
+            for (name, e) in events {
+                assert_ne!(
+                    e["Type"], "SQS",
+                    "{id}.Events.{name}: use an AWS::Lambda::EventSourceMapping and a queue-scoped statement"
+                );
+            }
+        }
+        if let Some(policies) = f["Properties"]["Policies"].as_array() {
+            for p in policies {
+                assert!(
+                    p.get("Statement").is_some(),
+                    "{id}: only inline policy documents, not {p}"
+                );
+            }
+        }
+    }
+    let sources = sqs_sources(&t);
+    let consumers: BTreeSet<&str> = sources.iter().map(|(id, ..)| id.as_str()).collect();
+    assert_eq!(
+        consumers,
+        BTreeSet::from(["ReconcileFunction", "RecordUpsertFunction"]),
+        "the worker consumes the events queue, reconcile the sync jobs"
+    );
+    for (id, f, _, queue) in sources {
+        let mut found = Vec::new();
+        statements(&f["Properties"]["Policies"], id, &mut found);
+        for action in [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+        ] {
+            let granted: Vec<&Value> = found
+                .iter()
+                .filter(|(_, s)| s["Effect"] == "Allow" && strings(&s["Action"]).contains(&action))
+                .map(|(_, s)| &s["Resource"])
+                .collect();
+            assert!(!granted.is_empty(), "{id} lacks {action} on {queue}");
+            for resource in granted {
+                assert_eq!(
+                    get_att(resource),
+                    Some((queue, "Arn")),
+                    "{id}: {action} only on its own queue {queue}, not {resource}"
+                );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ globals, logs, tables, schedule
+
+#[test]
+fn globals_run_arm64_al2023_with_json_logs_and_tracing() {
+    let t = template();
+    let g = &t["Globals"]["Function"];
+    assert_eq!(g["Runtime"], "provided.al2023");
+    assert_eq!(g["Architectures"], json!(["arm64"]));
+    assert_eq!(g["Tracing"], "Active");
+    assert_eq!(g["LoggingConfig"]["LogFormat"], "JSON");
+    assert_eq!(
+        ref_name(&g["LoggingConfig"]["ApplicationLogLevel"]),
+        Some("LogLevel")
+    );
+    for (id, f) in functions(&t) {
+        for key in ["Runtime", "Architectures", "Tracing"] {
+            assert!(
+                f["Properties"][key].is_null(),
+                "{id} overrides Globals.Function.{key}"
+            );
+        }
+    }
+    for name in [
+        "Stage",
+        "HubSpotAppId",
+        "HubSpotClientId",
+        "HubSpotClientSecretArn",
+        "PublicBaseUrl",
+        "LogLevel",
+        "AlarmEmail",
+        "DriftAlertThreshold",
+        "ReconcileDeadlineHourUtc",
+    ] {
+        assert!(
+            t["Parameters"][name].is_object(),
+            "parameter {name} is missing"
+        );
+    }
+    // Secrets enter as Secrets Manager ARNs, never as values.
+    for (name, p) in t["Parameters"].as_object().expect("parameters") {
+        if name.to_ascii_lowercase().contains("secret") {
+            assert!(
+                name.ends_with("Arn")
+                    && p["AllowedPattern"]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with("^arn:")),
+                "parameter {name} must be a Secrets Manager ARN"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_function_logs_to_its_own_group_with_retention() {
+    let t = template();
+    let res = resources(&t);
+    let mut groups = BTreeSet::new();
+    for (id, f) in functions(&t) {
+        let group = ref_name(&f["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup is not !Ref <log group>"));
+        assert_eq!(res[group]["Type"], "AWS::Logs::LogGroup", "{id}");
+        assert!(
+            !res[group]["Properties"]["RetentionInDays"].is_null(),
+            "{group} keeps logs forever"
+        );
+        assert!(groups.insert(group), "{group} is shared by two functions");
+    }
+}
+
+#[test]
+fn data_tables_are_retained_protected_and_recoverable() {
+    let t = template();
+    let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
+    assert!(tables.len() >= 2, "the Records and Control tables");
+    for (id, table) in tables {
+        let p = &table["Properties"];
+        assert_eq!(table["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(table["UpdateReplacePolicy"], "Retain", "{id}");
+        assert_eq!(p["DeletionProtectionEnabled"], true, "{id}");
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+            "{id}"
+        );
+    }
+    let control = &resources(&t)["ControlTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(control["Enabled"], true);
+    assert_eq!(
+        control["AttributeName"],
+        hubsync_store::CONTROL_TTL_ATTRIBUTE,
+        "the TTL attribute the store writes"
+    );
+}
+
+#[test]
+fn nightly_schedule_is_exactly_0200_utc_daily() {
+    let t = template();
+    let schedules = resources_of_type(&t, "AWS::Scheduler::Schedule");
+    assert_eq!(schedules.len(), 1, "one schedule");
+    let p = &schedules[0].1["Properties"];
+    assert_eq!(p["ScheduleExpression"], "cron(0 2 * * ? *)");
+    assert_eq!(p["ScheduleExpressionTimezone"], "UTC");
+    assert_eq!(p["State"], "ENABLED");
+    assert_eq!(p["FlexibleTimeWindow"]["Mode"], "OFF");
+    assert_eq!(
+        get_att(&p["Target"]["Arn"]),
+        Some(("ReconcileFunction", "Arn"))
+    );
+    let input: Value = serde_json::from_str(p["Target"]["Input"].as_str().expect("Input"))
+        .expect("the target input is JSON");
+    assert_eq!(input["schedule"], "nightly");
+}
+
+// ------------------------------------------------------------------ metrics the code emits
+
+/// What one crate's sources emit: `Function` values (`…FUNCTION: &str =
+/// "…"`), metric names (`.count("…"`, `.millis("…"`, `"Name": "…"`) and
+/// extra dimension names (`.dimension("…"`).
+#[derive(Debug, Default)]
+struct Emitted {
+    functions: BTreeSet<String>,
+    metrics: BTreeSet<String>,
+    dimensions: BTreeSet<String>,
+}
+
+/// The string literal that follows each `marker` (whitespace allowed
+/// between them, as rustfmt breaks long calls).
+fn quoted_after(text: &str, marker: &str, out: &mut BTreeSet<String>) {
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        rest = rest[i + marker.len()..].trim_start();
+        if let Some(literal) = rest.strip_prefix('"') {
+            if let Some(end) = literal.find('"') {
+                out.insert(literal[..end].to_string());
+            }
+        }
+    }
+}
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Per crate of `functions/` and `shared/`, from its `src/`.
+fn emitted_metrics() -> BTreeMap<String, Emitted> {
+    let mut crates = BTreeMap::new();
+    for group in ["functions", "shared"] {
+        let dir = workspace_root().join(group);
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let krate = entry.expect("directory entry").path();
+            let mut files = Vec::new();
+            rust_files(&krate.join("src"), &mut files);
+            let mut e = Emitted::default();
+            for file in files {
+                let text = std::fs::read_to_string(&file).expect("read a source file");
+                quoted_after(&text, "FUNCTION: &str =", &mut e.functions);
+                quoted_after(&text, ".count(", &mut e.metrics);
+                quoted_after(&text, ".millis(", &mut e.metrics);
+                quoted_after(&text, "\"Name\":", &mut e.metrics);
+                quoted_after(&text, ".dimension(", &mut e.dimensions);
+            }
+            let name = krate
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            crates.insert(format!("{group}/{name}"), e);
+        }
+    }
+    assert!(
+        crates
+            .values()
+            .any(|e| e.metrics.contains("RecordsWritten")),
+        "the source scan found none of the worker's metrics"
+    );
+    crates
+}
+
+/// A metric an alarm or a dashboard widget reads.
+#[derive(Debug, Clone)]
+struct MetricRef {
+    namespace: String,
+    name: String,
+    /// (dimension, value); values may be intrinsics in alarms.
+    dimensions: Vec<(String, Value)>,
+}
+
+impl MetricRef {
+    fn dimension(&self, name: &str) -> Option<&Value> {
+        self.dimensions
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    fn is(&self, namespace: &str, name: &str) -> bool {
+        self.namespace == namespace && self.name == name
+    }
+}
+
+/// `hubsync` metrics must name a `Function` some crate emits under, a
+/// metric that crate emits, and only dimensions that crate adds.
+fn check_emitted(emitted: &BTreeMap<String, Emitted>, m: &MetricRef) -> Result<(), String> {
+    if m.namespace != "hubsync" {
+        return Ok(());
+    }
+    let function = m
+        .dimension("Function")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{m:?}: every hubsync metric has a literal Function dimension"))?;
+    let others: Vec<&str> = m
+        .dimensions
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != "Function")
+        .collect();
+    let ok = emitted.values().any(|e| {
+        e.functions.contains(function)
+            && e.metrics.contains(&m.name)
+            && others.iter().all(|d| e.dimensions.contains(*d))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} by {:?} (Function={function}) is not emitted by any crate",
+            m.name,
+            m.dimensions.iter().map(|(k, _)| k).collect::<Vec<_>>()
+        ))
+    }
+}
+
+fn alarms(t: &Value) -> Vec<(&String, &Value)> {
+    resources_of_type(t, "AWS::CloudWatch::Alarm")
+}
+
+fn metric_ref(metric: &Value) -> MetricRef {
+    MetricRef {
+        namespace: metric["Namespace"].as_str().unwrap_or_default().to_string(),
+        name: metric["MetricName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        dimensions: metric["Dimensions"]
+            .as_array()
+            .map(|ds| {
+                ds.iter()
+                    .map(|d| {
+                        (
+                            d["Name"].as_str().unwrap_or_default().to_string(),
+                            d["Value"].clone(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The metrics an alarm reads: its single metric, or every `MetricStat`
+/// of its metric-math `Metrics`.
+fn alarm_metrics(alarm: &Value) -> Vec<MetricRef> {
+    let p = &alarm["Properties"];
+    match p["Metrics"].as_array() {
+        Some(queries) => queries
+            .iter()
+            .filter(|q| !q["MetricStat"].is_null())
+            .map(|q| metric_ref(&q["MetricStat"]["Metric"]))
+            .collect(),
+        None => vec![metric_ref(p)],
+    }
+}
+
+/// The expression an alarm watches (`ReturnData: true`), `Fn::Sub` text
+/// included.
+fn alarm_expressions(alarm: &Value) -> String {
+    alarm["Properties"]["Metrics"]
+        .as_array()
+        .map(|qs| {
+            qs.iter()
+                .filter(|q| !q["Expression"].is_null())
+                .map(|q| q["Expression"].to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The one alarm that reads a metric matching `pred`.
+fn alarm_reading<'a>(
+    t: &'a Value,
+    what: &str,
+    pred: impl Fn(&MetricRef) -> bool,
+) -> (&'a String, &'a Value) {
+    let found: Vec<_> = alarms(t)
+        .into_iter()
+        .filter(|(_, a)| alarm_metrics(a).iter().any(&pred))
+        .collect();
+    assert!(!found.is_empty(), "no alarm on {what}");
+    found[0]
+}
+
+fn is_ref(v: &Value, name: &str) -> bool {
+    ref_name(v) == Some(name)
+}
+
+#[test]
+fn the_alarms_ops_need_exist() {
+    let t = template();
+    // Intake 5xx: the handler's answered 5xx, its crashes, and the API's.
+    let (id, _) = alarm_reading(&t, "the intake's 5xx answers", |m| {
+        m.is("hubsync", "IntakeErrors") && m.dimension("Function") == Some(&json!("webhook-intake"))
+    });
+    let intake = &resources(&t)[id.as_str()];
+    assert!(
+        alarm_metrics(intake)
+            .iter()
+            .any(|m| m.is("AWS/Lambda", "Errors")
+                && m.dimension("FunctionName")
+                    .is_some_and(|v| is_ref(v, "WebhookIntakeFunction"))),
+        "{id} also counts the intake's crashes"
+    );
+    alarm_reading(&t, "the HTTP API's 5xx", |m| {
+        m.is("AWS/ApiGateway", "5xx") && m.dimension("ApiId").is_some_and(|v| is_ref(v, "HttpApi"))
+    });
+    // Worker and reconcile errors and throttles.
+    for function in ["RecordUpsertFunction", "ReconcileFunction"] {
+        for metric in ["Errors", "Throttles"] {
+            alarm_reading(&t, &format!("{function} {metric}"), |m| {
+                m.is("AWS/Lambda", metric)
+                    && m.dimension("FunctionName")
+                        .is_some_and(|v| is_ref(v, function))
+            });
+        }
+    }
+    // The webhook path falling behind.
+    alarm_reading(&t, "the age of the events queue's oldest message", |m| {
+        m.is("AWS/SQS", "ApproximateAgeOfOldestMessage")
+            && m.dimension("QueueName")
+                == Some(&json!({"Fn::GetAtt": ["EventsQueue", "QueueName"]}))
+    });
+    // A connection flipped to needs_reauth.
+    let (id, a) = alarm_reading(&t, "connections flipping to needs_reauth", |m| {
+        m.is("hubsync", "ConnectionsNeedsReauth")
+    });
+    assert_eq!(
+        as_u64(&a["Properties"]["Threshold"]),
+        Some(0),
+        "{id}: any flip"
+    );
+    // Nightly drift over the configured threshold (initial syncs excluded).
+    let (id, a) = alarm_reading(&t, "nightly drift", |m| {
+        m.is("hubsync", "ReconcileDrift") && m.dimension("Kind") == Some(&json!("nightly"))
+    });
+    let p = &a["Properties"];
+    assert!(
+        is_ref(&p["Threshold"], "DriftAlertThreshold"),
+        "{id}: the threshold parameter"
+    );
+    assert_eq!(
+        p["Statistic"], "Maximum",
+        "{id}: one portal and type over the threshold"
+    );
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+    // Not finished by the deadline: nightly activity after the deadline hour.
+    let (id, a) = alarm_reading(&t, "nightly hand-overs", |m| {
+        m.is("hubsync", "ReconcileHandovers") && m.dimension("Kind") == Some(&json!("nightly"))
+    });
+    assert!(
+        alarm_metrics(a)
+            .iter()
+            .any(|m| m.is("hubsync", "ReconcileRunsFinished")
+                && m.dimension("Kind") == Some(&json!("nightly"))),
+        "{id}: a nightly run finishing after the deadline is late too"
+    );
+    let expression = alarm_expressions(a);
+    assert!(
+        expression.contains("HOUR(") && expression.contains("${ReconcileDeadlineHourUtc}"),
+        "{id}: gated on the deadline parameter: {expression}"
+    );
+    // Not started: a daily heartbeat, missing data breaching.
+    let (id, a) = alarm_reading(&t, "the nightly fan-out", |m| {
+        m.is("hubsync", "NightlyJobsQueued")
+    });
+    let p = &a["Properties"];
+    assert_eq!(p["TreatMissingData"], "breaching", "{id}: a heartbeat");
+    let period = as_u64(&p["Period"]).unwrap_or(0);
+    let periods = as_u64(&p["EvaluationPeriods"]).unwrap_or(0);
+    assert_eq!(period * periods, 86_400, "{id}: 24 hours without a fan-out");
+    assert_eq!(
+        as_u64(&p["DatapointsToAlarm"]),
+        Some(periods),
+        "{id}: all of them missing"
+    );
+}
+
+#[test]
+fn every_alarm_notifies_the_topic_and_links_its_runbook() {
+    let t = template();
+    let res = resources(&t);
+    let runbook = std::fs::read_to_string(workspace_root().join("docs/OPERATIONS.md"))
+        .expect("docs/OPERATIONS.md");
+    let anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect();
+    let all = alarms(&t);
+    assert!(all.len() >= 10, "found only {} alarms", all.len());
+    for (id, a) in all {
+        let p = &a["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            let topic = p[actions]
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(ref_name)
+                .unwrap_or_else(|| panic!("{id}: no {actions}"));
+            assert_eq!(res[topic]["Type"], "AWS::SNS::Topic", "{id}.{actions}");
+        }
+        assert!(
+            matches!(
+                p["TreatMissingData"].as_str(),
+                Some("breaching" | "notBreaching" | "ignore" | "missing")
+            ),
+            "{id}: choose TreatMissingData deliberately"
+        );
+        let description = match &p["AlarmDescription"] {
+            Value::String(s) => s.clone(),
+            other => other["Fn::Sub"].as_str().unwrap_or_default().to_string(),
+        };
+        let link = description
+            .split("docs/OPERATIONS.md#")
+            .nth(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
+                    .collect::<String>()
+            })
+            .unwrap_or_else(|| panic!("{id}: the description links no runbook entry"));
+        assert!(
+            anchors.contains(&link),
+            "{id}: docs/OPERATIONS.md has no heading for #{link}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ dashboard
+
+/// `${Name}` / `${Name.Attribute}` of a `Fn::Sub` text.
+fn sub_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        rest = &rest[i + 2..];
+        if let Some(end) = rest.find('}') {
+            out.push(rest[..end].to_string());
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+/// The dashboard's body: the `Fn::Sub` text.
+fn dashboard_text(t: &Value) -> &str {
+    let dashboards = resources_of_type(t, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1, "one dashboard");
+    dashboards[0].1["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("DashboardBody is a !Sub text")
+}
+
+/// The dashboard's body as JSON, each `${name}` replaced by
+/// `placeholder(name)` (it must keep the text JSON).
+fn dashboard_json(t: &Value, placeholder: impl Fn(&str) -> String) -> Value {
+    let mut text = dashboard_text(t).to_string();
+    for n in sub_names(dashboard_text(t)) {
+        text = text.replace(&format!("${{{n}}}"), &placeholder(&n));
+    }
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{text}"))
+}
+
+/// With numbers for the substitutions (some stand where JSON has a number).
+fn dashboard(t: &Value) -> Value {
+    dashboard_json(t, |_| "1".into())
+}
+
+/// `SEARCH('{ns,Dim,…} Dim="v" MetricName="M"', …)` → the metric it finds.
+fn search_ref(expression: &str) -> Option<MetricRef> {
+    let inner = expression.split("SEARCH('{").nth(1)?;
+    let (schema, query) = inner.split_once('}')?;
+    let mut schema = schema.split(',').map(str::trim);
+    let namespace = schema.next()?.to_string();
+    let value_of = |key: &str| {
+        query
+            .split(&format!("{key}=\""))
+            .nth(1)
+            .and_then(|v| v.split('"').next())
+            .map(str::to_string)
+    };
+    Some(MetricRef {
+        namespace,
+        name: value_of("MetricName")?,
+        dimensions: schema
+            .map(|d| {
+                (
+                    d.to_string(),
+                    value_of(d).map(Value::String).unwrap_or(Value::Null),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Every metric of every metric widget.
+fn dashboard_metrics(body: &Value) -> Vec<MetricRef> {
+    let mut out = Vec::new();
+    for w in body["widgets"].as_array().expect("widgets") {
+        let Some(metrics) = w["properties"]["metrics"].as_array() else {
+            continue;
+        };
+        for m in metrics {
+            let items = m.as_array().expect("a metric is an array");
+            if let Some(expression) = items.first().and_then(|i| i["expression"].as_str()) {
+                out.push(
+                    search_ref(expression)
+                        .unwrap_or_else(|| panic!("not a SEARCH expression: {expression}")),
+                );
+                continue;
+            }
+            let strings: Vec<&str> = items.iter().map_while(Value::as_str).collect();
+            assert!(
+                strings.len() >= 2 && strings.len() % 2 == 0,
+                "[namespace, name, dim, value, …]: {m}"
+            );
+            out.push(MetricRef {
+                namespace: strings[0].to_string(),
+                name: strings[1].to_string(),
+                dimensions: strings[2..]
+                    .chunks(2)
+                    .map(|kv| (kv[0].to_string(), json!(kv[1])))
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboard_is_json_over_template_resources_and_every_alarm() {
+    let t = template();
+    let text = dashboard_text(&t);
+    for n in sub_names(text) {
+        let base = n.split('.').next().unwrap_or_default();
+        assert!(
+            base.starts_with("AWS::")
+                || resources(&t).contains_key(base)
+                || !t["Parameters"][base].is_null(),
+            "the dashboard substitutes ${{{n}}}, which the template does not define"
+        );
+    }
+    let body = dashboard(&t);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    assert!(widgets.len() >= 10, "{} widgets", widgets.len());
+    let listed: Vec<&str> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .filter_map(|w| w["properties"]["alarms"].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!listed.is_empty(), "an alarm status widget");
+    for (id, _) in alarms(&t) {
+        assert!(
+            text.contains(&format!("\"${{{id}.Arn}}\"")),
+            "the dashboard's alarm widget does not show {id}"
+        );
+    }
+    // Metrics of AWS services are tied to this stack's resources: read the
+    // body again with each substitution as a `<name>` string.
+    let named = dashboard_metrics(&dashboard_json(&t, |n| {
+        if t["Parameters"][n].is_object() {
+            "1".into()
+        } else {
+            format!("<{n}>")
+        }
+    }));
+    for m in named.iter().filter(|m| m.namespace.starts_with("AWS/")) {
+        assert!(
+            m.dimensions
+                .iter()
+                .any(|(_, v)| v.as_str().is_some_and(|v| v.starts_with('<'))),
+            "{m:?} is not tied to a resource of the stack"
+        );
+    }
+    let shows = |namespace: &str, name: &str, value: &str| {
+        named.iter().any(|m| {
+            m.is(namespace, name) && m.dimensions.iter().any(|(_, v)| v.as_str() == Some(value))
+        })
+    };
+    for (id, _) in functions(&t) {
+        for metric in ["Errors", "Throttles", "Duration"] {
+            assert!(
+                shows("AWS/Lambda", metric, &format!("<{id}>")),
+                "the dashboard lacks {id}'s {metric}"
+            );
+        }
+    }
+    for (id, _) in resources_of_type(&t, "AWS::SQS::Queue") {
+        assert!(
+            shows(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                &format!("<{id}.QueueName>")
+            ),
+            "the dashboard lacks {id}'s depth"
+        );
+    }
+}
+
+#[test]
+fn alarms_and_dashboard_read_only_metrics_the_code_emits() {
+    let t = template();
+    let emitted = emitted_metrics();
+    let mut problems = Vec::new();
+    let mut read = BTreeSet::new();
+    for (id, a) in alarms(&t) {
+        for m in alarm_metrics(a) {
+            if let Err(e) = check_emitted(&emitted, &m) {
+                problems.push(format!("alarm {id}: {e}"));
+            }
+            read.insert(m.name.clone());
+        }
+    }
+    for m in dashboard_metrics(&dashboard(&t)) {
+        if let Err(e) = check_emitted(&emitted, &m) {
+            problems.push(format!("dashboard: {e}"));
+        }
+        read.insert(m.name.clone());
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // What issue #7 asks the dashboard and alarms to show.
+    for name in [
+        "EventsReceived",
+        "DeliveriesRejected",
+        "EventsSkipped",
+        "RecordsWritten",
+        "RecordsSkipped",
+        "RecordsArchived",
+        "HubSpotCalls",
+        "HubSpot429s",
+        "TokenRefreshFailures",
+        "ConnectionsNeedsReauth",
+        "ReconcileDrift",
+        "ReconcileDuration",
+        "ApproximateNumberOfMessagesVisible",
+    ] {
+        assert!(
+            read.contains(name),
+            "neither an alarm nor the dashboard shows {name}"
+        );
+    }
+}
+
+#[test]
+fn the_emitted_metric_check_rejects_what_the_code_does_not_emit() {
+    let emitted = emitted_metrics();
+    let m = |name: &str, dims: &[(&str, &str)]| MetricRef {
+        namespace: "hubsync".into(),
+        name: name.into(),
+        dimensions: dims
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect(),
+    };
+    assert!(check_emitted(
+        &emitted,
+        &m("RecordsWritten", &[("Function", "record-upsert")])
+    )
+    .is_ok());
+    assert!(check_emitted(
+        &emitted,
+        &m("RecordsWriten", &[("Function", "record-upsert")])
+    )
+    .is_err());
+    assert!(check_emitted(
+        &emitted,
+        &m("RecordsWritten", &[("Function", "recordupsert")])
+    )
+    .is_err());
+    assert!(check_emitted(
+        &emitted,
+        &m(
+            "RecordsWritten",
+            &[("Function", "record-upsert"), ("Colour", "x")]
+        )
+    )
+    .is_err());
+    assert!(check_emitted(&emitted, &m("RecordsWritten", &[])).is_err());
+    let search = search_ref(
+        "SEARCH('{hubsync,Function,Reason} Function=\"webhook-intake\" MetricName=\"DeliveriesRejected\"', 'Sum', 300)",
+    )
+    .expect("a SEARCH");
+    assert_eq!(search.name, "DeliveriesRejected");
+    assert_eq!(search.dimension("Function"), Some(&json!("webhook-intake")));
+    assert!(check_emitted(&emitted, &search).is_ok());
 }
