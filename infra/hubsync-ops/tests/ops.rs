@@ -552,14 +552,62 @@ async fn a_poisoned_message_is_replayed_from_the_dlq_after_the_fix() -> Result<(
     );
     assert!(store.get_record(&key_b).await?.is_none());
 
-    // Then everything (both DLQs; the jobs DLQ is empty).
+    // A sync job that failed its receives sits in the jobs DLQ.
+    let job = format!(r#"{{"kind":"resync","portalId":{b},"objectTypes":["companies"]}}"#);
+    let jobs_dlq = hubsync_ops::queues::dead_letter_queue(&sqs, &env.resources.sync_jobs_queue_url)
+        .await?
+        .context("the sync-jobs queue has a DLQ")?;
+    assert_eq!(
+        jobs_dlq, env.resources.sync_jobs_dlq_url,
+        "found through the redrive policy"
+    );
+    sqs.send_message()
+        .queue_url(&jobs_dlq)
+        .message_body(&job)
+        .send()
+        .await?;
+
+    // Then everything, from both DLQs.
     let out = ops(&env, &["dlq", "replay"]).await?;
     assert!(
         out.contains("events: 1 message(s) of every portal moved"),
         "{out}"
     );
-    assert!(out.contains("sync-jobs: 0 message(s)"), "{out}");
-    assert!(out.contains("replayed 1 message(s), 0 left"), "{out}");
+    assert!(
+        out.contains("sync-jobs: 1 message(s) of every portal moved"),
+        "{out}"
+    );
+    assert!(out.contains("replayed 2 message(s), 0 left"), "{out}");
+    assert_eq!(
+        hubsync_ops::queues::depth(&sqs, &jobs_dlq).await?.total(),
+        0
+    );
+    // The job is back on the sync-jobs queue (after the two initial syncs
+    // the connects queued), readable by the reconcile function.
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&env.resources.sync_jobs_queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        bodies.extend(
+            got.messages()
+                .iter()
+                .filter_map(|m| m.body().map(str::to_owned)),
+        );
+        if bodies.len() >= 3 {
+            break;
+        }
+    }
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert!(bodies.contains(&job), "{bodies:?}");
+    for body in &bodies {
+        JobMessage::from_json(body)?;
+    }
     let landed = wait_for("portal B's record", Duration::from_secs(30), || async {
         Ok(store.get_record(&key_b).await?)
     })
