@@ -376,3 +376,135 @@ where
         self.refresh_from(portal, &ciphertext).await
     }
 }
+
+#[cfg(test)]
+mod metric_tests {
+    //! The token lifecycle's EMF lines, which the `needs_reauth` alarm and
+    //! the dashboard read (`template.yaml`).
+
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use hubsync_hubspot::GrantStatus;
+    use hubsync_store::MemoryStore;
+
+    use super::*;
+    use crate::cipher::CipherError;
+
+    /// Stores tokens as they are (the KMS cipher is tested against moto).
+    struct Plain;
+
+    impl TokenCipher for Plain {
+        async fn encrypt(&self, _: PortalId, token: &SecretString) -> Result<String, CipherError> {
+            Ok(token.expose_secret().to_owned())
+        }
+
+        async fn decrypt(
+            &self,
+            _: PortalId,
+            ciphertext: &str,
+        ) -> Result<SecretString, CipherError> {
+            Ok(SecretString::from(ciphertext.to_owned()))
+        }
+    }
+
+    /// HubSpot's token endpoint refusing every refresh with this error.
+    struct Refuses(fn() -> OAuthError);
+
+    impl TokenRefresher for Refuses {
+        fn refresh_grant(
+            &self,
+            _: &SecretString,
+        ) -> impl Future<Output = Result<TokenGrant, OAuthError>> + Send {
+            let error = (self.0)();
+            async move { Err(error) }
+        }
+    }
+
+    async fn expired_connection(store: &MemoryStore, portal: PortalId) {
+        let now = Utc::now();
+        store
+            .put_connection(&Connection {
+                portal_id: portal,
+                tenant_id: "tenant".into(),
+                status: ConnectionStatus::Active,
+                scopes: Vec::new(),
+                access_token_ciphertext: Some("old-access".into()),
+                refresh_token_ciphertext: Some("old-refresh".into()),
+                access_token_expires_at: Some(now.timestamp() - 10),
+                created_at: now,
+                updated_at: now,
+                last_webhook_at: None,
+                status_reason: None,
+            })
+            .await
+            .expect("store the connection");
+    }
+
+    /// The token lifecycle's lines since the last call (this crate does
+    /// not depend on a JSON parser: the lines' shape is tested in
+    /// `hubsync_runtime::metrics`).
+    fn token_lines(lines: &Mutex<Vec<String>>) -> Vec<String> {
+        let function = format!("\"Function\":\"{METRICS_FUNCTION}\"");
+        std::mem::take(&mut *lines.lock().unwrap())
+            .into_iter()
+            .filter(|l| l.contains(&function))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn refresh_failures_and_needs_reauth_flips_are_emitted() {
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        hubsync_runtime::metrics::capture(move |l| sink.lock().unwrap().push(l.to_string()));
+        let store = MemoryStore::new();
+
+        // A revoked grant: the connection flips, once, and says so.
+        let revoked = PortalId(7);
+        expired_connection(&store, revoked).await;
+        let tokens = ConnectionTokens::new(store.clone(), Plain).with_refresher(Refuses(|| {
+            OAuthError::InvalidGrant {
+                status: GrantStatus::BadRefreshToken,
+            }
+        }));
+        assert_eq!(
+            tokens.access_token(revoked).await.unwrap_err(),
+            TokenError::NeedsReauth
+        );
+        let conn = store.get_connection(revoked).await.unwrap().unwrap();
+        assert_eq!(conn.status, ConnectionStatus::NeedsReauth);
+        let seen = token_lines(&lines);
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(
+            seen[0].contains("\"ConnectionsNeedsReauth\":1.0"),
+            "{seen:?}"
+        );
+        assert!(seen[0].contains("\"TokenRefreshFailures\":1.0"), "{seen:?}");
+        assert!(
+            seen[0].contains("\"Dimensions\":[[\"Function\"]]"),
+            "{seen:?}"
+        );
+        // Already needs_reauth: refused without a refresh, not counted again.
+        assert_eq!(
+            tokens.access_token(revoked).await.unwrap_err(),
+            TokenError::NeedsReauth
+        );
+        assert!(token_lines(&lines).is_empty());
+
+        // Any other refresh failure is retried later: no flip.
+        let misconfigured = PortalId(8);
+        expired_connection(&store, misconfigured).await;
+        let tokens = ConnectionTokens::new(store.clone(), Plain)
+            .with_refresher(Refuses(|| OAuthError::InvalidClient));
+        assert!(matches!(
+            tokens.access_token(misconfigured).await.unwrap_err(),
+            TokenError::Unavailable(_)
+        ));
+        let seen = token_lines(&lines);
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].contains("\"TokenRefreshFailures\":1.0"), "{seen:?}");
+        assert!(!seen[0].contains("ConnectionsNeedsReauth"), "{seen:?}");
+        let conn = store.get_connection(misconfigured).await.unwrap().unwrap();
+        assert_eq!(conn.status, ConnectionStatus::Active);
+    }
+}
