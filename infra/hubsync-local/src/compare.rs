@@ -1,13 +1,18 @@
 //! Compare what hubsync stored with what the simulator holds: the
 //! convergence check of the tests, the demo and the reconciliation.
+//!
+//! The expected records are the simulator's live objects mapped with the
+//! portal's mapping config (saved, else the defaults), its owners and its
+//! associations (live targets only), reading only the properties the
+//! simulator still defines — exactly what the API would serve.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use hubspot_sim::{ObjectType as SimType, SimObject, SimState};
 use hubsync_hubspot::{HubSpotObject, ObjectId, ObjectType, PortalId};
-use hubsync_mapping::{map_object, MapOutcome};
-use hubsync_store::{RecordStore, StoredRecord};
+use hubsync_mapping::{map_with, Associations, MapContext, MapOutcome, Owners};
+use hubsync_store::{MappingConfigStore, RecordStore, StoredRecord};
 
 /// Differences between HubSpot (the simulator) and DynamoDB for one portal.
 #[derive(Debug, Default, Clone)]
@@ -45,20 +50,67 @@ fn to_hubspot(o: &SimObject) -> Result<HubSpotObject> {
     Ok(serde_json::from_value(serde_json::to_value(o)?)?)
 }
 
+/// The simulator's owners as the mapping resolves them.
+pub fn sim_owners(sim: &SimState, portal: u64) -> Result<Owners> {
+    let mut owners = Owners::new();
+    for o in sim.owners(portal)? {
+        owners.insert(
+            o.id,
+            Some(o.email.as_str()),
+            Some(o.first_name.as_str()),
+            Some(o.last_name.as_str()),
+        );
+    }
+    Ok(owners)
+}
+
 /// Every mapped field of every live record, and the archived flag of every
 /// stored record, compared.
-pub async fn compare_portal<S: RecordStore>(
+pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
     sim: &SimState,
     store: &S,
     portal: u64,
 ) -> Result<Divergence> {
     let mut out = Divergence::default();
+    let config = store.effective_mapping_config(PortalId(portal)).await?;
+    let owners = sim_owners(sim, portal)?;
+    let mut live: BTreeMap<ObjectType, BTreeSet<u64>> = BTreeMap::new();
     for t in ObjectType::ALL {
+        live.insert(
+            t,
+            sim.object_ids(portal, sim_type(t), false)?
+                .into_iter()
+                .collect(),
+        );
+    }
+    for t in ObjectType::ALL {
+        let oc = config.object(t);
+        let defined: BTreeSet<String> = sim
+            .properties(portal, sim_type(t))?
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
         let mut expected: BTreeMap<u64, serde_json::Map<String, serde_json::Value>> =
             BTreeMap::new();
         for o in sim.list_objects(portal, sim_type(t), false)? {
-            let object = to_hubspot(&o)?;
-            if let MapOutcome::Mapped(m) = map_object(t, &object) {
+            let mut object = to_hubspot(&o)?;
+            object.properties.retain(|k, _| defined.contains(k));
+            let mut assoc = Associations::new();
+            for a in &oc.associations {
+                assoc.mark_loaded(a.to);
+                for (target, primary) in
+                    sim.associations(portal, sim_type(t), object.id.get(), sim_type(a.to))?
+                {
+                    if live[&a.to].contains(&target) {
+                        assoc.insert(a.to, object.id, ObjectId(target), primary);
+                    }
+                }
+            }
+            let ctx = MapContext {
+                owners: Some(&owners),
+                associations: Some(&assoc),
+            };
+            if let MapOutcome::Mapped(m) = map_with(oc, t, &object, ctx) {
                 let fields = match serde_json::to_value(&m.record)? {
                     serde_json::Value::Object(map) => map,
                     _ => serde_json::Map::new(),

@@ -4,6 +4,7 @@
 //! and by the end-to-end tests.
 
 pub mod compare;
+pub mod mapping;
 pub mod oauth;
 pub mod provision;
 pub mod reconcile;

@@ -1,0 +1,198 @@
+//! Admin operations on a portal's mapping config: validate, save and
+//! preview ("Test sync"). Library functions, also behind `hubsync-local
+//! mapping {show,validate,set,preview}`.
+//!
+//! - [`validate_config`]: the config against the portal's current property
+//!   definitions (`GET /crm/v3/properties/{type}`, one call per type); a
+//!   rejected config names every bad rule.
+//! - [`save_config`]: validate, then store (Control table). Nothing is
+//!   stored when validation fails. The next reconciliation (or re-sync)
+//!   remaps every record; webhooks use it at once.
+//! - [`preview`]: map a sample of real records with a config and return the
+//!   app records and every field error. Read-only: it takes no store, so it
+//!   cannot write one.
+
+use std::collections::BTreeMap;
+
+use hubsync_hubspot::PortalId;
+use hubsync_hubspot::{AccessTokenSource, HubSpotClient, HubSpotError, ObjectId, ObjectType};
+use hubsync_mapping::{
+    map_with, validate, Associations, ConfigErrors, MapContext, MapOutcome, Owners, PropertyCatalog,
+};
+use hubsync_store::{MappingConfigStore, StoreError};
+use serde::Serialize;
+
+/// The config and outcome types, for callers of these functions.
+pub use hubsync_mapping::{
+    AssociationRule, MapOutcome as Outcome, MappingConfig, ObjectConfig, Rule, RuleError,
+    ScopeFilter, SkipReason, Transform,
+};
+
+/// Why a mapping operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// The config does not fit the portal's properties (every bad rule).
+    #[error("{0}")]
+    Rejected(ConfigErrors),
+    #[error("HubSpot: {0}")]
+    HubSpot(#[from] HubSpotError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Every type's property definitions (one call per type).
+pub async fn property_catalog(
+    client: &HubSpotClient,
+    tokens: &impl AccessTokenSource,
+    portal: PortalId,
+) -> Result<PropertyCatalog, HubSpotError> {
+    let mut catalog = PropertyCatalog::new();
+    for t in ObjectType::ALL {
+        catalog.insert(t, client.get_properties(tokens, portal, t).await?);
+    }
+    Ok(catalog)
+}
+
+/// Validates `config` against the portal's current properties; returns it
+/// ready to store (enumeration rules carry the property's options).
+pub async fn validate_config(
+    client: &HubSpotClient,
+    tokens: &impl AccessTokenSource,
+    portal: PortalId,
+    config: &MappingConfig,
+) -> Result<MappingConfig, MappingError> {
+    let catalog = property_catalog(client, tokens, portal).await?;
+    validate(config, &catalog).map_err(MappingError::Rejected)
+}
+
+/// A saved config.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saved {
+    pub revision: u64,
+    pub config: MappingConfig,
+}
+
+/// Validates and stores `config` for `portal`; nothing is stored when it
+/// is rejected.
+pub async fn save_config<S: MappingConfigStore>(
+    store: &S,
+    client: &HubSpotClient,
+    tokens: &impl AccessTokenSource,
+    portal: PortalId,
+    config: &MappingConfig,
+) -> Result<Saved, MappingError> {
+    let config = validate_config(client, tokens, portal, config).await?;
+    let revision = store.put_mapping_config(portal, &config).await?;
+    tracing::info!(portal = %portal, revision, "mapping config saved");
+    Ok(Saved { revision, config })
+}
+
+/// The preview of one type.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypePreview {
+    pub object_type: ObjectType,
+    /// The properties requested from HubSpot (only what the config needs).
+    pub properties: Vec<String>,
+    /// One outcome per sampled record: the app record and its field
+    /// errors, or why it is not synced.
+    pub records: Vec<MapOutcome>,
+    pub mapped: usize,
+    /// Not synced, by reason (`missing_email`, `out_of_scope`, …).
+    pub skipped: BTreeMap<String, usize>,
+    pub field_errors: usize,
+}
+
+/// A preview of a config on a portal's real records.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub portal_id: PortalId,
+    pub types: Vec<TypePreview>,
+}
+
+/// Most records a preview samples per type.
+pub const MAX_PREVIEW_SAMPLE: u32 = 100;
+
+/// Maps the first `sample` records (≤ 100) of each of `types` with
+/// `config` — validated first, so a preview of a config that could not be
+/// saved fails the same way — resolving owners and associations the way
+/// the worker does. Reads HubSpot only.
+pub async fn preview(
+    client: &HubSpotClient,
+    tokens: &impl AccessTokenSource,
+    portal: PortalId,
+    config: &MappingConfig,
+    types: &[ObjectType],
+    sample: u32,
+) -> Result<Preview, MappingError> {
+    let config = validate_config(client, tokens, portal, config).await?;
+    let limit = sample.clamp(1, MAX_PREVIEW_SAMPLE);
+    let mut owners: Option<Owners> = None;
+    let mut out = Preview {
+        portal_id: portal,
+        types: Vec::new(),
+    };
+    for &t in types {
+        let oc = config.object(t);
+        if config.needs_owners(t) && owners.is_none() {
+            let mut o = Owners::new();
+            for owner in client.list_all_owners(tokens, portal).await? {
+                o.insert(
+                    owner.id,
+                    owner.email.as_deref(),
+                    owner.first_name.as_deref(),
+                    owner.last_name.as_deref(),
+                );
+            }
+            owners = Some(o);
+        }
+        let properties = oc.properties(t);
+        let refs: Vec<&str> = properties.iter().map(String::as_str).collect();
+        let page = client
+            .list_page(tokens, portal, t, None, limit, &refs, false)
+            .await?;
+        let ids: Vec<ObjectId> = page.results.iter().map(|o| o.id).collect();
+        let associations = if oc.associations.is_empty() {
+            None
+        } else {
+            let mut a = Associations::new();
+            let mut targets: Vec<ObjectType> = oc.associations.iter().map(|r| r.to).collect();
+            targets.sort_unstable();
+            targets.dedup();
+            for to in targets {
+                for l in client
+                    .batch_read_associations(tokens, portal, t, to, &ids)
+                    .await?
+                {
+                    a.insert(to, l.from, l.to, l.primary);
+                }
+                a.mark_loaded(to);
+            }
+            Some(a)
+        };
+        let ctx = MapContext {
+            owners: owners.as_ref(),
+            associations: associations.as_ref(),
+        };
+        let mut tp = TypePreview {
+            object_type: t,
+            properties,
+            records: Vec::with_capacity(page.results.len()),
+            mapped: 0,
+            skipped: BTreeMap::new(),
+            field_errors: 0,
+        };
+        for object in &page.results {
+            let outcome = map_with(oc, t, object, ctx);
+            tp.field_errors += outcome.errors().len();
+            match &outcome {
+                MapOutcome::Mapped(_) => tp.mapped += 1,
+                MapOutcome::Skipped { reason, .. } => {
+                    *tp.skipped.entry(reason.to_string()).or_default() += 1
+                }
+            }
+            tp.records.push(outcome);
+        }
+        out.types.push(tp);
+    }
+    Ok(out)
+}
