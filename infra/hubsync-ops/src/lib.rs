@@ -55,7 +55,7 @@ pub struct Cli {
 /// Where the deployment's resources are: the functions' environment
 /// variables (see `template.yaml`), or flags. Each command checks only
 /// what it needs and names the missing variable.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OpsConfig {
     /// The Records table (stack output `RecordsTableName`).
     #[arg(long, env = "HUBSYNC_RECORDS_TABLE", global = true)]
