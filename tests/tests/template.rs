@@ -803,19 +803,22 @@ fn nightly_schedule_is_exactly_0200_utc_daily() {
 
 // ------------------------------------------------------------------ metrics the code emits
 
-/// What one crate's sources emit: `Function` values (`…FUNCTION: &str =
-/// "…"`), metric names (`.count("…"`, `.millis("…"`, `"Name": "…"`) and
-/// extra dimension names (`.dimension("…"`).
-#[derive(Debug, Default)]
-struct Emitted {
-    functions: BTreeSet<String>,
-    metrics: BTreeSet<String>,
+/// One EMF line the code can print: a `Metrics::new(<function>)` chain up to
+/// its `.emit()`, with its dimensions (`Function` and each `.dimension("…"`)
+/// and metrics (`.count("…"`, `.millis("…"`). CloudWatch keeps a metric per
+/// exact dimension set, so alarms and widgets must name one of these sets.
+#[derive(Debug, Clone, PartialEq)]
+struct Emission {
+    function: String,
     dimensions: BTreeSet<String>,
+    metrics: BTreeSet<String>,
+    file: String,
 }
 
-/// The string literal that follows each `marker` (whitespace allowed
+/// The string literals that follow each `marker` (whitespace allowed
 /// between them, as rustfmt breaks long calls).
-fn quoted_after(text: &str, marker: &str, out: &mut BTreeSet<String>) {
+fn literals_after(text: &str, marker: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
     let mut rest = text;
     while let Some(i) = rest.find(marker) {
         rest = rest[i + marker.len()..].trim_start();
@@ -825,6 +828,7 @@ fn quoted_after(text: &str, marker: &str, out: &mut BTreeSet<String>) {
             }
         }
     }
+    out
 }
 
 fn rust_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
@@ -841,38 +845,89 @@ fn rust_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Per crate of `functions/` and `shared/`, from its `src/`.
-fn emitted_metrics() -> BTreeMap<String, Emitted> {
-    let mut crates = BTreeMap::new();
+/// `const NAME: &str = "value";` of a crate's sources.
+fn string_consts(texts: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for text in texts {
+        for line in text.lines() {
+            let Some(rest) = line
+                .trim()
+                .strip_prefix("pub const ")
+                .or_else(|| line.trim().strip_prefix("const "))
+            else {
+                continue;
+            };
+            let Some((name, value)) = rest.split_once(": &str =") else {
+                continue;
+            };
+            if let Some(v) = value
+                .trim()
+                .strip_prefix('"')
+                .and_then(|v| v.split('"').next())
+            {
+                out.insert(name.trim().to_string(), v.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every `Metrics::new(…)…emit()` chain of the functions' and the shared
+/// crates' sources (tests excluded: `src/` only).
+fn emissions() -> Vec<Emission> {
+    let mut out = Vec::new();
     for group in ["functions", "shared"] {
         let dir = workspace_root().join(group);
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let krate = entry.expect("directory entry").path();
             let mut files = Vec::new();
-            rust_files(&krate.join("src"), &mut files);
-            let mut e = Emitted::default();
-            for file in files {
-                let text = std::fs::read_to_string(&file).expect("read a source file");
-                quoted_after(&text, "FUNCTION: &str =", &mut e.functions);
-                quoted_after(&text, ".count(", &mut e.metrics);
-                quoted_after(&text, ".millis(", &mut e.metrics);
-                quoted_after(&text, "\"Name\":", &mut e.metrics);
-                quoted_after(&text, ".dimension(", &mut e.dimensions);
+            rust_files(
+                &entry.expect("directory entry").path().join("src"),
+                &mut files,
+            );
+            let texts: Vec<String> = files
+                .iter()
+                .map(|f| std::fs::read_to_string(f).expect("read a source file"))
+                .collect();
+            let consts = string_consts(&texts);
+            for (file, text) in files.iter().zip(&texts) {
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find("Metrics::new(") {
+                    rest = &rest[i + "Metrics::new(".len()..];
+                    let Some(close) = rest.find(')') else { break };
+                    let argument = rest[..close].trim();
+                    let function = match argument.strip_prefix('"') {
+                        Some(literal) => literal.trim_end_matches('"').to_string(),
+                        None => {
+                            let ident = argument.rsplit("::").next().unwrap_or(argument);
+                            match consts.get(ident) {
+                                Some(v) => v.clone(),
+                                // A parameter (the helper itself, tests).
+                                None => continue,
+                            }
+                        }
+                    };
+                    let chain = &rest[..rest.find(".emit()").unwrap_or(rest.len())];
+                    let mut dimensions = literals_after(chain, ".dimension(");
+                    dimensions.insert("Function".into());
+                    let mut metrics = literals_after(chain, ".count(");
+                    metrics.extend(literals_after(chain, ".millis("));
+                    if !metrics.is_empty() {
+                        out.push(Emission {
+                            function,
+                            dimensions,
+                            metrics,
+                            file: file.display().to_string(),
+                        });
+                    }
+                }
             }
-            let name = krate
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            crates.insert(format!("{group}/{name}"), e);
         }
     }
     assert!(
-        crates
-            .values()
-            .any(|e| e.metrics.contains("RecordsWritten")),
+        out.iter().any(|e| e.metrics.contains("RecordsWritten")),
         "the source scan found none of the worker's metrics"
     );
-    crates
+    out
 }
 
 /// A metric an alarm or a dashboard widget reads.
@@ -897,9 +952,9 @@ impl MetricRef {
     }
 }
 
-/// `hubsync` metrics must name a `Function` some crate emits under, a
-/// metric that crate emits, and only dimensions that crate adds.
-fn check_emitted(emitted: &BTreeMap<String, Emitted>, m: &MetricRef) -> Result<(), String> {
+/// A `hubsync` metric must be one some emission prints: its `Function`,
+/// its name, and exactly its dimension set.
+fn check_emitted(emitted: &[Emission], m: &MetricRef) -> Result<(), String> {
     if m.namespace != "hubsync" {
         return Ok(());
     }
@@ -907,26 +962,21 @@ fn check_emitted(emitted: &BTreeMap<String, Emitted>, m: &MetricRef) -> Result<(
         .dimension("Function")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("{m:?}: every hubsync metric has a literal Function dimension"))?;
-    let others: Vec<&str> = m
-        .dimensions
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| *k != "Function")
-        .collect();
-    let ok = emitted.values().any(|e| {
-        e.functions.contains(function)
-            && e.metrics.contains(&m.name)
-            && others.iter().all(|d| e.dimensions.contains(*d))
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} by {:?} (Function={function}) is not emitted by any crate",
-            m.name,
-            m.dimensions.iter().map(|(k, _)| k).collect::<Vec<_>>()
-        ))
+    let dimensions: BTreeSet<String> = m.dimensions.iter().map(|(k, _)| k.clone()).collect();
+    if emitted.iter().any(|e| {
+        e.function == function && e.metrics.contains(&m.name) && e.dimensions == dimensions
+    }) {
+        return Ok(());
     }
+    let near: Vec<String> = emitted
+        .iter()
+        .filter(|e| e.metrics.contains(&m.name))
+        .map(|e| format!("Function={} by {:?} ({})", e.function, e.dimensions, e.file))
+        .collect();
+    Err(format!(
+        "{} by {dimensions:?} (Function={function}) is not emitted; the code emits it as: {near:?}",
+        m.name
+    ))
 }
 
 fn alarms(t: &Value) -> Vec<(&String, &Value)> {
@@ -1328,7 +1378,7 @@ fn dashboard_is_json_over_template_resources_and_every_alarm() {
 #[test]
 fn alarms_and_dashboard_read_only_metrics_the_code_emits() {
     let t = template();
-    let emitted = emitted_metrics();
+    let emitted = emissions();
     let mut problems = Vec::new();
     let mut read = BTreeSet::new();
     for (id, a) in alarms(&t) {
@@ -1371,7 +1421,7 @@ fn alarms_and_dashboard_read_only_metrics_the_code_emits() {
 
 #[test]
 fn the_emitted_metric_check_rejects_what_the_code_does_not_emit() {
-    let emitted = emitted_metrics();
+    let emitted = emissions();
     let m = |name: &str, dims: &[(&str, &str)]| MetricRef {
         namespace: "hubsync".into(),
         name: name.into(),
@@ -1380,30 +1430,25 @@ fn the_emitted_metric_check_rejects_what_the_code_does_not_emit() {
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect(),
     };
-    assert!(check_emitted(
-        &emitted,
-        &m("RecordsWritten", &[("Function", "record-upsert")])
-    )
-    .is_ok());
-    assert!(check_emitted(
-        &emitted,
-        &m("RecordsWriten", &[("Function", "record-upsert")])
-    )
-    .is_err());
+    let worker = ("Function", "record-upsert");
+    assert!(check_emitted(&emitted, &m("RecordsWritten", &[worker])).is_ok());
+    assert!(check_emitted(&emitted, &m("RecordsWriten", &[worker])).is_err());
     assert!(check_emitted(
         &emitted,
         &m("RecordsWritten", &[("Function", "recordupsert")])
     )
     .is_err());
+    assert!(check_emitted(&emitted, &m("RecordsWritten", &[])).is_err());
+    // Exact dimension sets: per portal, or not at all.
+    assert!(check_emitted(&emitted, &m("HubSpotCalls", &[worker, ("PortalId", "1")])).is_ok());
+    assert!(check_emitted(&emitted, &m("HubSpotCalls", &[worker])).is_err());
+    assert!(check_emitted(&emitted, &m("RecordsWritten", &[worker, ("PortalId", "1")])).is_err());
+    // Constants resolved through paths (`crate::handler::FUNCTION`).
     assert!(check_emitted(
         &emitted,
-        &m(
-            "RecordsWritten",
-            &[("Function", "record-upsert"), ("Colour", "x")]
-        )
+        &m("NightlyJobsQueued", &[("Function", "reconcile")])
     )
-    .is_err());
-    assert!(check_emitted(&emitted, &m("RecordsWritten", &[])).is_err());
+    .is_ok());
     let search = search_ref(
         "SEARCH('{hubsync,Function,Reason} Function=\"webhook-intake\" MetricName=\"DeliveriesRejected\"', 'Sum', 300)",
     )

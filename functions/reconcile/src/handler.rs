@@ -187,17 +187,23 @@ pub const FUNCTION: &str = "reconcile";
 /// sync "drifts" by everything it creates).
 pub fn emit_finished_metrics(report: &TypeRunReport) {
     let kind = kind_name(report.kind);
-    let run = |m: Metrics| {
-        m.count("ReconcileRunsFinished", 1)
-            .count("ReconcileDrift", report.drift)
-            .count("ReconcileRecords", report.done)
-            .millis("ReconcileDuration", report.duration_ms as f64)
-    };
-    run(Metrics::new(FUNCTION).dimension("Kind", kind)).emit();
-    run(Metrics::new(FUNCTION)
+    let drift = report.drift;
+    let duration_ms = report.duration_ms as f64;
+    Metrics::new(FUNCTION)
         .dimension("Kind", kind)
-        .dimension("ObjectType", report.object_type.as_api_path()))
-    .emit();
+        .count("ReconcileRunsFinished", 1)
+        .count("ReconcileDrift", drift)
+        .count("ReconcileRecords", report.done)
+        .millis("ReconcileDuration", duration_ms)
+        .emit();
+    Metrics::new(FUNCTION)
+        .dimension("Kind", kind)
+        .dimension("ObjectType", report.object_type.as_api_path())
+        .count("ReconcileRunsFinished", 1)
+        .count("ReconcileDrift", drift)
+        .count("ReconcileRecords", report.done)
+        .millis("ReconcileDuration", duration_ms)
+        .emit();
     Metrics::new(FUNCTION)
         .dimension("PortalId", report.portal_id)
         .count("HubSpotCalls", report.counters.hubspot_calls)

@@ -68,6 +68,9 @@ pub async fn respond<S: EventSink, D: PortalDirectory>(
                 .count("DeliveriesRejected", 1);
             if status >= 500 {
                 m.count("IntakeErrors", 1).emit();
+                // The total too, without `Reason`: the intake-errors alarm
+                // watches one metric, whatever failed.
+                Metrics::new(FUNCTION).count("IntakeErrors", 1).emit();
             } else {
                 m.emit();
             }

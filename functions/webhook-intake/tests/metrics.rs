@@ -69,7 +69,32 @@ async fn accepted_and_rejected_deliveries_emit_emf_metrics() {
         401
     );
 
+    // SQS unavailable: 503 (HubSpot retries), counted by reason and in total.
+    h.insert(
+        "X-HubSpot-Signature-v3",
+        sign_v3(&secret, "POST", URL, &body, NOW).parse().unwrap(),
+    );
+    intake
+        .sink()
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        respond(&intake, "POST", &h, None, &body, NOW).await.status,
+        503
+    );
+
     let lines = lines.lock().unwrap().clone();
+    let errors = metric_lines(&lines, "IntakeErrors");
+    let dimensions: Vec<&Value> = errors
+        .iter()
+        .map(|v| &v["_aws"]["CloudWatchMetrics"][0]["Dimensions"])
+        .collect();
+    assert_eq!(
+        dimensions,
+        [&json!([["Function", "Reason"]]), &json!([["Function"]])],
+        "{errors:?}"
+    );
+    assert!(errors.iter().all(|v| v["IntakeErrors"] == json!(1.0)));
     let received = metric_lines(&lines, "EventsReceived");
     assert_eq!(received.len(), 1, "{lines:?}");
     assert_eq!(received[0]["Function"], "webhook-intake");
@@ -79,7 +104,7 @@ async fn accepted_and_rejected_deliveries_emit_emf_metrics() {
     let skipped = metric_lines(&lines, "EventsSkipped");
     assert_eq!(skipped[0]["Reason"], "unknown_portal");
     let rejected = metric_lines(&lines, "DeliveriesRejected");
-    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected.len(), 2, "the 401 and the 503");
     assert_eq!(rejected[0]["Reason"], "bad_signature");
     assert_eq!(
         rejected[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
