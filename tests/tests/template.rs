@@ -1185,6 +1185,10 @@ fn every_alarm_notifies_the_topic_and_links_its_runbook() {
             Value::String(s) => s.clone(),
             other => other["Fn::Sub"].as_str().unwrap_or_default().to_string(),
         };
+        assert!(
+            description.len() <= 1024,
+            "{id}: CloudWatch takes at most 1024 characters of description"
+        );
         let link = description
             .split("docs/OPERATIONS.md#")
             .nth(1)
