@@ -1205,6 +1205,62 @@ fn every_alarm_notifies_the_topic_and_links_its_runbook() {
     }
 }
 
+#[test]
+fn metric_math_alarms_are_well_formed() {
+    // What PutMetricAlarm refuses only at deploy time.
+    let t = template();
+    let mut math = 0;
+    for (id, a) in alarms(&t) {
+        let Some(queries) = a["Properties"]["Metrics"].as_array() else {
+            continue;
+        };
+        math += 1;
+        assert!(
+            a["Properties"]["MetricName"].is_null() && a["Properties"]["Period"].is_null(),
+            "{id}: Metrics excludes MetricName/Period"
+        );
+        let ids: Vec<&str> = queries.iter().filter_map(|q| q["Id"].as_str()).collect();
+        assert_eq!(ids.len(), queries.len(), "{id}: every query has an Id");
+        for q in &ids {
+            assert!(
+                q.starts_with(|c: char| c.is_ascii_lowercase())
+                    && q.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{id}: Id {q} must start lowercase"
+            );
+        }
+        let returned = queries.iter().filter(|q| q["ReturnData"] == true).count();
+        assert_eq!(returned, 1, "{id}: exactly one query returns data");
+        let periods: BTreeSet<u64> = queries
+            .iter()
+            .filter_map(|q| as_u64(&q["MetricStat"]["Period"]))
+            .collect();
+        assert_eq!(periods.len(), 1, "{id}: one period for all metrics");
+        for q in queries {
+            let expression = match &q["Expression"] {
+                Value::String(e) => e.clone(),
+                Value::Null => continue,
+                other => other["Fn::Sub"].as_str().unwrap_or_default().to_string(),
+            };
+            // Every identifier that is not a function, a number or a
+            // substitution is a query of this alarm.
+            let words = expression
+                .split(|c: char| {
+                    !(c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '{' || c == '}')
+                })
+                .filter(|w| !w.is_empty() && !w.starts_with('$'));
+            for w in words {
+                let function = w.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                let number = w.chars().all(|c| c.is_ascii_digit());
+                assert!(
+                    function || number || ids.contains(&w),
+                    "{id}: {w} in `{expression}` is not a query of the alarm"
+                );
+            }
+        }
+    }
+    assert!(math >= 4, "the metric-math alarms");
+}
+
 // ------------------------------------------------------------------ dashboard
 
 /// `${Name}` / `${Name.Attribute}` of a `Fn::Sub` text.
