@@ -799,6 +799,11 @@ fn nightly_schedule_is_exactly_0200_utc_daily() {
     let input: Value = serde_json::from_str(p["Target"]["Input"].as_str().expect("Input"))
         .expect("the target input is JSON");
     assert_eq!(input["schedule"], "nightly");
+    // The schedule invokes asynchronously: a failed fan-out is retried, but
+    // not so late that the run misses its deadline.
+    let retries = &resources(&t)["ReconcileFunction"]["Properties"]["EventInvokeConfig"];
+    assert!(as_u64(&retries["MaximumRetryAttempts"]).is_some_and(|n| n >= 1));
+    assert!(as_u64(&retries["MaximumEventAgeInSeconds"]).is_some_and(|s| s <= 3600));
 }
 
 // ------------------------------------------------------------------ metrics the code emits
