@@ -1,0 +1,376 @@
+//! The worker with a portal's saved mapping config: only the config's
+//! properties are read, the scope archives and restores, owners are loaded
+//! once per invocation, association changes re-read what the config maps.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use hubsync_hubspot::{
+    AssociationLink, BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId,
+};
+use hubsync_mapping::{
+    AssociationRule, HubSpotObject, MappingConfig, Owners, Rule, ScopeFilter, Transform,
+};
+use hubsync_store::{
+    ArchiveReason, Connection, ConnectionStatus, ConnectionStore, MappingConfigStore, MemoryStore,
+    RecordKey, RecordStore,
+};
+use record_upsert::{InboundMessage, ObjectReader, Worker};
+use serde_json::{json, Value};
+
+const PORTAL: u64 = 502;
+
+#[derive(Default)]
+struct Fake {
+    objects: Mutex<HashMap<(ObjectType, ObjectId), HubSpotObject>>,
+    links: Mutex<Vec<(ObjectType, ObjectType, AssociationLink)>>,
+    requested: Mutex<Vec<Vec<String>>>,
+    owner_loads: AtomicUsize,
+    association_reads: AtomicUsize,
+}
+
+impl Fake {
+    fn put(&self, t: ObjectType, id: u64, version_ms: i64, props: &[(&str, &str)]) {
+        let version = chrono::DateTime::from_timestamp_millis(version_ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut all: Vec<(String, String)> = props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        all.push((t.last_modified_property().to_string(), version));
+        self.objects
+            .lock()
+            .unwrap()
+            .insert((t, ObjectId(id)), HubSpotObject::new(id, all));
+    }
+
+    fn link(&self, from: ObjectType, to: ObjectType, a: u64, b: u64, primary: bool) {
+        self.links.lock().unwrap().push((
+            from,
+            to,
+            AssociationLink {
+                from: ObjectId(a),
+                to: ObjectId(b),
+                primary,
+            },
+        ));
+    }
+}
+
+impl ObjectReader for Fake {
+    async fn batch_read(
+        &self,
+        _portal: PortalId,
+        object_type: ObjectType,
+        ids: &[ObjectId],
+        properties: &[&str],
+    ) -> Result<BatchReadResult, HubSpotError> {
+        self.requested
+            .lock()
+            .unwrap()
+            .push(properties.iter().map(|p| p.to_string()).collect());
+        let objects = self.objects.lock().unwrap();
+        let mut out = BatchReadResult::default();
+        for id in ids {
+            match objects.get(&(object_type, *id)) {
+                Some(o) => {
+                    // Like HubSpot: only the requested properties.
+                    let mut o = o.clone();
+                    o.properties.retain(|k, _| properties.contains(&k.as_str()));
+                    out.found.push(o)
+                }
+                None => out.missing.push(*id),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn owners(&self, _portal: PortalId) -> Result<Owners, HubSpotError> {
+        self.owner_loads.fetch_add(1, Ordering::SeqCst);
+        let mut o = Owners::new();
+        o.insert("71", Some("ada@example.com"), Some("Ada"), Some("King"));
+        Ok(o)
+    }
+
+    async fn associations(
+        &self,
+        _portal: PortalId,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<Vec<AssociationLink>, HubSpotError> {
+        self.association_reads.fetch_add(1, Ordering::SeqCst);
+        assert!(ids.len() <= 1_000);
+        Ok(self
+            .links
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(f, t, l)| *f == from && *t == to && ids.contains(&l.from))
+            .map(|(_, _, l)| *l)
+            .collect())
+    }
+}
+
+async fn worker(config: Option<MappingConfig>) -> Worker<Fake, MemoryStore> {
+    let store = MemoryStore::new();
+    let now = chrono::Utc::now();
+    store
+        .put_connection(&Connection {
+            portal_id: PortalId(PORTAL),
+            tenant_id: "t".into(),
+            status: ConnectionStatus::Active,
+            scopes: vec![],
+            access_token_ciphertext: None,
+            refresh_token_ciphertext: None,
+            access_token_expires_at: None,
+            created_at: now,
+            updated_at: now,
+            last_webhook_at: None,
+            status_reason: None,
+        })
+        .await
+        .unwrap();
+    if let Some(c) = config {
+        store
+            .put_mapping_config(PortalId(PORTAL), &c)
+            .await
+            .unwrap();
+    }
+    Worker::new(Fake::default(), store)
+}
+
+fn event(kind: &str, id: u64, at: i64) -> Value {
+    json!({"eventId": 1, "subscriptionId": 1, "portalId": PORTAL, "appId": 1,
+           "occurredAt": at, "subscriptionType": kind, "attemptNumber": 0, "objectId": id})
+}
+
+fn association_event(kind: &str, from: u64, to: u64, at: i64) -> Value {
+    json!({"eventId": 2, "subscriptionId": 1, "portalId": PORTAL, "appId": 1,
+           "occurredAt": at, "subscriptionType": kind, "attemptNumber": 0,
+           "fromObjectId": from, "toObjectId": to, "associationType": "DEAL_TO_COMPANY",
+           "associationRemoved": false, "isPrimaryAssociation": false})
+}
+
+fn message(id: &str, events: Vec<Value>) -> InboundMessage {
+    InboundMessage {
+        message_id: id.to_string(),
+        body: json!({"v": 1, "portalId": PORTAL, "receivedAt": 0, "events": events}).to_string(),
+    }
+}
+
+fn key(t: ObjectType, id: u64) -> RecordKey {
+    RecordKey::new(PortalId(PORTAL), t, ObjectId(id))
+}
+
+fn config() -> MappingConfig {
+    let mut c = MappingConfig::default();
+    let deals = c.object_mut(ObjectType::Deals);
+    deals.rules = vec![
+        Rule::new("name", &["dealname"], Transform::String),
+        Rule::new("seats", &["seats"], Transform::Integer),
+        Rule::new("owner_email", &["hubspot_owner_id"], Transform::OwnerEmail),
+    ];
+    deals.scope.push(ScopeFilter {
+        property: "pipeline".into(),
+        values: vec!["default".into()],
+    });
+    deals.associations.push(AssociationRule {
+        target: "company_ids".into(),
+        to: ObjectType::Companies,
+        primary_only: false,
+    });
+    c.object_mut(ObjectType::Contacts).rules.push(Rule::new(
+        "owner_name",
+        &["hubspot_owner_id"],
+        Transform::OwnerName,
+    ));
+    c
+}
+
+#[tokio::test]
+async fn only_the_configs_properties_are_requested_and_custom_fields_map() {
+    let w = worker(Some(config())).await;
+    w.reader().put(
+        ObjectType::Deals,
+        1,
+        1_000,
+        &[
+            ("dealname", "Big"),
+            ("seats", "12"),
+            ("pipeline", "default"),
+            ("amount", "10"),
+            ("hubspot_owner_id", "71"),
+        ],
+    );
+    let out = w
+        .process(vec![message("m", vec![event("deal.creation", 1, 1_000)])])
+        .await;
+    assert!(out.failed.is_empty());
+    assert_eq!(out.stats.created, 1);
+    assert_eq!(
+        w.reader().requested.lock().unwrap()[0],
+        [
+            "dealname",
+            "hs_lastmodifieddate",
+            "hubspot_owner_id",
+            "pipeline",
+            "seats"
+        ]
+    );
+    let r = w
+        .store()
+        .get_record(&key(ObjectType::Deals, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.fields["seats"], json!(12));
+    assert_eq!(r.fields["owner_email"], json!("ada@example.com"));
+    assert_eq!(r.fields["company_ids"], json!([]));
+    assert!(!r.fields.contains_key("amount_cents"));
+}
+
+#[tokio::test]
+async fn leaving_the_scope_archives_and_entering_it_restores() {
+    let w = worker(Some(config())).await;
+    w.reader()
+        .put(ObjectType::Deals, 2, 1_000, &[("pipeline", "default")]);
+    w.process(vec![message("a", vec![event("deal.creation", 2, 1_000)])])
+        .await;
+    w.reader()
+        .put(ObjectType::Deals, 2, 2_000, &[("pipeline", "enterprise")]);
+    let out = w
+        .process(vec![message(
+            "b",
+            vec![event("deal.propertyChange", 2, 2_000)],
+        )])
+        .await;
+    assert_eq!(out.stats.archived_out_of_scope, 1);
+    assert_eq!(out.stats.skipped.get("out_of_scope"), Some(&1));
+    let r = w
+        .store()
+        .get_record(&key(ObjectType::Deals, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.meta.archived);
+    assert_eq!(r.meta.archive_reason, Some(ArchiveReason::OutOfScope));
+
+    w.reader()
+        .put(ObjectType::Deals, 2, 3_000, &[("pipeline", "default")]);
+    w.process(vec![message(
+        "c",
+        vec![event("deal.propertyChange", 2, 3_000)],
+    )])
+    .await;
+    let r = w
+        .store()
+        .get_record(&key(ObjectType::Deals, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!r.meta.archived);
+    // A deal never in scope costs nothing.
+    w.reader()
+        .put(ObjectType::Deals, 3, 1_000, &[("pipeline", "enterprise")]);
+    let writes = w.store().stats().writes();
+    w.process(vec![message("d", vec![event("deal.creation", 3, 1_000)])])
+        .await;
+    assert_eq!(w.store().stats().writes(), writes);
+}
+
+#[tokio::test]
+async fn owners_are_loaded_once_per_invocation_and_only_when_needed() {
+    let w = worker(Some(config())).await;
+    w.reader().put(
+        ObjectType::Deals,
+        4,
+        1_000,
+        &[("pipeline", "default"), ("hubspot_owner_id", "71")],
+    );
+    w.reader().put(
+        ObjectType::Contacts,
+        5,
+        1_000,
+        &[("email", "c@example.com"), ("hubspot_owner_id", "99")],
+    );
+    w.reader()
+        .put(ObjectType::Companies, 6, 1_000, &[("name", "Acme")]);
+    let out = w
+        .process(vec![message(
+            "m",
+            vec![
+                event("deal.creation", 4, 1_000),
+                event("contact.creation", 5, 1_000),
+                event("company.creation", 6, 1_000),
+            ],
+        )])
+        .await;
+    assert!(out.failed.is_empty());
+    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 1);
+    // An owner id the portal does not have: a field error, the record lands.
+    assert_eq!(out.stats.field_errors, 1);
+    let c = w
+        .store()
+        .get_record(&key(ObjectType::Contacts, 5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.fields["owner_name"], Value::Null);
+
+    // Companies alone (no owner rule): no owners call.
+    w.reader()
+        .put(ObjectType::Companies, 6, 2_000, &[("name", "Acme 2")]);
+    w.process(vec![message(
+        "n",
+        vec![event("company.propertyChange", 6, 2_000)],
+    )])
+    .await;
+    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn association_changes_reread_only_when_the_config_maps_them() {
+    // Defaults: no association fields → counted, no read.
+    let w = worker(None).await;
+    w.reader()
+        .put(ObjectType::Deals, 7, 1_000, &[("dealname", "x")]);
+    let out = w
+        .process(vec![message(
+            "a",
+            vec![association_event("deal.associationChange", 7, 8, 1_500)],
+        )])
+        .await;
+    assert_eq!(out.stats.deferred_events, 1);
+    assert_eq!(out.stats.hubspot_calls, 0);
+
+    // With association fields: the deal is re-read and its companies written.
+    let w = worker(Some(config())).await;
+    w.reader()
+        .put(ObjectType::Deals, 7, 1_000, &[("pipeline", "default")]);
+    w.process(vec![message("b", vec![event("deal.creation", 7, 1_000)])])
+        .await;
+    w.reader()
+        .link(ObjectType::Deals, ObjectType::Companies, 7, 9, true);
+    w.reader()
+        .link(ObjectType::Deals, ObjectType::Companies, 7, 8, false);
+    let out = w
+        .process(vec![message(
+            "c",
+            vec![association_event("deal.associationChange", 7, 8, 1_500)],
+        )])
+        .await;
+    assert!(out.failed.is_empty());
+    // Same HubSpot version, new content: written (a remap, not stale).
+    assert_eq!(out.stats.updated, 1);
+    let r = w
+        .store()
+        .get_record(&key(ObjectType::Deals, 7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.fields["company_ids"], json!(["8", "9"]));
+    assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 2);
+}
