@@ -18,10 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hubspot_sim::{SeedSpec, SimConfig, Simulator};
+use hubsync_auth::shared_limit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 use hubsync_hubspot::{
     ClientConfig, HubSpotClient, InProcessRateLimiter, ObjectId, ObjectType, PortalId,
     RateLimitConfig, RateLimiter, StaticToken, Unlimited,
 };
+use hubsync_store::MemoryRateLedgers;
 use hubsync_store::{
     ArchiveOutcome, ArchiveReason, Checkpoint, Connection, ConnectionStatus, ConnectionStore,
     DeleteOutcome, Lease, MappingConfigStore, MemoryStore, PurgeOutcome, RecordKey, RecordPage,
@@ -296,6 +298,42 @@ async fn main() -> anyhow::Result<()> {
             r.counters.hubspot_calls,
             r.counters.hubspot_calls as f64 * 1000.0 / r.done.max(1) as f64,
             r.counters.rate_limited
+        );
+        sim.shutdown().await;
+    }
+
+    // 1b: the same with the shared per-portal limiter (what the deployed
+    // functions use), its ledger in memory, as the background class.
+    let shared_n = env_usize("RECONCILE_BENCH_SHARED", limited_n);
+    if shared_n > 0 {
+        let (sim, portal, token) = sim_with(shared_n, true).await?;
+        let store = MemoryStore::new();
+        connect(&store, portal).await?;
+        let limiter = Arc::new(SharedRateLimiter::new(
+            MemoryRateLedgers::new(),
+            SharedLimitConfig::new(PermitClass::Background),
+        ));
+        let engine = Engine::new(
+            source(&sim, &token, limiter.clone())?,
+            store.clone(),
+            config.clone(),
+        );
+        let t = Instant::now();
+        let r = run(&engine, portal, SyncJobKind::Initial).await?;
+        let elapsed = t.elapsed();
+        let rps = rate(&r, elapsed);
+        let s = limiter.stats();
+        println!(
+            "shared limiter (memory ledger), 110/10 s: {} records in {:.1} s = {:.0} records/s = {:.1} % of the 1,100 records/s bound; 429s {}; ledger calls {} ({:.1} per 100 HubSpot calls), permits leased {} used {}",
+            r.done,
+            elapsed.as_secs_f64(),
+            rps,
+            rps / 1100.0 * 100.0,
+            r.counters.rate_limited,
+            s.ledger_calls,
+            s.ledger_calls as f64 * 100.0 / r.counters.hubspot_calls.max(1) as f64,
+            s.permits_leased,
+            s.permits_used,
         );
         sim.shutdown().await;
     }

@@ -475,18 +475,32 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
             .clone()
     }
 
+    /// One compare-and-swap of the ledger; a throttled or transient
+    /// DynamoDB error is retried a few times (50, 100, 200 ms) before the
+    /// request fails (retryably).
     async fn swap(
         &self,
         portal: PortalId,
         kind: RateLimitKind,
         ledger: &RateLedger,
     ) -> Result<LedgerSwap, HubSpotError> {
-        Counters::bump(&self.counters.ledger_calls, 1);
-        let out = self
-            .store
-            .swap_rate_ledger(portal, lane_name(kind), ledger)
-            .await
-            .map_err(|e| HubSpotError::RateLimiter(format!("rate ledger: {e}")))?;
+        let mut backoff = Duration::from_millis(50);
+        let out = loop {
+            Counters::bump(&self.counters.ledger_calls, 1);
+            match self
+                .store
+                .swap_rate_ledger(portal, lane_name(kind), ledger)
+                .await
+            {
+                Ok(out) => break out,
+                Err(e) if e.is_retryable() && backoff <= Duration::from_millis(200) => {
+                    tracing::debug!(portal = %portal, error = %e, "rate ledger write failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(e) => return Err(HubSpotError::RateLimiter(format!("rate ledger: {e}"))),
+            }
+        };
         if matches!(out, LedgerSwap::Conflict(_)) {
             Counters::bump(&self.counters.conflicts, 1);
         }
@@ -855,6 +869,65 @@ mod tests {
         run_times.sort();
         let most = busiest(&run_times, cfg.standard.interval + cfg.guard);
         assert!(most <= 110, "{most} requests within one window");
+    }
+
+    /// Fails the first `failures` swaps as throttled.
+    #[derive(Debug, Clone)]
+    struct Throttling {
+        inner: MemoryRateLedgers,
+        failures: Arc<AtomicU64>,
+    }
+
+    impl RateLedgerStore for Throttling {
+        async fn get_rate_ledger(
+            &self,
+            portal: PortalId,
+            lane: &str,
+        ) -> Result<Option<RateLedger>, hubsync_store::StoreError> {
+            self.inner.get_rate_ledger(portal, lane).await
+        }
+
+        async fn swap_rate_ledger(
+            &self,
+            portal: PortalId,
+            lane: &str,
+            ledger: &RateLedger,
+        ) -> Result<LedgerSwap, hubsync_store::StoreError> {
+            let left = self.failures.load(Ordering::Relaxed);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::Relaxed);
+                return Err(hubsync_store::StoreError::Throttled {
+                    operation: "PutItem",
+                    source: None,
+                });
+            }
+            self.inner.swap_rate_ledger(portal, lane, ledger).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_ledger_write_is_retried_then_fails_retryably() {
+        let store = Throttling {
+            inner: MemoryRateLedgers::new(),
+            failures: Arc::new(AtomicU64::new(2)),
+        };
+        let l = SharedRateLimiter::with_clock(
+            store.clone(),
+            SharedLimitConfig::new(PermitClass::Realtime),
+            Arc::new(TokioClock::new(1_700_000_000_000)),
+        );
+        let start = Instant::now();
+        let _ = l.acquire(P, RateLimitKind::Standard).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(150));
+        assert_eq!(l.stats().ledger_calls, 3);
+        // Four failures in a row: the request fails, and may be retried.
+        store.failures.store(4, Ordering::Relaxed);
+        let err = l
+            .acquire(PortalId(8), RateLimitKind::Standard)
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(matches!(err, HubSpotError::RateLimiter(_)));
     }
 
     #[test]

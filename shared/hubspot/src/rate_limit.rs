@@ -8,26 +8,22 @@
 //!
 //! # Keeping several Lambda instances under the portal limit
 //!
-//! An in-process limiter only sees its own instance. The deployment makes
-//! the sum of all instances safe by construction:
+//! An in-process limiter only sees its own instance. The deployed worker
+//! and reconciliation use `hubsync_auth::shared_limit::SharedRateLimiter`
+//! instead: the same trait over a per-portal ledger in the `Control` table
+//! (blocks of permits leased with a conditional write, a fair share
+//! between the real-time worker and the background reconciliation, 429
+//! pauses shared), so a nightly run and a webhook burst together stay under
+//! the portal's limit.
 //!
-//! * every function that calls HubSpot has a known maximum concurrency:
-//!   `record-upsert` via its SQS event source's `ScalingConfig.
-//!   MaximumConcurrency` (and reserved concurrency as a hard ceiling),
-//!   `reconcile` via reserved concurrency;
-//! * each instance gets a **per-instance budget = portal limit / total
-//!   maximum concurrency of the HubSpot-calling functions** (e.g. 110 / 5 =
-//!   22 requests per 10 s), set through [`RateLimitConfig`] at start-up;
-//! * 429s are still honoured (`Retry-After`, `policyName`) and reported to
-//!   the limiter through [`RateLimiter::on_rate_limited`], so every task in
-//!   the instance pauses for that portal instead of each one finding out on
-//!   its own — no retry storm.
-//!
-//! This trades throughput (an idle instance's budget is unused) for
-//! simplicity and zero extra calls. When that matters, a DynamoDB token
-//! bucket (one item per portal in the `Control` table, refilled and taken
-//! with a conditional update) can implement the same trait and share the
-//! full limit across instances.
+//! [`InProcessRateLimiter`] remains for `HUBSYNC_RATE_LIMITER=instance`
+//! (no DynamoDB calls): each instance then gets a **per-instance budget =
+//! portal limit / maximum concurrency**
+//! ([`RateLimitConfig::per_instance_share`]), which keeps the sum of one
+//! function's instances under the limit but not the sum over functions. Either way 429s are
+//! honoured (`Retry-After`, `policyName`) and reported through
+//! [`RateLimiter::on_rate_limited`], so every task pauses for that portal
+//! instead of each one finding out on its own — no retry storm.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
