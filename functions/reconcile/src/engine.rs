@@ -1100,7 +1100,8 @@ where
             return Ok(SliceOutcome::Fenced);
         }
         let report = self.report(RunStatus::Completed, None);
-        emit_drift_metric(&report);
+        // The run's EMF metrics (drift, duration, HubSpot calls) are
+        // emitted by the handler (`handler::emit_finished_metrics`).
         if report.kind != SyncJobKind::Initial && report.drift > self.cfg().drift_alert_threshold {
             tracing::warn!(portal = %self.portal, object_type = %self.object_type, run_id = %report.run_id,
                 drift = report.drift, threshold = self.cfg().drift_alert_threshold,
@@ -1217,29 +1218,4 @@ fn parse_ms(raw: &str) -> Option<i64> {
         .ok()
         .flatten()
         .map(|t| t.epoch_ms())
-}
-
-/// The drift of a finished run as a CloudWatch embedded-metric line
-/// (`hubsync/ReconcileDrift`, by object type): printed raw on stdout, where
-/// Lambda's log agent turns it into a metric (an alarm can watch it).
-fn emit_drift_metric(report: &TypeRunReport) {
-    let line = serde_json::json!({
-        "_aws": {
-            "Timestamp": report.updated_at_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "hubsync",
-                "Dimensions": [["ObjectType"]],
-                "Metrics": [
-                    {"Name": "ReconcileDrift", "Unit": "Count"},
-                    {"Name": "ReconcileRecords", "Unit": "Count"}
-                ]
-            }]
-        },
-        "ObjectType": report.object_type.as_api_path(),
-        "ReconcileDrift": report.drift,
-        "ReconcileRecords": report.done,
-        "kind": kind_name(report.kind),
-        "run_id": report.run_id,
-    });
-    println!("{line}");
 }
