@@ -286,6 +286,29 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
                 Ok(m) => {
                     mappings.insert(portal, Arc::new(m));
                 }
+                Err(GroupError::HubSpot(HubSpotError::Token(TokenError::NeedsReauth))) => {
+                    // The grant is gone: as for a group (below), stop
+                    // syncing the portal instead of retrying forever.
+                    active.remove(&portal);
+                    outcome.stats.needs_reauth_groups += 1;
+                    tracing::error!(portal = %portal, "HubSpot access revoked while loading owners: connection marked needs_reauth, messages acknowledged");
+                    if let Err(e) = self
+                        .store
+                        .set_connection_status(
+                            portal,
+                            ConnectionStatus::NeedsReauth,
+                            Some("invalid_grant"),
+                        )
+                        .await
+                    {
+                        tracing::error!(portal = %portal, error = %e, "could not mark the connection needs_reauth; retrying");
+                        for ((p, _), ids) in &feeders {
+                            if *p == portal {
+                                failed.extend(ids.iter().cloned());
+                            }
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::error!(portal = %portal, error = %e, "mapping config or owners could not be loaded; retrying the portal's messages");
                     active.remove(&portal);

@@ -28,6 +28,8 @@ struct Fake {
     requested: Mutex<Vec<Vec<String>>>,
     owner_loads: AtomicUsize,
     association_reads: AtomicUsize,
+    /// 0: owners load; 1: HubSpot 502; 2: the grant is revoked.
+    owners_failure: AtomicUsize,
 }
 
 impl Fake {
@@ -89,6 +91,15 @@ impl ObjectReader for Fake {
 
     async fn owners(&self, _portal: PortalId) -> Result<Owners, HubSpotError> {
         self.owner_loads.fetch_add(1, Ordering::SeqCst);
+        match self.owners_failure.load(Ordering::SeqCst) {
+            1 => return Err(HubSpotError::Server { status: 502 }),
+            2 => {
+                return Err(HubSpotError::Token(
+                    hubsync_hubspot::TokenError::NeedsReauth,
+                ))
+            }
+            _ => {}
+        }
         let mut o = Owners::new();
         o.insert("71", Some("ada@example.com"), Some("Ada"), Some("King"));
         Ok(o)
@@ -373,4 +384,30 @@ async fn association_changes_reread_only_when_the_config_maps_them() {
         .unwrap();
     assert_eq!(r.fields["company_ids"], json!(["8", "9"]));
     assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn owners_that_cannot_be_loaded_retry_or_stop_the_portal() {
+    let w = worker(Some(config())).await;
+    w.reader()
+        .put(ObjectType::Deals, 10, 1_000, &[("pipeline", "default")]);
+    let batch = vec![message("m", vec![event("deal.creation", 10, 1_000)])];
+    // HubSpot down: the messages are retried, nothing is written.
+    w.reader().owners_failure.store(1, Ordering::SeqCst);
+    let writes = w.store().stats().writes();
+    let out = w.process(batch.clone()).await;
+    assert_eq!(out.failed, ["m"]);
+    assert_eq!(w.store().stats().writes(), writes);
+    // Grant revoked: the connection needs re-authorisation, messages acked.
+    w.reader().owners_failure.store(2, Ordering::SeqCst);
+    let out = w.process(batch).await;
+    assert!(out.failed.is_empty());
+    assert_eq!(out.stats.needs_reauth_groups, 1);
+    let c = w
+        .store()
+        .get_connection(PortalId(PORTAL))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.status, ConnectionStatus::NeedsReauth);
 }
