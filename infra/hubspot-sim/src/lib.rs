@@ -25,6 +25,7 @@ pub mod counters;
 pub mod crm;
 pub mod faults;
 mod http;
+pub mod lists;
 pub mod model;
 pub mod oauth;
 pub mod ratelimit;
@@ -82,6 +83,11 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/crm/v3/objects/{type}/search", post(search::search))
         .route("/crm/v3/properties/{type}", get(crm::list_properties))
         .route("/crm/v3/properties/{type}/{name}", get(crm::get_property))
+        .route("/crm/v3/lists/{id}", get(lists::get_list))
+        .route(
+            "/crm/v3/lists/{id}/memberships",
+            get(lists::list_memberships),
+        )
         .route("/crm/v3/owners", get(crm::list_owners))
         .route("/crm/v3/owners/", get(crm::list_owners))
         .route("/crm/v3/owners/{id}", get(crm::get_owner))

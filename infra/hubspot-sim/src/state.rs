@@ -350,6 +350,8 @@ pub(crate) struct PortalData {
     pub owners: Vec<Owner>,
     pub assoc: Associations,
     pub next_ids: [u64; 3],
+    /// Static lists by id (see [`crate::lists`]).
+    pub lists: BTreeMap<u64, crate::lists::SimList>,
 }
 
 impl PortalData {
@@ -366,6 +368,7 @@ impl PortalData {
             owners: Vec::new(),
             assoc: Associations::default(),
             next_ids: [1_000_000_001, 2_000_000_001, 3_000_000_001],
+            lists: BTreeMap::new(),
         }
     }
 

@@ -26,7 +26,8 @@ pub mod ids {
 }
 
 pub use client::{
-    AssociationLink, ClientConfig, ClientStats, HubSpotClient, RetryConfig, MAX_ASSOCIATION_INPUTS,
+    AssociationLink, ClientConfig, ClientStats, HubSpotClient, ListInfo, RetryConfig,
+    MAX_ASSOCIATION_INPUTS,
 };
 pub use error::{HubSpotError, RateLimitPolicy, TokenError};
 pub use events::{parse_delivery, DeliveryError, EventKind, SubscriptionType, WebhookEvent};

@@ -1,7 +1,7 @@
 //! The client's mapping endpoints against the simulator: property
 //! definitions (built-in and custom), every owner across pages, and
 //! associations v4 batch reads (primary flags, ids without associations,
-//! the 1,000-input limit).
+//! the 1,000-input limit), lists and their memberships.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ async fn setup() -> (Simulator, HubSpotClient, StaticToken) {
     let sim = Simulator::start(SimConfig {
         initial_seed: SeedSpec {
             companies: 20,
-            contacts: 60,
+            contacts: 300,
             deals: 30,
             owners: 150,
             seed: Some(3),
@@ -179,5 +179,46 @@ async fn associations_batch_read_matches_the_simulator() {
         sim.state().counters().requests.values().sum::<u64>(),
         calls,
         "no request sent"
+    );
+}
+
+#[tokio::test]
+async fn lists_and_their_memberships_across_pages() {
+    let (sim, client, token) = setup().await;
+    let state = sim.state();
+    let p = PortalId(PORTAL);
+    let contacts = state.object_ids(PORTAL, SimType::Contacts, false).unwrap();
+    let list = state
+        .create_list(PORTAL, SimType::Contacts, "Customers / Active")
+        .unwrap();
+    let members: Vec<u64> = contacts.iter().copied().take(280).collect();
+    state.add_to_list(PORTAL, list, &members).unwrap();
+    state
+        .delete_object(PORTAL, SimType::Contacts, members[0])
+        .unwrap();
+    state.remove_from_list(PORTAL, list, &[members[1]]).unwrap();
+
+    let info = client
+        .get_list(&token, p, &list.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.name, "Customers / Active");
+    assert_eq!(info.object_type, Some(ObjectType::Contacts));
+    assert_eq!(client.get_list(&token, p, "987654").await.unwrap(), None);
+    assert!(matches!(
+        client.get_list(&token, p, "../owners").await,
+        Err(HubSpotError::InvalidArgument(_))
+    ));
+
+    let got = client
+        .list_memberships(&token, p, &list.to_string())
+        .await
+        .unwrap();
+    let expected: Vec<ObjectId> = members[2..].iter().map(|m| ObjectId(*m)).collect();
+    assert_eq!(got, expected, "live members only, every page");
+    assert_eq!(
+        state.list_members(PORTAL, list).unwrap(),
+        members[2..].to_vec()
     );
 }
