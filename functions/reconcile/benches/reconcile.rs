@@ -190,6 +190,13 @@ impl ConnectionStore for CountingStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, StoreError> {
         self.control.list_connections().await
     }
+    async fn record_webhook_seen(
+        &self,
+        p: PortalId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.control.record_webhook_seen(p, at).await
+    }
 }
 
 impl MappingConfigStore for CountingStore {

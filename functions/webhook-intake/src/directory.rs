@@ -27,14 +27,24 @@ pub trait PortalDirectory: Send + Sync {
         &self,
         portal: PortalId,
     ) -> impl Future<Output = Result<PortalState, DirectoryError>> + Send;
+
+    /// Notes that events of an active portal were queued at `at_ms` (the
+    /// "last webhook" ops see in `hubsync-ops status`). Best effort: a
+    /// failure is logged, never turned into a refused delivery, because the
+    /// events themselves are already safe on the queue.
+    fn webhook_seen(&self, portal: PortalId, at_ms: i64) -> impl Future<Output = ()> + Send;
 }
 
 /// Caches answers for a short time, so a burst of deliveries for one portal
 /// costs one DynamoDB read per Lambda instance per `ttl`.
+/// The "last webhook" time is written through at most once per portal per
+/// `ttl` as well, so it lags by at most `ttl` and costs one write per
+/// portal per instance per `ttl`, however many deliveries arrive.
 pub struct CachedDirectory<D> {
     inner: D,
     ttl: Duration,
     cache: Mutex<HashMap<PortalId, (PortalState, Instant)>>,
+    seen: Mutex<HashMap<PortalId, Instant>>,
 }
 
 impl<D> CachedDirectory<D> {
@@ -43,6 +53,7 @@ impl<D> CachedDirectory<D> {
             inner,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -64,6 +75,22 @@ impl<D: PortalDirectory> PortalDirectory for CachedDirectory<D> {
         }
         Ok(state)
     }
+
+    async fn webhook_seen(&self, portal: PortalId, at_ms: i64) {
+        let due = match self.seen.lock() {
+            Ok(mut seen) => match seen.get(&portal) {
+                Some(at) if at.elapsed() < self.ttl => false,
+                _ => {
+                    seen.insert(portal, Instant::now());
+                    true
+                }
+            },
+            Err(_) => true,
+        };
+        if due {
+            self.inner.webhook_seen(portal, at_ms).await;
+        }
+    }
 }
 
 /// A fixed directory (tests, benchmarks).
@@ -83,6 +110,9 @@ impl PortalDirectory for StaticDirectory {
             PortalState::Unknown
         })
     }
+
+    /// A fixed directory keeps no state: nothing to record.
+    async fn webhook_seen(&self, _portal: PortalId, _at_ms: i64) {}
 }
 
 /// The connections table as a directory.
@@ -104,6 +134,16 @@ impl<S: hubsync_store::ConnectionStore> PortalDirectory for StoreDirectory<S> {
             Ok(Some(c)) if c.status == ConnectionStatus::Active => Ok(PortalState::Active),
             Ok(Some(_)) => Ok(PortalState::Inactive),
             Err(e) => Err(DirectoryError(e.to_string())),
+        }
+    }
+
+    async fn webhook_seen(&self, portal: PortalId, at_ms: i64) {
+        let Some(at) = chrono::DateTime::from_timestamp_millis(at_ms) else {
+            tracing::warn!(portal = %portal, at_ms, "last webhook time out of range; not recorded");
+            return;
+        };
+        if let Err(e) = self.store.record_webhook_seen(portal, at).await {
+            tracing::warn!(portal = %portal, error = %e, "could not record the last webhook time");
         }
     }
 }

@@ -205,6 +205,7 @@ impl<S: EventSink, D: PortalDirectory> Intake<S, D> {
         }
 
         let mut messages = Vec::new();
+        let mut queued_portals = Vec::new();
         for (portal, events) in by_portal {
             match self.directory.state(portal).await? {
                 PortalState::Active => {}
@@ -218,12 +219,16 @@ impl<S: EventSink, D: PortalDirectory> Intake<S, D> {
                 }
             }
             accepted.enqueued += events.len();
+            queued_portals.push(portal);
             let batch = EventBatch::new(portal, req.now_ms, events);
             messages.extend(batch.into_messages(self.config.max_message_bytes)?);
         }
         accepted.sqs_messages = messages.len();
         if !messages.is_empty() {
             accepted.sqs_requests = self.sink.send(messages).await?;
+        }
+        for portal in queued_portals {
+            self.directory.webhook_seen(portal, req.now_ms).await;
         }
         Ok(accepted)
     }

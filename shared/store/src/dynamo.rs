@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
 use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
 use crate::config::StoreConfig;
@@ -196,6 +197,36 @@ impl DynamoStore {
 }
 
 impl ConnectionStore for DynamoStore {
+    async fn record_webhook_seen(
+        &self,
+        portal: PortalId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let at = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at)?;
+        self.stats.count_write();
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.config.control_table)
+            .set_key(Some(connection_key(portal)))
+            .condition_expression("attribute_exists(#pk)")
+            .update_expression("SET #seen = :seen")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#seen", conn_attr::LAST_WEBHOOK_AT)
+            .expression_attribute_values(":seen", at)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
+                    Err(StoreError::ConnectionNotFound { portal })
+                }
+                _ => Err(sdk_error("UpdateItem", err)),
+            },
+        }
+    }
+
     async fn get_connection(&self, portal: PortalId) -> Result<Option<Connection>, StoreError> {
         self.stats.count_read();
         let out = self

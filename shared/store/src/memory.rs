@@ -7,6 +7,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
 use crate::error::StoreError;
@@ -80,6 +81,22 @@ impl MemoryStore {
 }
 
 impl ConnectionStore for MemoryStore {
+    async fn record_webhook_seen(
+        &self,
+        portal: PortalId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let at = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(at)?;
+        self.stats.count_write();
+        let mut state = self.lock();
+        let item = state
+            .connections
+            .get_mut(&portal)
+            .ok_or(StoreError::ConnectionNotFound { portal })?;
+        item.insert(conn_attr::LAST_WEBHOOK_AT.to_owned(), at);
+        Ok(())
+    }
+
     async fn get_connection(&self, portal: PortalId) -> Result<Option<Connection>, StoreError> {
         self.stats.count_read();
         let item = self.lock().connections.get(&portal).cloned();

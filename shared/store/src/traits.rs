@@ -7,6 +7,8 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use futures::Stream;
 use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
@@ -47,6 +49,15 @@ pub trait ConnectionStore: Send + Sync {
     /// Every stored connection, in portal order (a Scan of the Control
     /// table; meant for the nightly fan-out over portals).
     fn list_connections(&self) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
+
+    /// Records that a webhook for the portal arrived at `at` (sets
+    /// `last_webhook_at`, nothing else). [`StoreError::ConnectionNotFound`]
+    /// when the portal has no connection: a delivery never creates one.
+    fn record_webhook_seen(
+        &self,
+        portal: PortalId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The primitives that make a token refresh happen once across many

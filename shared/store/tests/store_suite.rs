@@ -114,6 +114,7 @@ suite!(
     write_counter_counts_every_write_request,
     connection_round_trip_and_status_change,
     status_change_of_an_unknown_connection_is_not_found,
+    webhook_seen_sets_only_last_webhook_at,
     reserved_field_names_are_refused_without_a_write,
     token_swap_succeeds_only_against_the_expected_token,
     a_lease_has_one_holder_until_released_or_lapsed,
@@ -786,6 +787,30 @@ async fn connection_round_trip_and_status_change<S: Harness>(s: S) {
         dbg.contains("<redacted>") && dbg.contains("1000001"),
         "{dbg}"
     );
+}
+
+async fn webhook_seen_sets_only_last_webhook_at<S: Harness>(s: S) {
+    let conn = connection(PORTAL);
+    s.put_connection(&conn).await.unwrap();
+    let at = chrono::DateTime::from_timestamp_millis(1_700_000_123_456).unwrap();
+    let writes = s.counters().writes();
+    s.record_webhook_seen(PORTAL, at).await.unwrap();
+    assert_eq!(s.counters().writes(), writes + 1, "one write");
+    let stored = s.get_connection(PORTAL).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        Connection {
+            last_webhook_at: Some(at),
+            ..conn
+        },
+        "only last_webhook_at changes; tokens and status stay"
+    );
+
+    match s.record_webhook_seen(PortalId(6), at).await {
+        Err(StoreError::ConnectionNotFound { portal }) => assert_eq!(portal, PortalId(6)),
+        other => panic!("a delivery must not create a connection: {other:?}"),
+    }
+    assert!(s.get_connection(PortalId(6)).await.unwrap().is_none());
 }
 
 async fn status_change_of_an_unknown_connection_is_not_found<S: Harness>(s: S) {
