@@ -511,6 +511,7 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
         let lane = self.lane(portal, kind);
         let params = self.config.lane(kind);
         let mut st = lane.state.lock().await;
+        let mut slow_leases = 0u32;
         loop {
             let now = Instant::now();
             if let Some(until) = lane.paused_until().filter(|u| *u > now) {
@@ -546,13 +547,21 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
                         LedgerSwap::Swapped => {
                             Counters::bump(&self.counters.leases, 1);
                             Counters::bump(&self.counters.permits_leased, u64::from(permits));
-                            Counters::bump(&self.counters.permits_used, 1);
                             st.ledger = Some(ledger);
                             st.leased = permits;
-                            st.permits = permits - 1;
-                            // Counted from before the write was sent.
+                            st.permits = permits;
+                            // Counted from before the write was sent: a
+                            // write slower than the lease leaves nothing
+                            // usable, and the loop leases again.
                             st.expires = now + self.config.lease_ttl;
-                            return Ok(());
+                            if Instant::now() >= st.expires {
+                                slow_leases += 1;
+                                if slow_leases >= 3 {
+                                    return Err(HubSpotError::RateLimiter(
+                                        "rate ledger writes are slower than the lease".into(),
+                                    ));
+                                }
+                            }
                         }
                         LedgerSwap::Conflict(current) => {
                             st.ledger = Some(current.unwrap_or_default());
@@ -928,6 +937,58 @@ mod tests {
             .unwrap_err();
         assert!(err.is_retryable(), "{err:?}");
         assert!(matches!(err, HubSpotError::RateLimiter(_)));
+    }
+
+    /// Every swap takes `delay`.
+    #[derive(Debug, Clone)]
+    struct Slow {
+        inner: MemoryRateLedgers,
+        delay: Duration,
+    }
+
+    impl RateLedgerStore for Slow {
+        async fn get_rate_ledger(
+            &self,
+            portal: PortalId,
+            lane: &str,
+        ) -> Result<Option<RateLedger>, hubsync_store::StoreError> {
+            self.inner.get_rate_ledger(portal, lane).await
+        }
+
+        async fn swap_rate_ledger(
+            &self,
+            portal: PortalId,
+            lane: &str,
+            ledger: &RateLedger,
+        ) -> Result<LedgerSwap, hubsync_store::StoreError> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.swap_rate_ledger(portal, lane, ledger).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permits_that_arrive_after_their_lease_are_never_used() {
+        let slow = |ms| {
+            SharedRateLimiter::with_clock(
+                Slow {
+                    inner: MemoryRateLedgers::new(),
+                    delay: Duration::from_millis(ms),
+                },
+                SharedLimitConfig::new(PermitClass::Realtime),
+                Arc::new(TokioClock::new(1_700_000_000_000)),
+            )
+        };
+        // A write slower than the 500 ms lease: nothing is used, and after
+        // three tries the request fails (retryably) instead of looping.
+        let l = slow(600);
+        let err = l.acquire(P, RateLimitKind::Standard).await.unwrap_err();
+        assert!(err.is_retryable());
+        assert_eq!(l.stats().leases, 3);
+        assert_eq!(l.stats().permits_used, 0);
+        // A slow but timely write is fine.
+        let l = slow(300);
+        let _ = l.acquire(P, RateLimitKind::Standard).await.unwrap();
+        assert_eq!(l.stats().permits_used, 1);
     }
 
     #[test]
