@@ -544,3 +544,103 @@ async fn admin_mapping_custom_fields_scope_owners_associations_drift() -> anyhow
     s.env.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_scope_is_applied_by_the_reconciliation() -> anyhow::Result<()> {
+    let s = setup("mapping-lists").await?;
+    let sim = s.env.sim.state();
+    let store = s.env.runner.store();
+    let portal = PortalId(s.portal);
+    reconcile(&s, SyncJobKind::Initial).await?;
+
+    let contacts: Vec<u64> = sim
+        .list_objects(s.portal, SimType::Contacts, false)?
+        .iter()
+        .filter(|o| o.prop("email").is_some())
+        .map(oid)
+        .collect();
+    assert!(contacts.len() >= 6);
+    let list = sim.create_list(s.portal, SimType::Contacts, "Customers / Active")?;
+    let deal_list = sim.create_list(s.portal, SimType::Deals, "Deals")?;
+    let (members, others) = contacts.split_at(contacts.len() / 2);
+    sim.add_to_list(s.portal, list, members)?;
+
+    // A list that does not exist, or holds another type, is rejected.
+    for (id, message) in [
+        (
+            "424242".to_owned(),
+            "HubSpot has no list `424242`".to_owned(),
+        ),
+        (
+            deal_list.to_string(),
+            format!("list `{deal_list}` holds deals, not contacts"),
+        ),
+    ] {
+        let mut c = MappingConfig::default();
+        c.object_mut(ObjectType::Contacts).lists = vec![id.clone()];
+        match save_config(store, &s.client, &s.token, portal, &c).await {
+            Err(MappingError::Rejected(e)) => {
+                assert_eq!(e.0.len(), 1, "{e}");
+                assert_eq!(e.0[0].rule, format!("contacts scope list {id}"));
+                assert_eq!(e.0[0].message, message);
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    let mut config = MappingConfig::default();
+    config.object_mut(ObjectType::Contacts).lists = vec![list.to_string()];
+    save_config(store, &s.client, &s.token, portal, &config).await?;
+    let report = reconcile(&s, SyncJobKind::Resync).await?;
+    let contacts_report = report
+        .types
+        .iter()
+        .find(|t| t.object_type == ObjectType::Contacts)
+        .unwrap();
+    assert_eq!(
+        contacts_report.counters.archived_out_of_scope,
+        others.len() as u64
+    );
+    assert_converged(&s, "after the list-scoped reconciliation").await?;
+
+    // Between runs: webhooks update members, never create non-members.
+    let (member, other) = (members[0], others[0]);
+    for id in [member, other] {
+        sim.update_object(
+            s.portal,
+            SimType::Contacts,
+            id,
+            props([("jobtitle", "x"), ("company", "Renamed Inc")]),
+        )?;
+    }
+    until(&s, ObjectType::Contacts, member, "member updated", |r| {
+        r.fields.get("company_name") == Some(&json!("Renamed Inc"))
+    })
+    .await?;
+    quiet(&s.env).await?;
+    let r = record(&s, ObjectType::Contacts, other).await?.unwrap();
+    assert!(r.meta.archived, "a non-member stays out of scope");
+    assert!(
+        s.env
+            .runner
+            .stats()
+            .worker
+            .skipped
+            .get("list_scope_pending")
+            >= Some(&1)
+    );
+
+    // Membership changes (no webhooks) land with the next reconciliation.
+    sim.add_to_list(s.portal, list, &[other])?;
+    sim.remove_from_list(s.portal, list, &[members[1]])?;
+    reconcile(&s, SyncJobKind::Nightly).await?;
+    assert_converged(&s, "after membership changes").await?;
+    let back = record(&s, ObjectType::Contacts, other).await?.unwrap();
+    assert!(!back.meta.archived);
+    assert_eq!(back.fields["company_name"], json!("Renamed Inc"));
+    let gone = record(&s, ObjectType::Contacts, members[1]).await?.unwrap();
+    assert!(gone.meta.archived);
+    assert_eq!(gone.meta.archive_reason, Some(ArchiveReason::OutOfScope));
+    s.env.stop().await;
+    Ok(())
+}

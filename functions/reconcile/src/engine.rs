@@ -48,7 +48,7 @@
 //! # Checkpoints, lease, hand-over
 //! See [`Engine::run_slice`].
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -398,6 +398,18 @@ where
             None
         };
         let object = config.object(object_type).clone();
+        // The list scope: every member of the config's lists, once per
+        // slice (HubSpot sends no list webhooks; this run applies it).
+        let list_members = if object.lists.is_empty() {
+            None
+        } else {
+            let mut members = BTreeSet::new();
+            for list in &object.lists {
+                ck.counters.hubspot_calls += 1;
+                members.extend(self.source.list_members(portal, list).await?);
+            }
+            Some(members)
+        };
         let properties = object.properties(object_type);
         let mut targets: Vec<ObjectType> = object.associations.iter().map(|a| a.to).collect();
         targets.sort_unstable();
@@ -407,6 +419,7 @@ where
             owners,
             properties,
             targets,
+            list_members,
         })
     }
 
@@ -454,6 +467,8 @@ struct RunMapping {
     properties: Vec<String>,
     /// Association target types the config maps.
     targets: Vec<ObjectType>,
+    /// Members of the config's scope lists (when it has any).
+    list_members: Option<BTreeSet<ObjectId>>,
 }
 
 impl RunMapping {
@@ -784,6 +799,7 @@ where
         let ctx = MapContext {
             owners: self.mapping.owners.as_ref(),
             associations: self.associations.as_ref(),
+            list_members: self.mapping.list_members.as_ref(),
         };
         let mapped = match map_with(&self.mapping.config, self.object_type, object, ctx) {
             MapOutcome::Mapped(m) => m,

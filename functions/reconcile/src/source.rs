@@ -74,6 +74,19 @@ pub trait CrmSource: Send + Sync {
         }
     }
 
+    /// Every live member of a HubSpot list (for list scopes).
+    fn list_members(
+        &self,
+        _portal: PortalId,
+        _list_id: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectId>, HubSpotError>> + Send {
+        async {
+            Err(HubSpotError::InvalidArgument(
+                "this source cannot read lists".into(),
+            ))
+        }
+    }
+
     /// Associations v4 of ≤ 1,000 ids (for association fields).
     fn associations(
         &self,
@@ -186,6 +199,16 @@ impl<T: AccessTokenSource> CrmSource for HubSpotSource<T> {
             );
         }
         Ok(owners)
+    }
+
+    async fn list_members(
+        &self,
+        portal: PortalId,
+        list_id: &str,
+    ) -> Result<Vec<ObjectId>, HubSpotError> {
+        self.client
+            .list_memberships(&self.tokens, portal, list_id)
+            .await
     }
 
     async fn associations(

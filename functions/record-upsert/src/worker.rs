@@ -496,9 +496,13 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
                 }
                 Some(assoc)
             };
+            // List membership is not known here (HubSpot sends no list
+            // webhooks): the list scope is the reconciliation's, and
+            // `write_all` only updates records it already synced.
             let ctx = MapContext {
                 owners: mapping.owners.as_ref(),
                 associations: associations.as_ref(),
+                list_members: None,
             };
 
             let mut writes = Vec::with_capacity(read.found.len());
@@ -528,7 +532,8 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
                     }
                 }
             }
-            self.write_all(portal, object_type, writes, skipped, stats)
+            let list_scoped = !config.lists.is_empty();
+            self.write_all(portal, object_type, writes, skipped, list_scoped, stats)
                 .await?;
         }
         Ok(())
@@ -546,6 +551,7 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
         object_type: ObjectType,
         writes: Vec<RecordWrite>,
         skipped: Vec<(ObjectId, i64)>,
+        list_scoped: bool,
         stats: &mut BatchStats,
     ) -> Result<(), GroupError> {
         if writes.is_empty() && skipped.is_empty() {
@@ -583,6 +589,19 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
 
         let mut to_write = Vec::with_capacity(writes.len());
         for write in writes {
+            // A list-scoped type: only records the reconciliation put in
+            // scope (stored, and not archived as out of scope) are updated.
+            if list_scoped
+                && stored.get(&write.key).is_none_or(|m| {
+                    m.archived && m.archive_reason == Some(ArchiveReason::OutOfScope)
+                })
+            {
+                *stats
+                    .skipped
+                    .entry("list_scope_pending".to_owned())
+                    .or_default() += 1;
+                continue;
+            }
             use hubsync_store::WriteDecision::*;
             match hubsync_store::needs_write(
                 stored.get(&write.key),

@@ -90,6 +90,16 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
             .into_iter()
             .map(|d| d.name)
             .collect();
+        let list_members: Option<BTreeSet<ObjectId>> = if oc.lists.is_empty() {
+            None
+        } else {
+            let mut members = BTreeSet::new();
+            for list in &oc.lists {
+                let id: u64 = list.parse()?;
+                members.extend(sim.list_members(portal, id)?.into_iter().map(ObjectId));
+            }
+            Some(members)
+        };
         let mut expected: BTreeMap<u64, serde_json::Map<String, serde_json::Value>> =
             BTreeMap::new();
         for o in sim.list_objects(portal, sim_type(t), false)? {
@@ -109,6 +119,7 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
             let ctx = MapContext {
                 owners: Some(&owners),
                 associations: Some(&assoc),
+                list_members: list_members.as_ref(),
             };
             if let MapOutcome::Mapped(m) = map_with(oc, t, &object, ctx) {
                 let fields = match serde_json::to_value(&m.record)? {

@@ -12,12 +12,13 @@
 //!   app records and every field error. Read-only: it takes no store, so it
 //!   cannot write one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hubsync_hubspot::PortalId;
 use hubsync_hubspot::{AccessTokenSource, HubSpotClient, HubSpotError, ObjectId, ObjectType};
 use hubsync_mapping::{
-    map_with, validate, Associations, ConfigErrors, MapContext, MapOutcome, Owners, PropertyCatalog,
+    map_with, validate, validate_lists, Associations, ConfigErrors, MapContext, MapOutcome, Owners,
+    PropertyCatalog,
 };
 use hubsync_store::{MappingConfigStore, StoreError};
 use serde::Serialize;
@@ -53,8 +54,10 @@ pub async fn property_catalog(
     Ok(catalog)
 }
 
-/// Validates `config` against the portal's current properties; returns it
-/// ready to store (enumeration rules carry the property's options).
+/// Validates `config` against the portal's current properties and the
+/// lists it scopes by (`GET /crm/v3/lists/{id}` each); returns it ready to
+/// store (enumeration rules carry the property's options). Every problem
+/// is reported.
 pub async fn validate_config(
     client: &HubSpotClient,
     tokens: &impl AccessTokenSource,
@@ -62,7 +65,30 @@ pub async fn validate_config(
     config: &MappingConfig,
 ) -> Result<MappingConfig, MappingError> {
     let catalog = property_catalog(client, tokens, portal).await?;
-    validate(config, &catalog).map_err(MappingError::Rejected)
+    let mut known: BTreeMap<String, Option<ObjectType>> = BTreeMap::new();
+    for t in ObjectType::ALL {
+        for id in &config.object(t).lists {
+            if known.contains_key(id) {
+                continue;
+            }
+            match client.get_list(tokens, portal, id).await {
+                Ok(Some(list)) => {
+                    known.insert(id.clone(), list.object_type);
+                }
+                Ok(None) | Err(HubSpotError::InvalidArgument(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let list_errors = validate_lists(config, &known);
+    match validate(config, &catalog) {
+        Ok(valid) if list_errors.is_empty() => Ok(valid),
+        Ok(_) => Err(MappingError::Rejected(ConfigErrors(list_errors))),
+        Err(mut e) => {
+            e.0.extend(list_errors);
+            Err(MappingError::Rejected(e))
+        }
+    }
 }
 
 /// A saved config.
@@ -169,9 +195,19 @@ pub async fn preview(
             }
             Some(a)
         };
+        let list_members: Option<BTreeSet<ObjectId>> = if oc.lists.is_empty() {
+            None
+        } else {
+            let mut members = BTreeSet::new();
+            for list in &oc.lists {
+                members.extend(client.list_memberships(tokens, portal, list).await?);
+            }
+            Some(members)
+        };
         let ctx = MapContext {
             owners: owners.as_ref(),
             associations: associations.as_ref(),
+            list_members: list_members.as_ref(),
         };
         let mut tp = TypePreview {
             object_type: t,

@@ -98,6 +98,13 @@ pub struct ObjectConfig {
     /// Association fields (associations v4).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub associations: Vec<AssociationRule>,
+    /// List scope: HubSpot list ids (Lists API, scope `crm.lists.read`); a
+    /// record syncs only while it is a member of at least one (and matches
+    /// `scope`). HubSpot sends no webhook for list membership, so the
+    /// reconciliation applies it: between runs the worker keeps updating
+    /// records already synced but creates none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lists: Vec<String>,
 }
 
 impl ObjectConfig {
@@ -233,6 +240,7 @@ fn default_companies() -> ObjectConfig {
         ],
         scope: Vec::new(),
         associations: Vec::new(),
+        lists: Vec::new(),
     }
 }
 
@@ -260,6 +268,7 @@ fn default_contacts() -> ObjectConfig {
         ],
         scope: Vec::new(),
         associations: Vec::new(),
+        lists: Vec::new(),
     }
 }
 
@@ -280,6 +289,7 @@ fn default_deals() -> ObjectConfig {
         ],
         scope: Vec::new(),
         associations: Vec::new(),
+        lists: Vec::new(),
     }
 }
 
@@ -531,6 +541,37 @@ pub fn validate(
     }
 }
 
+/// Checks the list scopes against the portal's lists (`list id → the
+/// object type its records are, None for other types`, only for the ids
+/// the config names that HubSpot knows): every list must exist and hold
+/// records of the type it scopes.
+pub fn validate_lists(
+    config: &MappingConfig,
+    known: &BTreeMap<String, Option<ObjectType>>,
+) -> Vec<RuleError> {
+    let mut errors = Vec::new();
+    for t in ObjectType::ALL {
+        for id in &config.object(t).lists {
+            let rule = format!("{t} scope list {id}");
+            match known.get(id) {
+                None => errors.push(RuleError {
+                    rule,
+                    message: format!("HubSpot has no list `{id}`"),
+                }),
+                Some(Some(holds)) if *holds == t => {}
+                Some(other) => errors.push(RuleError {
+                    rule,
+                    message: format!(
+                        "list `{id}` holds {}, not {t}",
+                        other.map_or("another object type".to_owned(), |o| o.to_string())
+                    ),
+                }),
+            }
+        }
+    }
+    errors
+}
+
 /// Schema drift: the properties `config` reads for `t` that the portal no
 /// longer defines (deleted in HubSpot after the config was saved). Their
 /// fields map to null until the config is fixed.
@@ -757,6 +798,27 @@ mod tests {
         assert!(rules.contains(&"contacts.email"));
         assert!(rules.contains(&"deals scope pipeline in [nonexistent]"));
         assert!(rules.contains(&"deals.deal_ids ← associations to deals"));
+    }
+
+    #[test]
+    fn list_scopes_must_exist_and_hold_the_type() {
+        let mut c = MappingConfig::default();
+        c.deals.lists = vec!["1".into(), "2".into(), "3".into()];
+        let known = BTreeMap::from([
+            ("1".to_owned(), Some(ObjectType::Deals)),
+            ("2".to_owned(), Some(ObjectType::Contacts)),
+        ]);
+        let e = validate_lists(&c, &known);
+        let msgs: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [
+                "deals scope list 2: list `2` holds contacts, not deals",
+                "deals scope list 3: HubSpot has no list `3`"
+            ]
+        );
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(MappingConfig::from_json(&json).unwrap(), c);
     }
 
     #[test]

@@ -24,8 +24,9 @@ pub mod transform;
 pub mod values;
 
 pub use config::{
-    missing_properties, validate, AssociationRule, ConfigErrors, MappingConfig, ObjectConfig,
-    PropertyCatalog, PropertyDefinition, PropertyOption, Rule, RuleError, ScopeFilter,
+    missing_properties, validate, validate_lists, AssociationRule, ConfigErrors, MappingConfig,
+    ObjectConfig, PropertyCatalog, PropertyDefinition, PropertyOption, Rule, RuleError,
+    ScopeFilter,
 };
 pub use ids::{IdParseError, ObjectId, ObjectType, PortalId};
 pub use map::{

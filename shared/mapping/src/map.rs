@@ -123,11 +123,17 @@ impl Associations {
 }
 
 /// What mapping needs besides the object: the portal's owners (for
-/// `owner_email` / `owner_name`) and the records' associations.
+/// `owner_email` / `owner_name`), the records' associations, and the
+/// members of the config's scope lists.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MapContext<'a> {
     pub owners: Option<&'a Owners>,
     pub associations: Option<&'a Associations>,
+    /// The union of the members of the config's `lists`; `None` when not
+    /// loaded, in which case the list scope is **not** applied and the
+    /// caller must not create records from the outcome (the worker only
+    /// updates records already synced).
+    pub list_members: Option<&'a BTreeSet<ObjectId>>,
 }
 
 /// Map one HubSpot object of the given type with the default field map.
@@ -160,7 +166,8 @@ pub fn map_deal(obj: &HubSpotObject) -> MapOutcome {
 ///
 /// 1. contacts: no email → `Skipped { MissingEmail }`, an email that is not
 ///    an address → `Skipped { InvalidEmail }`;
-/// 2. outside the scope → `Skipped { OutOfScope }`;
+/// 2. outside the scope (property filters; list membership when
+///    `ctx.list_members` is loaded) → `Skipped { OutOfScope }`;
 /// 3. every rule's transform, in order; a bad value is a [`FieldError`]
 ///    for that field (left null, or kept for an unknown enumeration value)
 ///    and the rest of the record still maps;
@@ -192,7 +199,11 @@ pub fn map_with(
             };
         }
     }
-    if !config.in_scope(|p| obj.property(p).map(str::to_owned)) {
+    let in_lists = config.lists.is_empty()
+        || ctx
+            .list_members
+            .is_none_or(|members| members.contains(&obj.id));
+    if !in_lists || !config.in_scope(|p| obj.property(p).map(str::to_owned)) {
         return MapOutcome::Skipped {
             object_type,
             id: obj.id,
@@ -699,6 +710,7 @@ mod tests {
         let ctx = MapContext {
             owners: Some(&owners),
             associations: Some(&assoc),
+            list_members: None,
         };
         let mut o = deal_obj();
         o.properties.insert("region".into(), Some(" EMEA ".into()));
@@ -746,6 +758,35 @@ mod tests {
             ["seats", "owner_email", "company_id", "contact_ids"]
         );
         assert_eq!(m.record.str("name"), Some("Big Deal"));
+    }
+
+    #[test]
+    fn list_scope_applies_only_when_membership_is_loaded() {
+        let mut cfg = MappingConfig::default();
+        cfg.object_mut(ObjectType::Deals).lists = vec!["7".into()];
+        let o = deal_obj();
+        let members: BTreeSet<ObjectId> = [ObjectId(1)].into();
+        fn ctx(m: Option<&BTreeSet<ObjectId>>) -> MapContext<'_> {
+            MapContext {
+                list_members: m,
+                ..MapContext::default()
+            }
+        }
+        let oc = cfg.object(ObjectType::Deals);
+        assert!(matches!(
+            map_with(oc, ObjectType::Deals, &o, ctx(Some(&members))),
+            MapOutcome::Skipped {
+                reason: SkipReason::OutOfScope,
+                ..
+            }
+        ));
+        let with_it: BTreeSet<ObjectId> = [o.id].into();
+        assert!(map_with(oc, ObjectType::Deals, &o, ctx(Some(&with_it)))
+            .mapped()
+            .is_some());
+        assert!(map_with(oc, ObjectType::Deals, &o, ctx(None))
+            .mapped()
+            .is_some());
     }
 
     const FIELDS: &[(&str, &[&str])] = &[
