@@ -111,7 +111,7 @@ enum MappingCommand {
 }
 
 async fn mapping_command(command: MappingCommand) -> Result<()> {
-    use hubsync_local::mapping::{preview, save_config, validate_config, MappingError};
+    use hubsync_admin::mapping::{preview, save_config, validate_config, MappingError};
     use hubsync_mapping::MappingConfig;
     let target = match &command {
         MappingCommand::ShowDefault => {
