@@ -107,7 +107,12 @@ async fn run<S>(
     kind: SyncJobKind,
 ) -> anyhow::Result<TypeRunReport>
 where
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore + MappingConfigStore,
+    S: RecordStore
+        + TokenStore
+        + ConnectionStore
+        + SyncStateStore
+        + MappingConfigStore
+        + hubsync_store::OwnersCacheStore,
 {
     let job = JobMessage::new(kind, PortalId(portal), vec![ObjectType::Companies]);
     match engine
@@ -215,6 +220,31 @@ impl MappingConfigStore for CountingStore {
     }
     async fn delete_mapping_config(&self, p: PortalId) -> Result<bool, StoreError> {
         self.control.delete_mapping_config(p).await
+    }
+}
+
+impl hubsync_store::OwnersCacheStore for CountingStore {
+    async fn get_owners_cache(
+        &self,
+        p: PortalId,
+    ) -> Result<Option<hubsync_store::CachedOwners>, StoreError> {
+        self.control.get_owners_cache(p).await
+    }
+    async fn put_owners_cache(
+        &self,
+        p: PortalId,
+        o: &hubsync_mapping::Owners,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.control.put_owners_cache(p, o, at).await
+    }
+    async fn claim_owners_refresh(
+        &self,
+        p: PortalId,
+        now: i64,
+        interval: i64,
+    ) -> Result<bool, StoreError> {
+        self.control.claim_owners_refresh(p, now, interval).await
     }
 }
 

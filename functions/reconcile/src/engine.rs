@@ -61,9 +61,9 @@ use hubsync_mapping::{
 };
 use hubsync_store::{
     needs_write, run_lock_name, ArchiveOutcome, ArchiveReason, Checkpoint, ConnectionStatus,
-    ConnectionStore, MappingConfigStore, RecordKey, RecordScan, RecordStore, RecordWrite,
-    RunStatus, StoreError, StoredMeta, SyncJobKind, SyncStateStore, TokenStore, TypeCounters,
-    TypeRunReport, UpsertOutcome, WriteDecision,
+    ConnectionStore, MappingConfigStore, OwnersCacheStore, RecordKey, RecordScan, RecordStore,
+    RecordWrite, RunStatus, StoreError, StoredMeta, SyncJobKind, SyncStateStore, TokenStore,
+    TypeCounters, TypeRunReport, UpsertOutcome, WriteDecision,
 };
 
 use crate::job::{kind_name, JobMessage};
@@ -180,6 +180,9 @@ enum Action {
         key: RecordKey,
         occurred_at_ms: i64,
         reason: ArchiveReason,
+        /// Out of scope only because the mapping config changed (counted
+        /// as `remapped`, not drift).
+        remapped: bool,
     },
 }
 
@@ -191,6 +194,9 @@ enum UpsertKind {
     /// An archived record made active again.
     Unarchive {
         same_version: bool,
+        /// Back in scope only because the mapping config changed (counted
+        /// as `remapped`, not drift).
+        remapped: bool,
     },
 }
 
@@ -220,7 +226,12 @@ pub fn new_run_id(kind: SyncJobKind, at_ms: i64) -> String {
 impl<C, S> Engine<C, S>
 where
     C: CrmSource,
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore + MappingConfigStore,
+    S: RecordStore
+        + TokenStore
+        + ConnectionStore
+        + SyncStateStore
+        + MappingConfigStore
+        + OwnersCacheStore,
 {
     pub fn new(source: C, store: S, config: EngineConfig) -> Self {
         Self {
@@ -391,9 +402,22 @@ where
                 }
             }
         }
+        // Owners: the portal's cache, refreshed from HubSpot once per run
+        // (the first slice of the night's run finds it older than the run).
         let owners = if config.needs_owners(object_type) {
-            ck.counters.hubspot_calls += 1;
-            Some(self.source.owners(portal).await?)
+            match self.store.get_owners_cache(portal).await? {
+                Some(c) if c.refreshed_at_ms >= ck.started_at_ms => Some(c.owners),
+                _ => {
+                    ck.counters.hubspot_calls += 1;
+                    ck.counters.owner_refreshes += 1;
+                    let read_at = now_ms();
+                    let owners = self.source.owners(portal).await?;
+                    self.store
+                        .put_owners_cache(portal, &owners, read_at)
+                        .await?;
+                    Some(owners)
+                }
+            }
         } else {
             None
         };
@@ -415,6 +439,7 @@ where
         targets.sort_unstable();
         targets.dedup();
         Ok(RunMapping {
+            fingerprint: object.fingerprint(),
             config: object,
             owners,
             properties,
@@ -462,6 +487,8 @@ where
 /// What a slice maps with, loaded once per slice.
 struct RunMapping {
     config: ObjectConfig,
+    /// `config.fingerprint()`, stored with every record written.
+    fingerprint: String,
     owners: Option<Owners>,
     /// The HubSpot properties to request.
     properties: Vec<String>,
@@ -508,7 +535,12 @@ struct Run<'a, C, S: RecordStore> {
 impl<'a, C, S> Run<'a, C, S>
 where
     C: CrmSource,
-    S: RecordStore + TokenStore + ConnectionStore + SyncStateStore + MappingConfigStore,
+    S: RecordStore
+        + TokenStore
+        + ConnectionStore
+        + SyncStateStore
+        + MappingConfigStore
+        + OwnersCacheStore,
 {
     fn new(
         engine: &'a Engine<C, S>,
@@ -801,6 +833,15 @@ where
             associations: self.associations.as_ref(),
             list_members: self.mapping.list_members.as_ref(),
         };
+        // A stored record mapped with another config whose HubSpot version
+        // has not moved since: whatever changes now is the config's doing,
+        // not a webhook the worker missed.
+        let fp = self.mapping.fingerprint.as_str();
+        let version_now = object_version(self.object_type, object);
+        let config_changed = stored.as_ref().is_some_and(|s| {
+            s.mapping_fp.as_deref() != Some(fp)
+                && version_now.is_some_and(|v| v <= s.source_version)
+        });
         let mapped = match map_with(&self.mapping.config, self.object_type, object, ctx) {
             MapOutcome::Mapped(m) => m,
             MapOutcome::Skipped { reason, .. } => {
@@ -817,6 +858,7 @@ where
                             key,
                             occurred_at_ms: version.max(s.source_version.saturating_add(1)),
                             reason: ArchiveReason::OutOfScope,
+                            remapped: config_changed,
                         });
                     }
                 }
@@ -830,11 +872,14 @@ where
         let (version, kind) = match &stored {
             None => (version, UpsertKind::Create),
             Some(s) if s.archived => {
+                let remapped =
+                    config_changed && s.archive_reason == Some(ArchiveReason::OutOfScope);
                 if decision.is_write() {
                     (
                         version,
                         UpsertKind::Unarchive {
                             same_version: false,
+                            remapped,
                         },
                     )
                 } else if s.source_version < listed_at_ms.saturating_sub(skew) {
@@ -842,7 +887,10 @@ where
                     // archive: HubSpot has it back (restore rule).
                     (
                         version.max(s.source_version.saturating_add(1)),
-                        UpsertKind::Unarchive { same_version: true },
+                        UpsertKind::Unarchive {
+                            same_version: true,
+                            remapped,
+                        },
                     )
                 } else {
                     c.deferred_restores += 1;
@@ -875,7 +923,9 @@ where
             },
         };
         match RecordWrite::from_fields(key, version, hash, &mapped.record) {
-            Ok(write) => self.actions.push(Action::Upsert(write, kind)),
+            Ok(write) => self
+                .actions
+                .push(Action::Upsert(write.with_mapping_fp(fp), kind)),
             Err(e) => {
                 c.errors += 1;
                 tracing::error!(key = %key, error = %e, "record could not be written");
@@ -897,6 +947,7 @@ where
                     key: stored.key(),
                     occurred_at_ms: occurred,
                     reason: ArchiveReason::Deleted,
+                    remapped: false,
                 });
             }
             None => {
@@ -994,6 +1045,7 @@ where
                         key: m.key(),
                         occurred_at_ms: read_at.max(m.source_version.saturating_add(1)),
                         reason: ArchiveReason::Merged,
+                        remapped: false,
                     });
                 }
             }
@@ -1189,7 +1241,11 @@ async fn apply<S: RecordStore>(store: &S, action: Action) -> Result<TypeCounters
             }
             (
                 UpsertOutcome::Created | UpsertOutcome::Updated,
-                UpsertKind::Unarchive { same_version },
+                UpsertKind::Unarchive { remapped: true, .. },
+            ) => c.remapped += 1,
+            (
+                UpsertOutcome::Created | UpsertOutcome::Updated,
+                UpsertKind::Unarchive { same_version, .. },
             ) => {
                 c.unarchived += 1;
                 if same_version {
@@ -1204,6 +1260,7 @@ async fn apply<S: RecordStore>(store: &S, action: Action) -> Result<TypeCounters
             key,
             occurred_at_ms,
             reason,
+            remapped,
         } => match store
             .archive_record(&key, occurred_at_ms, reason, None)
             .await?
@@ -1211,6 +1268,7 @@ async fn apply<S: RecordStore>(store: &S, action: Action) -> Result<TypeCounters
             ArchiveOutcome::Archived => match reason {
                 ArchiveReason::Deleted => c.archived_deleted += 1,
                 ArchiveReason::Merged => c.archived_merged += 1,
+                _ if remapped => c.remapped += 1,
                 _ => c.archived_out_of_scope += 1,
             },
             ArchiveOutcome::Stale => c.stale += 1,

@@ -56,7 +56,8 @@ where
         + TokenStore
         + ConnectionStore
         + SyncStateStore
-        + hubsync_store::MappingConfigStore,
+        + hubsync_store::MappingConfigStore
+        + hubsync_store::OwnersCacheStore,
     Q: JobQueue,
 {
     pub fn new(engine: Engine<C, S>, queue: Q, handover_reserve: Duration) -> Self {

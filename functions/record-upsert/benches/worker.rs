@@ -217,7 +217,12 @@ impl Bench {
 
 /// Feed messages to the worker `batch_size` at a time (as the SQS event
 /// source would); return the summed stats, invocations and elapsed time.
-async fn drive<S: RecordStore + ConnectionStore + hubsync_store::MappingConfigStore>(
+async fn drive<
+    S: RecordStore
+        + ConnectionStore
+        + hubsync_store::MappingConfigStore
+        + hubsync_store::OwnersCacheStore,
+>(
     worker: &Worker<Reader, S>,
     messages: &[InboundMessage],
     batch_size: usize,
@@ -432,7 +437,12 @@ fn print_pass(p: &Pass) {
     );
 }
 
-async fn passes<S: RecordStore + ConnectionStore + hubsync_store::MappingConfigStore>(
+async fn passes<
+    S: RecordStore
+        + ConnectionStore
+        + hubsync_store::MappingConfigStore
+        + hubsync_store::OwnersCacheStore,
+>(
     b: &Bench,
     worker: &Worker<Reader, S>,
     stats: &StoreStats,

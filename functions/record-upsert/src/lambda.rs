@@ -2,7 +2,7 @@
 //! (the event source mapping has `ReportBatchItemFailures`).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use hubsync_store::{ConnectionStore, MappingConfigStore, RecordStore};
+use hubsync_store::{ConnectionStore, MappingConfigStore, OwnersCacheStore, RecordStore};
 
 use crate::worker::{InboundMessage, ObjectReader, Worker};
 
@@ -10,7 +10,7 @@ use crate::worker::{InboundMessage, ObjectReader, Worker};
 /// as failed individually, so it fails the whole invocation if it fails.
 pub async fn handle_sqs_event<
     R: ObjectReader,
-    S: RecordStore + ConnectionStore + MappingConfigStore,
+    S: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore,
 >(
     worker: &Worker<R, S>,
     event: SqsEvent,
@@ -35,7 +35,7 @@ pub async fn handle_sqs_event<
 /// the local runner).
 pub async fn process_and_report<
     R: ObjectReader,
-    S: RecordStore + ConnectionStore + MappingConfigStore,
+    S: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore,
 >(
     worker: &Worker<R, S>,
     messages: Vec<InboundMessage>,

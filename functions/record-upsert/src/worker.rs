@@ -15,7 +15,11 @@
 //!    an unchanged record costs no write. Records outside the config's scope
 //!    are skipped, and a stored active copy is archived `out_of_scope`.
 //!    The config (and, when it maps owner emails or names, the portal's
-//!    owners) is loaded once per portal and invocation; association fields
+//!    owners from its cache in the Control table — no HubSpot call) is
+//!    loaded once per portal and invocation. A record naming an owner the
+//!    cache lacks refreshes the cache from the owners API, at most once per
+//!    portal and invocation and once per [`OWNERS_REFRESH_INTERVAL_MS`]
+//!    across workers; an owner still unknown is a field error. Association fields
 //!    are read with associations v4 for the records read, and an
 //!    `*.associationChange` re-reads its record when the config maps
 //!    associations of that type.
@@ -34,7 +38,7 @@ use hubsync_hubspot::{
 use hubsync_mapping::{map_with, Associations, MapContext, MapOutcome, MappingConfig, Owners};
 use hubsync_store::{
     ArchiveOutcome, ArchiveReason, ConnectionStatus, ConnectionStore, MappingConfigStore,
-    RecordKey, RecordStore, RecordWrite, StoreError, UpsertOutcome,
+    OwnersCacheStore, RecordKey, RecordStore, RecordWrite, StoreError, UpsertOutcome,
 };
 use serde::Serialize;
 use webhook_intake::EventBatch;
@@ -43,6 +47,10 @@ use crate::plan::{plan, Plan, ReadIntent};
 
 /// HubSpot's limit of ids per batch read.
 pub const BATCH_READ_MAX: usize = 100;
+
+/// On-demand refreshes of a portal's owners cache (an owner id the cache
+/// lacks) are at least this far apart, across all workers.
+pub const OWNERS_REFRESH_INTERVAL_MS: i64 = 5 * 60 * 1000;
 
 /// Reads current objects from HubSpot (the client, with its token source
 /// and rate limiter, in production; the simulator or a fake in tests).
@@ -93,8 +101,21 @@ pub trait ObjectReader: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub struct PortalMapping {
     pub config: MappingConfig,
-    /// Loaded when the config resolves owners.
+    /// Read from the owners cache when the config resolves owners.
     pub owners: Option<Owners>,
+    /// The owners after an on-demand refresh in this invocation (`None`
+    /// inside: the refresh was not possible, map with `owners`).
+    pub refreshed: tokio::sync::OnceCell<Option<Owners>>,
+}
+
+impl PortalMapping {
+    /// The freshest owners this invocation has.
+    fn current_owners(&self) -> Option<&Owners> {
+        self.refreshed
+            .get()
+            .and_then(Option::as_ref)
+            .or(self.owners.as_ref())
+    }
 }
 
 /// One SQS message as the worker sees it.
@@ -138,7 +159,9 @@ pub struct BatchStats {
     pub field_errors: usize,
     pub failed_groups: usize,
     pub needs_reauth_groups: usize,
-    /// HubSpot batch reads per portal.
+    /// Owners read from HubSpot into a portal's owners cache.
+    pub owner_refreshes: usize,
+    /// HubSpot calls per portal.
     pub hubspot_calls_by_portal: BTreeMap<PortalId, usize>,
 }
 
@@ -166,6 +189,7 @@ impl BatchStats {
         self.field_errors += other.field_errors;
         self.failed_groups += other.failed_groups;
         self.needs_reauth_groups += other.needs_reauth_groups;
+        self.owner_refreshes += other.owner_refreshes;
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
         }
@@ -191,7 +215,11 @@ pub struct Worker<R, S> {
     concurrency: usize,
 }
 
-impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Worker<R, S> {
+impl<R, S> Worker<R, S>
+where
+    R: ObjectReader,
+    S: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore,
+{
     pub fn new(reader: R, store: S) -> Self {
         Self {
             reader,
@@ -387,7 +415,8 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
     }
 
     /// The portal's config (saved, else the defaults) and, if a type of
-    /// this invocation resolves owners, its owners.
+    /// this invocation resolves owners, its owners: from the portal's
+    /// cache, or — no cache yet — read from HubSpot and cached.
     async fn load_mapping(
         &self,
         portal: PortalId,
@@ -396,13 +425,100 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
     ) -> Result<PortalMapping, GroupError> {
         let config = self.store.effective_mapping_config(portal).await?;
         let owners = if types.iter().any(|t| config.needs_owners(*t)) {
-            stats.hubspot_calls += 1;
-            *stats.hubspot_calls_by_portal.entry(portal).or_default() += 1;
-            Some(self.reader.owners(portal).await?)
+            match self.store.get_owners_cache(portal).await? {
+                Some(cached) => Some(cached.owners),
+                None => {
+                    // The claim only spaces refreshes here: without any
+                    // cache the owners must be read to map at all.
+                    let _ = self
+                        .store
+                        .claim_owners_refresh(portal, now_ms(), OWNERS_REFRESH_INTERVAL_MS)
+                        .await?;
+                    Some(self.fetch_and_cache_owners(portal, stats).await?)
+                }
+            }
         } else {
             None
         };
-        Ok(PortalMapping { config, owners })
+        Ok(PortalMapping {
+            config,
+            owners,
+            refreshed: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Reads the portal's owners from HubSpot and stores them in its cache.
+    async fn fetch_and_cache_owners(
+        &self,
+        portal: PortalId,
+        stats: &mut BatchStats,
+    ) -> Result<Owners, GroupError> {
+        stats.hubspot_calls += 1;
+        stats.owner_refreshes += 1;
+        *stats.hubspot_calls_by_portal.entry(portal).or_default() += 1;
+        let started = now_ms();
+        let owners = self.reader.owners(portal).await?;
+        self.store
+            .put_owners_cache(portal, &owners, started)
+            .await?;
+        Ok(owners)
+    }
+
+    /// Owners named by `objects` that the invocation's owners lack: refresh
+    /// the cache once (per invocation, and per
+    /// [`OWNERS_REFRESH_INTERVAL_MS`] across workers). A refresh that is
+    /// not allowed or fails leaves the cached owners (unknown ones map to a
+    /// field error); a revoked grant stops the group.
+    async fn refresh_owners_if_unknown(
+        &self,
+        portal: PortalId,
+        config: &hubsync_mapping::ObjectConfig,
+        objects: &[hubsync_hubspot::HubSpotObject],
+        mapping: &PortalMapping,
+        stats: &mut BatchStats,
+    ) -> Result<(), GroupError> {
+        let Some(owners) = mapping.owners.as_ref() else {
+            return Ok(());
+        };
+        if mapping.refreshed.initialized() {
+            return Ok(());
+        }
+        let unknown = objects
+            .iter()
+            .flat_map(|o| config.owner_ids(o))
+            .any(|id| owners.get(id).is_none());
+        if !unknown {
+            return Ok(());
+        }
+        let mut local = BatchStats::default();
+        let result = mapping
+            .refreshed
+            .get_or_try_init(|| async {
+                if !self
+                    .store
+                    .claim_owners_refresh(portal, now_ms(), OWNERS_REFRESH_INTERVAL_MS)
+                    .await?
+                {
+                    // Refreshed by another worker lately: its result is in
+                    // the cache.
+                    return Ok::<_, GroupError>(
+                        self.store.get_owners_cache(portal).await?.map(|c| c.owners),
+                    );
+                }
+                match self.fetch_and_cache_owners(portal, &mut local).await {
+                    Ok(o) => Ok(Some(o)),
+                    Err(GroupError::HubSpot(HubSpotError::Token(e))) => {
+                        Err(GroupError::HubSpot(HubSpotError::Token(e)))
+                    }
+                    Err(e) => {
+                        tracing::warn!(portal = %portal, error = %e, "owners refresh failed; mapping with the cached owners");
+                        Ok(None)
+                    }
+                }
+            })
+            .await;
+        stats.absorb(&local);
+        result.map(|_| ())
     }
 
     async fn apply(
@@ -414,6 +530,7 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
         stats: &mut BatchStats,
     ) -> Result<(), GroupError> {
         let config = mapping.config.object(object_type);
+        let fingerprint = config.fingerprint();
         let key = |id: ObjectId| RecordKey::new(portal, object_type, id);
 
         for (&id, &at) in &plan.purge {
@@ -496,11 +613,13 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
                 }
                 Some(assoc)
             };
+            self.refresh_owners_if_unknown(portal, config, &read.found, mapping, stats)
+                .await?;
             // List membership is not known here (HubSpot sends no list
             // webhooks): the list scope is the reconciliation's, and
             // `write_all` only updates records it already synced.
             let ctx = MapContext {
-                owners: mapping.owners.as_ref(),
+                owners: mapping.current_owners(),
                 associations: associations.as_ref(),
                 list_members: None,
             };
@@ -520,7 +639,8 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
                             version,
                             mapped.content_hash.as_str(),
                             &mapped.record,
-                        )?;
+                        )?
+                        .with_mapping_fp(fingerprint.as_str());
                         writes.push(write);
                     }
                     MapOutcome::Skipped { id, reason, .. } => {
@@ -628,6 +748,12 @@ impl<R: ObjectReader, S: RecordStore + ConnectionStore + MappingConfigStore> Wor
         }
         Ok(())
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Conditional writes in flight at once within one group.

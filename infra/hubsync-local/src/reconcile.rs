@@ -103,7 +103,8 @@ where
         + TokenStore
         + ConnectionStore
         + SyncStateStore
-        + hubsync_store::MappingConfigStore,
+        + hubsync_store::MappingConfigStore
+        + hubsync_store::OwnersCacheStore,
 {
     let mut out = Drained::default();
     let mut n = 0u64;
@@ -144,7 +145,8 @@ where
         + TokenStore
         + ConnectionStore
         + SyncStateStore
-        + hubsync_store::MappingConfigStore,
+        + hubsync_store::MappingConfigStore
+        + hubsync_store::OwnersCacheStore,
 {
     let portal = job.job.portal_id;
     reconciler.queue().enqueue_now(job);

@@ -82,6 +82,11 @@ impl MappingConfig {
             .iter()
             .any(|r| r.transform.needs_owners())
     }
+
+    /// Whether some object type resolves owners.
+    pub fn needs_any_owners(&self) -> bool {
+        ObjectType::ALL.iter().any(|t| self.needs_owners(*t))
+    }
 }
 
 /// The mapping of one object type.
@@ -108,6 +113,37 @@ pub struct ObjectConfig {
 }
 
 impl ObjectConfig {
+    /// A fingerprint of this type's mapping (rules, scope, lists,
+    /// associations) and of the content-hash version: stored with each
+    /// record, so that the reconciliation tells a record remapped because
+    /// an admin changed the config from one the webhooks missed.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(crate::record::CONTENT_HASH_VERSION.as_bytes());
+        hasher.update([0]);
+        // A struct of strings, vectors and enums always serializes.
+        hasher.update(serde_json::to_vec(self).unwrap_or_default());
+        hex::encode(&hasher.finalize()[..8])
+    }
+
+    /// The distinct owner ids `object` names in properties that rules
+    /// resolve to owner emails or names (trimmed, non-empty).
+    pub fn owner_ids<'a>(&self, object: &'a crate::HubSpotObject) -> Vec<&'a str> {
+        let mut ids: Vec<&str> = self
+            .rules
+            .iter()
+            .filter(|r| r.transform.needs_owners())
+            .flat_map(|r| r.source.iter())
+            .filter_map(|p| object.property(p))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The HubSpot properties mapping this type needs: every rule source,
     /// every scope property, the last-modified property (the version), and
     /// contacts' `email`; sorted, without duplicates. Only these are
@@ -233,6 +269,7 @@ fn default_companies() -> ObjectConfig {
             Rule::new("name", &["name"], text()),
             Rule::new("domain", &["domain"], text()),
             Rule::new("owner_id", &["hubspot_owner_id"], text()),
+            Rule::new("owner_email", &["hubspot_owner_id"], Transform::OwnerEmail),
             Rule::new("arr", &["annualrevenue"], Transform::Decimal),
             Rule::new("industry", &["industry"], text()),
             Rule::new("employee_count", &["numberofemployees"], Transform::Count),
@@ -374,6 +411,7 @@ pub const RESERVED_TARGETS: &[&str] = &[
     "privacy_deleted",
     "purged_at",
     "synced_at",
+    "mapping_fp",
     "expires_at_epoch",
 ];
 

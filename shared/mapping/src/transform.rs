@@ -305,8 +305,10 @@ impl std::fmt::Debug for OwnerInfo {
     }
 }
 
-/// A portal's owners by id (loaded once per invocation and portal).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A portal's owners by id (read from the portal's owners cache once per
+/// invocation; serialized as a JSON object of id → info for that cache).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Owners(HashMap<String, OwnerInfo>);
 
 impl Owners {
@@ -346,6 +348,24 @@ impl Owners {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Owners in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OwnerInfo)> {
+        let mut all: Vec<(&str, &OwnerInfo)> =
+            self.0.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all.into_iter()
+    }
+
+    /// Adds an owner as the cache stores it.
+    pub fn insert_info(&mut self, id: impl Into<String>, info: OwnerInfo) {
+        self.0.insert(id.into(), info);
+    }
+
+    /// Adds every owner of `other` (replacing same ids).
+    pub fn extend(&mut self, other: Owners) {
+        self.0.extend(other.0);
     }
 }
 

@@ -30,6 +30,7 @@ pub mod mapping_config;
 pub mod memory;
 pub mod model;
 pub mod oauth_state;
+pub mod owners_cache;
 pub mod rate_ledger;
 pub mod stats;
 pub mod sync_state;
@@ -47,6 +48,7 @@ pub use model::{
     StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision,
 };
 pub use oauth_state::{ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
+pub use owners_cache::{CachedOwners, OwnersCacheStore};
 pub use rate_ledger::{LedgerSwap, MemoryRateLedgers, RateGrant, RateLedger, RateLedgerStore};
 pub use stats::StoreStats;
 pub use sync_state::{

@@ -46,6 +46,8 @@ pub struct MemoryStore {
     pub(crate) control: crate::sync_state::ControlItems,
     /// Mapping configs (see [`crate::mapping_config`]).
     pub(crate) mappings: crate::mapping_config::MappingItems,
+    /// Owners caches (see [`crate::owners_cache`]).
+    pub(crate) owners: crate::owners_cache::OwnersItems,
 }
 
 impl MemoryStore {

@@ -56,9 +56,12 @@ pub mod attr {
     pub const PURGED_AT: &str = "purged_at";
     /// When the store last wrote the record (RFC 3339).
     pub const SYNCED_AT: &str = "synced_at";
+    /// Fingerprint of the mapping config the record was mapped with
+    /// (`ObjectConfig::fingerprint`), absent on older records.
+    pub const MAPPING_FP: &str = "mapping_fp";
 
     /// Every attribute the store owns.
-    pub const RESERVED: [&str; 14] = [
+    pub const RESERVED: [&str; 15] = [
         PK,
         SK,
         PORTAL_ID,
@@ -73,11 +76,12 @@ pub mod attr {
         PRIVACY_DELETED,
         PURGED_AT,
         SYNCED_AT,
+        MAPPING_FP,
     ];
 
     /// The attributes [`crate::StoredMeta`] is read from (the projection of
     /// a metadata read).
-    pub const META: [&str; 12] = [
+    pub const META: [&str; 13] = [
         PK,
         SK,
         PORTAL_ID,
@@ -90,6 +94,7 @@ pub mod attr {
         ARCHIVE_REASON,
         MERGED_INTO,
         PRIVACY_DELETED,
+        MAPPING_FP,
     ];
 }
 
@@ -195,9 +200,18 @@ pub struct RecordWrite {
     pub content_hash: String,
     /// The mapped fields.
     pub fields: Map<String, Value>,
+    /// Fingerprint of the mapping config the fields were mapped with.
+    pub mapping_fp: Option<String>,
 }
 
 impl RecordWrite {
+    /// Records the fingerprint of the mapping config used (stored as
+    /// [`attr::MAPPING_FP`]).
+    pub fn with_mapping_fp(mut self, fp: impl Into<String>) -> Self {
+        self.mapping_fp = Some(fp.into());
+        self
+    }
+
     /// A write from its parts.
     pub fn new(
         key: RecordKey,
@@ -210,6 +224,7 @@ impl RecordWrite {
             source_version,
             content_hash: content_hash.into(),
             fields,
+            mapping_fp: None,
         }
     }
 
@@ -253,6 +268,7 @@ impl fmt::Debug for RecordWrite {
             .field("key", &self.key)
             .field("source_version", &self.source_version)
             .field("content_hash", &self.content_hash)
+            .field("mapping_fp", &self.mapping_fp)
             .field("fields", &FieldNames(&self.fields))
             .finish()
     }
@@ -306,6 +322,10 @@ pub struct StoredMeta {
     /// Whether this is a privacy-deletion tombstone.
     #[serde(default)]
     pub privacy_deleted: bool,
+    /// Fingerprint of the mapping config the record was last written with
+    /// (absent on records written before fingerprints, and on tombstones).
+    #[serde(default)]
+    pub mapping_fp: Option<String>,
 }
 
 impl StoredMeta {
@@ -609,6 +629,8 @@ struct RecordItem<'a> {
     merged_into: Option<String>,
     privacy_deleted: bool,
     synced_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mapping_fp: Option<&'a str>,
     #[serde(flatten)]
     fields: &'a Map<String, Value>,
 }
@@ -631,6 +653,7 @@ pub(crate) fn record_item(write: &RecordWrite, synced_at: String) -> Result<Item
         merged_into: None,
         privacy_deleted: false,
         synced_at,
+        mapping_fp: write.mapping_fp.as_deref(),
         fields: &write.fields,
     })?)
 }
@@ -961,6 +984,7 @@ mod tests {
             archive_reason: None,
             merged_into: None,
             privacy_deleted: false,
+            mapping_fp: None,
         }
     }
 

@@ -62,8 +62,13 @@ pub struct TypeCounters {
     /// Written only to move the version forward (HubSpot changed nothing
     /// mapped): not drift.
     pub version_only: u64,
-    /// Same version, other content (a mapping change): written, not drift.
+    /// A mapping change, not drift: same version, other content; or
+    /// archived out of scope / brought back into scope while HubSpot's
+    /// version had not moved since the record was mapped with an earlier
+    /// config (see `RecordWrite::mapping_fp`).
     pub remapped: u64,
+    /// Times the portal's owners cache was refreshed from HubSpot.
+    pub owner_refreshes: u64,
     /// Identical: no write.
     pub unchanged: u64,
     /// Archived records HubSpot lists again, made active.
@@ -139,6 +144,7 @@ impl TypeCounters {
         self.updated += o.updated;
         self.version_only += o.version_only;
         self.remapped += o.remapped;
+        self.owner_refreshes += o.owner_refreshes;
         self.unchanged += o.unchanged;
         self.unarchived += o.unarchived;
         self.restored_same_version += o.restored_same_version;
