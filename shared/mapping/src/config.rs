@@ -782,9 +782,11 @@ mod tests {
         c.deals
             .rules
             .push(Rule::new("name_cents", &["dealname"], Transform::Cents));
-        c.companies
-            .rules
-            .push(Rule::new("owner_email", &["domain"], Transform::OwnerEmail));
+        c.companies.rules.push(Rule::new(
+            "domain_owner",
+            &["domain"],
+            Transform::OwnerEmail,
+        ));
         let e = validate(&c, &catalog()).unwrap_err();
         let msgs: Vec<String> = e.0.iter().map(ToString::to_string).collect();
         assert_eq!(msgs.len(), 3, "{msgs:?}");
@@ -796,7 +798,7 @@ mod tests {
         )));
         assert!(msgs
             .iter()
-            .any(|m| m.starts_with("companies.owner_email ← domain (owner_email)")));
+            .any(|m| m.starts_with("companies.domain_owner ← domain (owner_email)")));
         assert!(e.to_string().contains("deals.region"));
     }
 

@@ -312,6 +312,39 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// The default map with the portal's owners (shadows the crate's
+    /// `map_object`, which has none).
+    fn map_object(t: ObjectType, obj: &HubSpotObject) -> MapOutcome {
+        let mut owners = Owners::new();
+        owners.insert("7001", Some("owner@example.com"), Some("O"), Some("Wner"));
+        let ctx = MapContext {
+            owners: Some(&owners),
+            ..MapContext::default()
+        };
+        map_with(MappingConfig::default().object(t), t, obj, ctx)
+    }
+
+    fn map_company(obj: &HubSpotObject) -> MapOutcome {
+        map_object(ObjectType::Companies, obj)
+    }
+
+    #[test]
+    fn default_owner_email_needs_the_owners() {
+        let o = company_obj();
+        let without = super::map_company(&o).into_mapped().unwrap();
+        assert_eq!(without.record.get("owner_email"), Some(&Value::Null));
+        assert_eq!(without.errors.len(), 1);
+        assert_eq!(without.errors[0].field, "owner_email");
+        let mut unknown = o.clone();
+        unknown
+            .properties
+            .insert("hubspot_owner_id".into(), Some("9999".into()));
+        let m = map_company(&unknown).into_mapped().unwrap();
+        assert_eq!(m.record.str("owner_id"), Some("9999"));
+        assert_eq!(m.record.get("owner_email"), Some(&Value::Null));
+        assert_eq!(m.errors.len(), 1);
+    }
+
     fn mapped(o: MapOutcome) -> MappedRecord {
         match o {
             MapOutcome::Mapped(m) => m,
@@ -349,6 +382,7 @@ mod tests {
                 "name": "Acme Corp",
                 "domain": "acme.test",
                 "owner_id": "7001",
+                "owner_email": "owner@example.com",
                 "arr": "1250000.5",
                 "industry": "COMPUTER_SOFTWARE",
                 "employee_count": 250,
@@ -405,7 +439,7 @@ mod tests {
         let m = mapped(map_company(&o));
         assert!(m.errors.is_empty(), "{:?}", m.errors);
         assert!(m.record.fields().values().all(Value::is_null));
-        assert_eq!(m.record.fields().len(), 7);
+        assert_eq!(m.record.fields().len(), 8);
         assert_eq!(m.source_version, None);
     }
 
@@ -820,7 +854,7 @@ mod tests {
                     o.properties.insert(prop.to_owned(), Some(value.clone()));
                     let out = map_object(t, &o);
                     // Errors only for the touched property (`annualrevenue` feeds two fields).
-                    let fed = if prop == "annualrevenue" { 2 } else { 1 };
+                    let fed = if prop == "annualrevenue" || (prop == "hubspot_owner_id" && t == ObjectType::Companies) { 2 } else { 1 };
                     prop_assert!(out.errors().len() <= fed);
                     for e in out.errors() {
                         prop_assert_eq!(e.source_property.as_str(), prop);
