@@ -14,7 +14,11 @@
 //! * `disconnect --portal P` — the `oauth-callback` disconnect flow
 //!   (revoke at HubSpot, delete tokens, mark `disconnected`);
 //! * `report --portal P [--run ID] [--csv FILE]` — a run report, printed
-//!   or exported.
+//!   or exported;
+//! * `mapping show|validate|set|preview --portal P` — the portal's mapping
+//!   config: show it with its revision, validate a file against HubSpot,
+//!   save it and queue a re-sync of the changed types, preview it on real
+//!   records (read-only).
 //!
 //! Configuration uses the functions' variable names (`HUBSYNC_*`); each
 //! can also be passed as a flag. [`run`] is the whole CLI behind one call,
@@ -22,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dlq;
+pub mod mapping;
 pub mod ops;
 pub mod queues;
 pub mod report;
@@ -71,22 +76,23 @@ pub struct OpsConfig {
     /// found through its redrive policy.
     #[arg(long, env = "HUBSYNC_SYNC_JOBS_QUEUE_URL", global = true)]
     pub sync_jobs_queue_url: Option<String>,
-    /// `disconnect`: the HubSpot app's client id.
+    /// `disconnect`, `mapping`: the HubSpot app's client id.
     #[arg(long, env = "HUBSYNC_HUBSPOT_CLIENT_ID", global = true)]
     pub hubspot_client_id: Option<String>,
-    /// `disconnect`: the Secrets Manager ARN of the app's client secret.
+    /// `disconnect`, `mapping`: the Secrets Manager ARN of the app's client secret.
     #[arg(long, env = "HUBSYNC_CLIENT_SECRET_ARN", global = true)]
     pub client_secret_arn: Option<String>,
     /// `disconnect`: the Secrets Manager ARN of the signed-link key.
     #[arg(long, env = "HUBSYNC_LINK_SECRET_ARN", global = true)]
     pub link_secret_arn: Option<String>,
-    /// `disconnect`: the KMS key of the tokens (stack output `TokenKeyArn`).
+    /// `disconnect`, `mapping`: the KMS key of the tokens (stack output
+    /// `TokenKeyArn`).
     #[arg(long, env = "HUBSYNC_TOKEN_KEY_ID", global = true)]
     pub token_key_id: Option<String>,
-    /// `disconnect`: the app's redirect URI (stack output `OAuthRedirectUri`).
+    /// `disconnect`, `mapping`: the app's redirect URI (stack output `OAuthRedirectUri`).
     #[arg(long, env = "HUBSYNC_OAUTH_REDIRECT_URI", global = true)]
     pub oauth_redirect_uri: Option<String>,
-    /// `disconnect`: HubSpot's API base URL.
+    /// `disconnect`, `mapping`: HubSpot's API base URL.
     #[arg(
         long,
         env = "HUBSYNC_HUBSPOT_BASE_URL",
@@ -94,7 +100,7 @@ pub struct OpsConfig {
         default_value = "https://api.hubapi.com"
     )]
     pub hubspot_base_url: String,
-    /// `disconnect`: HubSpot's OAuth endpoint version (`v1` or `2026-03`).
+    /// `disconnect`, `mapping`: HubSpot's OAuth endpoint version (`v1` or `2026-03`).
     #[arg(long, env = "HUBSYNC_OAUTH_VERSION", global = true)]
     pub oauth_version: Option<String>,
 }
@@ -158,6 +164,82 @@ pub enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// A portal's mapping config: show it, validate a file, save it (and
+    /// queue a re-sync), preview it on real records.
+    Mapping {
+        #[command(subcommand)]
+        action: MappingAction,
+    },
+}
+
+/// `mapping` actions. They call HubSpot with the portal's stored tokens
+/// (KMS-decrypted, refreshed like the functions do), except `show`.
+#[derive(Debug, Subcommand)]
+pub enum MappingAction {
+    /// Print the portal's stored config and its revision, or the default
+    /// (DESIGN.md's field map) when none is stored.
+    Show {
+        #[arg(long)]
+        portal: u64,
+        /// Print {portal_id, revision, updated_at, default, config} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a config file against the portal's HubSpot properties and
+    /// lists; every bad rule is named (exit 1). Stores nothing.
+    Validate {
+        #[arg(long)]
+        portal: u64,
+        /// The config (JSON; types left out keep their defaults).
+        #[arg(long)]
+        file: PathBuf,
+        /// Print the validated config (or the errors) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate and save a config (nothing is stored when it is rejected),
+    /// then queue a re-sync of the types whose mapping changed.
+    Set {
+        #[arg(long)]
+        portal: u64,
+        /// The config (JSON; types left out keep their defaults).
+        #[arg(long)]
+        file: PathBuf,
+        /// Re-sync only this type (default: the types whose mapping changed).
+        #[arg(long, conflicts_with = "no_resync")]
+        object: Option<ObjectType>,
+        /// Save only; stored records change at the next reconciliation.
+        #[arg(long)]
+        no_resync: bool,
+        /// Follow the re-sync with a progress bar until it ends.
+        #[arg(long, conflicts_with = "no_resync")]
+        wait: bool,
+        /// With --wait: give up after this many seconds (the run goes on).
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+        /// With --wait: how often the run report is read.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
+    },
+    /// Map a sample of the portal's records with a config (default: the
+    /// one it maps with now) and print the app records and every field
+    /// error ("Test sync"). Writes nothing.
+    Preview {
+        #[arg(long)]
+        portal: u64,
+        /// The config to try (default: the stored one, else the default).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// companies, contacts or deals (default: every type).
+        #[arg(long)]
+        object: Option<ObjectType>,
+        /// Records per type (at most 100).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+        sample: u32,
+        /// Print the preview as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `dlq` actions.
@@ -209,8 +291,21 @@ pub async fn run(
     out: &mut (dyn Write + Send),
 ) -> Result<()> {
     let ops = Ops::new(aws.clone(), cli.config);
-    match cli.command {
-        Command::Status => status::status(&ops, out).await,
+    execute(&ops, cli.command, out).await
+}
+
+fn wait_options(timeout_secs: u64, poll_ms: u64) -> resync::WaitOptions {
+    resync::WaitOptions {
+        timeout: std::time::Duration::from_secs(timeout_secs),
+        poll: std::time::Duration::from_millis(poll_ms.max(50)),
+    }
+}
+
+/// Runs one command on a configured deployment (the caller keeps `ops`,
+/// e.g. to read its store's counters afterwards).
+pub async fn execute(ops: &Ops, command: Command, out: &mut (dyn Write + Send)) -> Result<()> {
+    match command {
+        Command::Status => status::status(ops, out).await,
         Command::Resync {
             portal,
             object,
@@ -218,11 +313,8 @@ pub async fn run(
             timeout_secs,
             poll_ms,
         } => {
-            let wait = wait.then(|| resync::WaitOptions {
-                timeout: std::time::Duration::from_secs(timeout_secs),
-                poll: std::time::Duration::from_millis(poll_ms.max(50)),
-            });
-            resync::resync(&ops, portal, object, wait, out).await
+            let wait = wait.then(|| wait_options(timeout_secs, poll_ms));
+            resync::resync(ops, portal, object, wait, out).await
         }
         Command::Dlq {
             action:
@@ -231,12 +323,44 @@ pub async fn run(
                     queue,
                     visibility_secs,
                 },
-        } => dlq::replay_command(&ops, portal, queue, visibility_secs, out).await,
-        Command::Purge { portal, object, id } => ops::purge(&ops, portal, object, id, out).await,
-        Command::Disconnect { portal } => ops::disconnect(&ops, portal, out).await,
+        } => dlq::replay_command(ops, portal, queue, visibility_secs, out).await,
+        Command::Purge { portal, object, id } => ops::purge(ops, portal, object, id, out).await,
+        Command::Disconnect { portal } => ops::disconnect(ops, portal, out).await,
         Command::Report { portal, run, csv } => {
-            report::report_command(&ops, portal, run.as_deref(), csv.as_deref(), out).await
+            report::report_command(ops, portal, run.as_deref(), csv.as_deref(), out).await
         }
+        Command::Mapping { action } => match action {
+            MappingAction::Show { portal, json } => mapping::show(ops, portal, json, out).await,
+            MappingAction::Validate { portal, file, json } => {
+                mapping::validate(ops, portal, &file, json, out).await
+            }
+            MappingAction::Set {
+                portal,
+                file,
+                object,
+                no_resync,
+                wait,
+                timeout_secs,
+                poll_ms,
+            } => {
+                let after = mapping::AfterSave {
+                    resync: !no_resync,
+                    object,
+                    wait: wait.then(|| wait_options(timeout_secs, poll_ms)),
+                };
+                mapping::set(ops, portal, &file, after, out).await
+            }
+            MappingAction::Preview {
+                portal,
+                file,
+                object,
+                sample,
+                json,
+            } => {
+                mapping::preview_command(ops, portal, file.as_ref(), object, sample, json, out)
+                    .await
+            }
+        },
     }
 }
 

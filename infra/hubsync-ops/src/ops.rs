@@ -2,10 +2,15 @@
 //! `purge` and `disconnect`.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
-use hubsync_auth::KmsCipher;
-use hubsync_hubspot::{OAuthClient, OAuthConfig, OAuthVersion, ObjectId, ObjectType, PortalId};
+use hubsync_auth::shared_limit::PermitClass;
+use hubsync_auth::wiring::{HubSpotSettings, TokenSettings};
+use hubsync_auth::{ConnectionTokens, KmsCipher};
+use hubsync_hubspot::{
+    HubSpotClient, OAuthClient, OAuthConfig, OAuthVersion, ObjectId, ObjectType, PortalId,
+};
 use hubsync_store::{
     ConnectionStore, DeleteOutcome, DynamoStore, RecordKey, RecordStore, StoreConfig, StoreError,
 };
@@ -26,6 +31,9 @@ const DISCONNECT_LINK_SECS: i64 = 60;
 pub struct Ops {
     pub aws: aws_config::SdkConfig,
     pub config: OpsConfig,
+    /// The store, made once: every command of this `Ops` shares its write
+    /// and read counters ([`DynamoStore::stats`]).
+    store: OnceLock<DynamoStore>,
 }
 
 /// A configured value, or an error naming its variable and flag.
@@ -44,11 +52,25 @@ pub(crate) fn need<'a>(
 
 impl Ops {
     pub fn new(aws: aws_config::SdkConfig, config: OpsConfig) -> Self {
-        Self { aws, config }
+        Self {
+            aws,
+            config,
+            store: OnceLock::new(),
+        }
     }
 
-    /// The store on the deployment's two tables.
+    /// The store on the deployment's two tables (one per `Ops`; clones
+    /// share its counters).
     pub fn store(&self) -> Result<DynamoStore> {
+        if let Some(store) = self.store.get() {
+            return Ok(store.clone());
+        }
+        let store = self.new_store()?;
+        Ok(self.store.get_or_init(|| store).clone())
+    }
+
+    /// A separate handle on the tables, with its own counters.
+    fn new_store(&self) -> Result<DynamoStore> {
         let records = need(
             &self.config.records_table,
             "HUBSYNC_RECORDS_TABLE",
@@ -79,6 +101,86 @@ impl Ops {
             "--sync-jobs-queue-url",
             "the sync-jobs queue (stack output SyncJobsQueueUrl)",
         )
+    }
+
+    /// What the deployed functions use to decrypt (KMS) and refresh
+    /// (HubSpot's token endpoint, single-flight through the store's lease)
+    /// a portal's tokens: `HUBSYNC_TOKEN_KEY_ID`, `HUBSYNC_HUBSPOT_CLIENT_ID`,
+    /// `HUBSYNC_CLIENT_SECRET_ARN`, `HUBSYNC_OAUTH_REDIRECT_URI`,
+    /// `HUBSYNC_HUBSPOT_BASE_URL`, `HUBSYNC_OAUTH_VERSION`.
+    pub fn token_settings(&self) -> Result<TokenSettings> {
+        let c = &self.config;
+        Ok(TokenSettings {
+            hubspot_base_url: c.hubspot_base_url.clone(),
+            token_key_id: need(
+                &c.token_key_id,
+                "HUBSYNC_TOKEN_KEY_ID",
+                "--token-key-id",
+                "the KMS key of the tokens (stack output TokenKeyArn)",
+            )?
+            .to_owned(),
+            client_id: need(
+                &c.hubspot_client_id,
+                "HUBSYNC_HUBSPOT_CLIENT_ID",
+                "--hubspot-client-id",
+                "the HubSpot app's client id",
+            )?
+            .to_owned(),
+            client_secret_arn: need(
+                &c.client_secret_arn,
+                "HUBSYNC_CLIENT_SECRET_ARN",
+                "--client-secret-arn",
+                "the Secrets Manager secret of the app's client secret",
+            )?
+            .to_owned(),
+            redirect_uri: need(
+                &c.oauth_redirect_uri,
+                "HUBSYNC_OAUTH_REDIRECT_URI",
+                "--oauth-redirect-uri",
+                "the app's redirect URI (stack output OAuthRedirectUri)",
+            )?
+            .to_owned(),
+            oauth_version: self.oauth_version()?,
+        })
+    }
+
+    /// `HUBSYNC_OAUTH_VERSION`, default the current date-versioned API.
+    pub fn oauth_version(&self) -> Result<OAuthVersion> {
+        Ok(match self.config.oauth_version.as_deref().map(str::trim) {
+            Some(v) if !v.is_empty() => v
+                .parse::<OAuthVersion>()
+                .map_err(|e| anyhow::anyhow!("HUBSYNC_OAUTH_VERSION {v:?} is invalid: {e}"))?,
+            _ => OAuthVersion::current(),
+        })
+    }
+
+    /// The portal's tokens the way the deployed functions get them
+    /// ([`TokenSettings::connection_tokens`]): decrypted with KMS under the
+    /// portal's encryption context, refreshed once for every caller.
+    pub async fn connection_tokens(
+        &self,
+    ) -> Result<ConnectionTokens<DynamoStore, KmsCipher, OAuthClient>> {
+        let settings = self.token_settings()?;
+        settings
+            .connection_tokens(&self.aws, self.store()?)
+            .await
+            .map_err(|e| anyhow::anyhow!("set up the token source: {e}"))
+    }
+
+    /// The HubSpot client of the reconciliation ([`HubSpotSettings`] from
+    /// the functions' variables, `HUBSYNC_RATE_LIMITER` & co., with the
+    /// CLI's base URL): its calls take permits from the portal's shared
+    /// budget (`Background`, like a re-sync), so an admin command never
+    /// pushes the functions into HubSpot's 429s. The budget's ledger
+    /// lives in the Control table and is kept through a separate store
+    /// handle, so [`Ops::store`]'s counters count data writes only.
+    pub fn hubspot_client(&self) -> Result<HubSpotClient> {
+        let mut settings = HubSpotSettings::from_env(PermitClass::Background)
+            .context("read the HubSpot client settings")?;
+        settings.client.base_url = self.config.hubspot_base_url.clone();
+        settings
+            .client(self.new_store()?)
+            .context("configure the HubSpot client")
     }
 
     /// The events queue's URL.
@@ -162,12 +264,7 @@ pub async fn disconnect(ops: &Ops, portal: u64, out: &mut (dyn Write + Send)) ->
         "--oauth-redirect-uri",
         "the app's redirect URI (stack output OAuthRedirectUri)",
     )?;
-    let version = match c.oauth_version.as_deref().map(str::trim) {
-        Some(v) if !v.is_empty() => v
-            .parse::<OAuthVersion>()
-            .map_err(|e| anyhow::anyhow!("HUBSYNC_OAUTH_VERSION {v:?} is invalid: {e}"))?,
-        _ => OAuthVersion::current(),
-    };
+    let version = ops.oauth_version()?;
     let store = ops.store()?;
     let connection = store
         .get_connection(PortalId(portal))

@@ -36,14 +36,9 @@ pub struct Queued {
     pub body: String,
 }
 
-/// Queues a re-sync of `portal` (refused unless its connection is active:
-/// the engine skips inactive portals).
-pub async fn queue(
-    ops: &Ops,
-    store: &DynamoStore,
-    portal: u64,
-    object: Option<ObjectType>,
-) -> Result<Queued> {
+/// Refuses unless `portal`'s connection is active (the engine skips
+/// inactive portals, and HubSpot calls need its tokens).
+pub async fn require_active(store: &DynamoStore, portal: u64) -> Result<()> {
     let connection = store
         .get_connection(PortalId(portal))
         .await
@@ -55,11 +50,29 @@ pub async fn queue(
             crate::status::state_name(connection.status)
         );
     }
-    let mut job = JobMessage::new(
-        SyncJobKind::Resync,
-        PortalId(portal),
-        object.into_iter().collect(),
-    );
+    Ok(())
+}
+
+/// Queues a re-sync of `portal` (refused unless its connection is active:
+/// the engine skips inactive portals).
+pub async fn queue(
+    ops: &Ops,
+    store: &DynamoStore,
+    portal: u64,
+    object: Option<ObjectType>,
+) -> Result<Queued> {
+    queue_types(ops, store, portal, object.into_iter().collect()).await
+}
+
+/// Queues a re-sync of `types` of `portal` (every type when empty).
+pub async fn queue_types(
+    ops: &Ops,
+    store: &DynamoStore,
+    portal: u64,
+    types: Vec<ObjectType>,
+) -> Result<Queued> {
+    require_active(store, portal).await?;
+    let mut job = JobMessage::new(SyncJobKind::Resync, PortalId(portal), types);
     let run_id =
         reconcile::engine::new_run_id(SyncJobKind::Resync, chrono::Utc::now().timestamp_millis());
     job.run_id = Some(run_id.clone());
@@ -73,6 +86,18 @@ pub async fn queue(
         types: job.types(),
         body,
     })
+}
+
+/// Prints what was queued (the run id).
+pub fn print_queued(portal: u64, queued: &Queued, out: &mut (dyn Write + Send)) -> Result<()> {
+    let types: Vec<String> = queued.types.iter().map(ToString::to_string).collect();
+    writeln!(
+        out,
+        "queued a re-sync of portal {portal} ({}) as run {}",
+        types.join(", "),
+        queued.run_id
+    )?;
+    Ok(())
 }
 
 /// The run each type is followed in: ours, unless a run of that type was
@@ -214,17 +239,23 @@ pub async fn resync(
 ) -> Result<()> {
     let store = ops.store()?;
     let queued = queue(ops, &store, portal, object).await?;
-    let types: Vec<String> = queued.types.iter().map(ToString::to_string).collect();
-    writeln!(
-        out,
-        "queued a re-sync of portal {portal} ({}) as run {}",
-        types.join(", "),
-        queued.run_id
-    )?;
-    let Some(options) = wait_options else {
-        return Ok(());
-    };
-    let reports = wait(&store, PortalId(portal), &queued, options, out).await?;
+    print_queued(portal, &queued, out)?;
+    match wait_options {
+        Some(options) => follow(&store, portal, &queued, options, out).await,
+        None => Ok(()),
+    }
+}
+
+/// `--wait`: follows the queued run to its end, prints its report(s);
+/// fails when a type failed or on the timeout.
+pub async fn follow(
+    store: &DynamoStore,
+    portal: u64,
+    queued: &Queued,
+    options: WaitOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    let reports = wait(store, PortalId(portal), queued, options, out).await?;
     let mut run_ids: Vec<&str> = reports.iter().map(|t| t.run_id.as_str()).collect();
     run_ids.sort_unstable();
     run_ids.dedup();

@@ -7,128 +7,18 @@
 //! with the test's AWS configuration, and through the real binary with the
 //! functions' environment variables.
 
+mod common;
+
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use hubspot_sim::{props, ObjectType as SimType, SimConfig};
+use hubspot_sim::{props, ObjectType as SimType};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
-use hubsync_local::reconcile::{
-    drain, local_reconciler, EngineConfig, JobMessage, LocalReconciler, SliceLimit,
-};
-use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
+use hubsync_local::reconcile::{local_reconciler, EngineConfig, JobMessage};
+use hubsync_local::{wait_for, Environment};
 use hubsync_store::{ConnectionStatus, ConnectionStore, RecordKey, RecordStore};
 
-async fn environment(name: &str, portals: usize) -> Result<Environment> {
-    let aws = hubsync_testkit::aws_config().await?;
-    let env = Environment::start(
-        aws,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name(name),
-            sim: SimConfig {
-                portal_count: portals,
-                ..SimConfig::default()
-            },
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    for portal in env.sim.state().portal_ids() {
-        env.connect_portal(portal).await?;
-    }
-    Ok(env)
-}
-
-/// The deployment's settings as flags (what the functions read from
-/// `HUBSYNC_*`).
-fn config_args(env: &Environment) -> Vec<String> {
-    let r = &env.resources;
-    let app = env.sim.state().config().app;
-    [
-        ("--records-table", r.store.records_table.clone()),
-        ("--control-table", r.store.control_table.clone()),
-        ("--events-queue-url", r.queue_url.clone()),
-        ("--sync-jobs-queue-url", r.sync_jobs_queue_url.clone()),
-        ("--hubspot-client-id", app.client_id.clone()),
-        ("--client-secret-arn", r.client_secret_arn.clone()),
-        ("--link-secret-arn", r.link_secret_arn.clone()),
-        ("--token-key-id", r.kms_key_id.clone()),
-        (
-            "--oauth-redirect-uri",
-            format!("{}/oauth/callback", env.runner.base_url()),
-        ),
-        ("--hubspot-base-url", env.sim.base_url()),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [flag.to_owned(), value])
-    .collect()
-}
-
-/// The same settings as the environment variables the functions use.
-fn config_env(env: &Environment) -> Vec<(&'static str, String)> {
-    let r = &env.resources;
-    let app = env.sim.state().config().app;
-    vec![
-        ("HUBSYNC_RECORDS_TABLE", r.store.records_table.clone()),
-        ("HUBSYNC_CONTROL_TABLE", r.store.control_table.clone()),
-        ("HUBSYNC_EVENTS_QUEUE_URL", r.queue_url.clone()),
-        ("HUBSYNC_SYNC_JOBS_QUEUE_URL", r.sync_jobs_queue_url.clone()),
-        ("HUBSYNC_HUBSPOT_CLIENT_ID", app.client_id.clone()),
-        ("HUBSYNC_CLIENT_SECRET_ARN", r.client_secret_arn.clone()),
-        ("HUBSYNC_LINK_SECRET_ARN", r.link_secret_arn.clone()),
-        ("HUBSYNC_TOKEN_KEY_ID", r.kms_key_id.clone()),
-        ("HUBSYNC_HUBSPOT_BASE_URL", env.sim.base_url()),
-    ]
-}
-
-fn args(env: &Environment, command: &[&str]) -> Vec<String> {
-    let mut a = vec!["hubsync-ops".to_owned()];
-    a.extend(config_args(env));
-    a.extend(command.iter().map(|s| (*s).to_owned()));
-    a
-}
-
-/// Runs a command through the library entry; its output, or its error.
-async fn ops(env: &Environment, command: &[&str]) -> Result<String> {
-    let mut out: Vec<u8> = Vec::new();
-    let result = hubsync_ops::run_args(args(env, command), &env.aws, &mut out).await;
-    let out = String::from_utf8(out)?;
-    // Shown when a test fails (or with --nocapture).
-    println!("$ hubsync-ops {}\n{out}", command.join(" "));
-    if let Err(e) = &result {
-        println!("error: {e:#}");
-    }
-    result.map(|()| out)
-}
-
-/// Plays the reconcile function's SQS event source: takes the jobs on the
-/// sync-jobs queue and runs them (splits and continuations included).
-async fn consume_jobs(env: &Environment, rec: &LocalReconciler) -> Result<usize> {
-    let sqs = aws_sdk_sqs::Client::new(&env.aws);
-    let got = sqs
-        .receive_message()
-        .queue_url(&env.resources.sync_jobs_queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await?;
-    let mut n = 0;
-    for m in got.messages() {
-        let job = JobMessage::from_json(m.body().unwrap_or_default())
-            .context("a sync-jobs message that the reconcile function cannot read")?;
-        rec.queue().enqueue_now(job);
-        sqs.delete_message()
-            .queue_url(&env.resources.sync_jobs_queue_url)
-            .receipt_handle(m.receipt_handle().unwrap_or_default())
-            .send()
-            .await?;
-        n += 1;
-    }
-    if n > 0 {
-        drain(rec, SliceLimit::unlimited()).await?;
-    }
-    Ok(n)
-}
+use common::{args, config_env, consume_jobs, environment, ops};
 
 fn company_name(r: &hubsync_store::StoredRecord) -> Option<&str> {
     r.fields.get("name").and_then(|v| v.as_str())

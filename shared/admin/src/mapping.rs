@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use hubsync_hubspot::PortalId;
 use hubsync_hubspot::{AccessTokenSource, HubSpotClient, HubSpotError, ObjectId, ObjectType};
 use hubsync_mapping::{
-    map_with, validate, validate_lists, Associations, ConfigErrors, MapContext, MapOutcome, Owners,
+    map_with, validate, validate_lists, Associations, MapContext, MapOutcome, Owners,
     PropertyCatalog,
 };
 use hubsync_store::{MappingConfigStore, StoreError};
@@ -29,8 +29,8 @@ use serde::Serialize;
 
 /// The config and outcome types, for callers of these functions.
 pub use hubsync_mapping::{
-    AssociationRule, MapOutcome as Outcome, MappingConfig, ObjectConfig, Rule, RuleError,
-    ScopeFilter, SkipReason, Transform,
+    AssociationRule, ConfigErrors, FieldError, MapOutcome as Outcome, MappingConfig, ObjectConfig,
+    Rule, RuleError, ScopeFilter, SkipReason, Transform,
 };
 
 /// Why a mapping operation failed.
