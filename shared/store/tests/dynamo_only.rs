@@ -146,3 +146,85 @@ async fn an_unreachable_endpoint_is_retryable() {
     .await
     .expect("bounded");
 }
+
+fn owners(n: usize, domain: &str) -> hubsync_mapping::Owners {
+    let mut o = hubsync_mapping::Owners::new();
+    for i in 0..n {
+        o.insert(
+            format!("{}", 10_000 + i),
+            Some(&format!("owner.number{i}@{domain}")),
+            Some("Firstname"),
+            Some("Lastname"),
+        );
+    }
+    o
+}
+
+#[tokio::test]
+async fn owners_cache_is_chunked_replaced_and_claims_are_spaced() {
+    use hubsync_store::OwnersCacheStore;
+    tokio::time::timeout(BOUND, async {
+        let client = client().await;
+        let config = fresh_config();
+        create_tables(&client, &config).await.unwrap();
+        let store = DynamoStore::new(client.clone(), config.clone());
+        let p = PortalId(77);
+        assert_eq!(store.get_owners_cache(p).await.unwrap(), None);
+
+        // ~8,000 owners are more than one 400 KB item can hold.
+        let big = owners(8_000, "big.example.com");
+        store.put_owners_cache(p, &big, 1_000).await.unwrap();
+        let got = store.get_owners_cache(p).await.unwrap().unwrap();
+        assert_eq!(got.refreshed_at_ms, 1_000);
+        assert_eq!(got.owners, big);
+        let items = |c: aws_sdk_dynamodb::Client, t: String| async move {
+            c.query()
+                .table_name(t)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S("OWNERS#77".into()),
+                )
+                .send()
+                .await
+                .unwrap()
+                .count()
+        };
+        let first = items(client.clone(), config.control_table.clone()).await;
+        assert!(first >= 3, "{first} items: expected ≥ 2 chunks and META");
+
+        // A refresh replaces the owners and removes the old chunks; an
+        // older refresh finishing late changes nothing.
+        let small = owners(3, "small.example.com");
+        store.put_owners_cache(p, &small, 2_000).await.unwrap();
+        store.put_owners_cache(p, &big, 1_500).await.unwrap();
+        let got = store.get_owners_cache(p).await.unwrap().unwrap();
+        assert_eq!((got.owners, got.refreshed_at_ms), (small, 2_000));
+        assert_eq!(items(client.clone(), config.control_table.clone()).await, 2);
+
+        assert!(store
+            .claim_owners_refresh(p, 10_000, 300_000)
+            .await
+            .unwrap());
+        assert!(!store
+            .claim_owners_refresh(p, 20_000, 300_000)
+            .await
+            .unwrap());
+        assert!(store
+            .claim_owners_refresh(p, 310_000, 300_000)
+            .await
+            .unwrap());
+        // A claim leaves the cache as it is.
+        assert_eq!(
+            store
+                .get_owners_cache(p)
+                .await
+                .unwrap()
+                .unwrap()
+                .refreshed_at_ms,
+            2_000
+        );
+    })
+    .await
+    .expect("bounded");
+}
