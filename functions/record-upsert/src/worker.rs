@@ -426,24 +426,20 @@ where
         let config = self.store.effective_mapping_config(portal).await?;
         let owners = if types.iter().any(|t| config.needs_owners(*t)) {
             match self.store.get_owners_cache(portal).await? {
-                Some(cached) => Some(cached.owners),
-                None => {
-                    // The claim only spaces refreshes here: without any
-                    // cache the owners must be read to map at all.
-                    let _ = self
-                        .store
-                        .claim_owners_refresh(portal, now_ms(), OWNERS_REFRESH_INTERVAL_MS)
-                        .await?;
-                    Some(self.fetch_and_cache_owners(portal, stats).await?)
-                }
+                Some(cached) => Some((cached.owners, false)),
+                // No cache yet (the reconciliation fills it): without the
+                // owners nothing maps, so read them now — fresh, so not
+                // refreshed again in this invocation.
+                None => Some((self.fetch_and_cache_owners(portal, stats).await?, true)),
             }
         } else {
             None
         };
+        let fresh = owners.as_ref().is_some_and(|(_, fresh)| *fresh);
         Ok(PortalMapping {
             config,
-            owners,
-            refreshed: tokio::sync::OnceCell::new(),
+            owners: owners.map(|(o, _)| o),
+            refreshed: tokio::sync::OnceCell::new_with(fresh.then_some(None)),
         })
     }
 

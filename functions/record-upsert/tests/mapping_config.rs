@@ -30,6 +30,8 @@ struct Fake {
     association_reads: AtomicUsize,
     /// 0: owners load; 1: HubSpot 502; 2: the grant is revoked.
     owners_failure: AtomicUsize,
+    /// Owner 72 exists (added in HubSpot after the cache was filled).
+    owner_72: std::sync::atomic::AtomicBool,
 }
 
 impl Fake {
@@ -102,6 +104,9 @@ impl ObjectReader for Fake {
         }
         let mut o = Owners::new();
         o.insert("71", Some("ada@example.com"), Some("Ada"), Some("King"));
+        if self.owner_72.load(Ordering::SeqCst) {
+            o.insert("72", Some("bo@example.com"), Some("Bo"), None);
+        }
         Ok(o)
     }
 
@@ -340,6 +345,100 @@ async fn owners_are_loaded_once_per_invocation_and_only_when_needed() {
     )])
     .await;
     assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 1);
+}
+
+fn deal_with_owner(w: &Worker<Fake, MemoryStore>, id: u64, version: i64, owner: &str) {
+    w.reader().put(
+        ObjectType::Deals,
+        id,
+        version,
+        &[("pipeline", "default"), ("hubspot_owner_id", owner)],
+    );
+}
+
+#[tokio::test]
+async fn owners_come_from_the_cache_and_an_unknown_owner_refreshes_it_at_most_once() {
+    let w = worker(Some(config())).await;
+    let owner_of = |id: u64| {
+        let w = &w;
+        async move {
+            let r = w
+                .store()
+                .get_record(&key(ObjectType::Deals, id))
+                .await
+                .unwrap()
+                .unwrap();
+            r.fields["owner_email"].clone()
+        }
+    };
+    // No cache yet: read once and cached.
+    deal_with_owner(&w, 1, 1_000, "71");
+    let out = w
+        .process(vec![message("a", vec![event("deal.creation", 1, 1_000)])])
+        .await;
+    // A batch read, the deal's companies, the owners.
+    assert_eq!((out.stats.hubspot_calls, out.stats.owner_refreshes), (3, 1));
+    assert_eq!(owner_of(1).await, json!("ada@example.com"));
+
+    // Steady state: the cache, no owners call.
+    for (i, id) in [2u64, 3, 4].into_iter().enumerate() {
+        deal_with_owner(&w, id, 1_000, "71");
+        let out = w
+            .process(vec![message(
+                &format!("s{i}"),
+                vec![event("deal.creation", id, 1_000)],
+            )])
+            .await;
+        assert!(out.failed.is_empty());
+        assert_eq!((out.stats.hubspot_calls, out.stats.owner_refreshes), (2, 0));
+    }
+    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 1);
+
+    // A new owner in HubSpot: the first record naming it refreshes the
+    // cache once for the whole batch.
+    w.reader().owner_72.store(true, Ordering::SeqCst);
+    deal_with_owner(&w, 5, 1_000, "72");
+    deal_with_owner(&w, 6, 1_000, "72");
+    let out = w
+        .process(vec![message(
+            "n",
+            vec![
+                event("deal.creation", 5, 1_000),
+                event("deal.creation", 6, 1_000),
+            ],
+        )])
+        .await;
+    assert_eq!(out.stats.owner_refreshes, 1);
+    assert_eq!(out.stats.field_errors, 0);
+    assert_eq!(owner_of(5).await, json!("bo@example.com"));
+    assert_eq!(owner_of(6).await, json!("bo@example.com"));
+    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 2);
+
+    // The refreshed cache serves the next invocation.
+    deal_with_owner(&w, 7, 1_000, "72");
+    let out = w
+        .process(vec![message("c", vec![event("deal.creation", 7, 1_000)])])
+        .await;
+    assert_eq!(out.stats.owner_refreshes, 0);
+    assert_eq!(owner_of(7).await, json!("bo@example.com"));
+
+    // An owner HubSpot does not have either: within the refresh interval no
+    // second refresh (a burst cannot hammer the owners API); a field error,
+    // the record lands with a null owner.
+    for (i, id) in [8u64, 9, 10].into_iter().enumerate() {
+        deal_with_owner(&w, id, 1_000, "99");
+        let out = w
+            .process(vec![message(
+                &format!("u{i}"),
+                vec![event("deal.creation", id, 1_000)],
+            )])
+            .await;
+        assert!(out.failed.is_empty());
+        assert_eq!(out.stats.owner_refreshes, 0);
+        assert_eq!(out.stats.field_errors, 1);
+        assert_eq!(owner_of(id).await, Value::Null);
+    }
+    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -96,6 +96,16 @@ async fn worker() -> Worker<FakeHubSpot, MemoryStore> {
         .put_connection(&connection(PORTAL, ConnectionStatus::Active))
         .await
         .unwrap();
+    // The reconciliation fills the owners cache (the default companies map
+    // owner emails); these companies name no owner.
+    hubsync_store::OwnersCacheStore::put_owners_cache(
+        &store,
+        PortalId(PORTAL),
+        &hubsync_mapping::Owners::new(),
+        1,
+    )
+    .await
+    .unwrap();
     Worker::new(FakeHubSpot::default(), store)
 }
 
