@@ -409,6 +409,79 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn mapping_commands_check_their_file_and_settings_before_calling_anything() {
+        let dir = std::env::temp_dir().join(format!("hubsync-ops-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_a_config = dir.join("not-a-config.json");
+        std::fs::write(&not_a_config, r#"{"tickets": {"rules": []}}"#).unwrap();
+        let default = dir.join("default.json");
+        std::fs::write(
+            &default,
+            hubsync_admin::mapping::MappingConfig::default().to_json_pretty(),
+        )
+        .unwrap();
+        let file = |p: &std::path::Path| p.display().to_string();
+
+        let bad = file(&not_a_config);
+        let err = error_of(&[
+            "hubsync-ops",
+            "mapping",
+            "validate",
+            "--portal",
+            "1",
+            "--file",
+            &bad,
+        ])
+        .await;
+        assert!(err.contains("is not a mapping config"), "{err}");
+
+        let good = file(&default);
+        let err = error_of(&[
+            "hubsync-ops",
+            "--token-key-id",
+            "",
+            "mapping",
+            "preview",
+            "--portal",
+            "1",
+            "--file",
+            &good,
+        ])
+        .await;
+        assert!(
+            err.contains("HUBSYNC_TOKEN_KEY_ID is not set (nor --token-key-id)"),
+            "{err}"
+        );
+
+        let err = error_of(&[
+            "hubsync-ops",
+            "mapping",
+            "set",
+            "--portal",
+            "1",
+            "--file",
+            &good,
+            "--no-resync",
+            "--wait",
+        ])
+        .await;
+        assert!(err.contains("invalid command line"), "{err}");
+        assert!(err.contains("--no-resync"), "{err}");
+        let err = error_of(&[
+            "hubsync-ops",
+            "mapping",
+            "preview",
+            "--portal",
+            "1",
+            "--sample",
+            "0",
+        ])
+        .await;
+        assert!(err.contains("invalid command line"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
     async fn an_unknown_object_type_is_a_command_line_error() {
         let err = error_of(&[
             "hubsync-ops",

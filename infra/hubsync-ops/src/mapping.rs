@@ -147,14 +147,14 @@ pub async fn set(
     out: &mut (dyn Write + Send),
 ) -> Result<()> {
     let config = read_config(file)?;
+    let tokens = ops.connection_tokens().await?;
+    let client = ops.hubspot_client()?;
     let store = ops.store()?;
     if after.resync {
         // Before saving: a config saved for a portal whose re-sync would be
         // refused would change nothing until it is reconnected.
         resync::require_active(&store, portal).await?;
     }
-    let tokens = ops.connection_tokens().await?;
-    let client = ops.hubspot_client()?;
     let saved = match save_config(&store, &client, &tokens, PortalId(portal), &config).await {
         Ok(saved) => saved,
         Err(MappingError::Rejected(errors)) => return Err(rejected(&errors, "nothing was saved")),
@@ -223,6 +223,8 @@ pub async fn preview_command(
     as_json: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<()> {
+    let tokens = ops.connection_tokens().await?;
+    let client = ops.hubspot_client()?;
     let store = ops.store()?;
     let (config, source) = match file {
         Some(f) => (read_config(f)?, f.display().to_string()),
@@ -241,8 +243,6 @@ pub async fn preview_command(
         Some(t) => vec![t],
         None => ObjectType::ALL.to_vec(),
     };
-    let tokens = ops.connection_tokens().await?;
-    let client = ops.hubspot_client()?;
     let result = match preview(&client, &tokens, PortalId(portal), &config, &types, sample).await {
         Ok(p) => p,
         Err(MappingError::Rejected(errors)) => {

@@ -45,7 +45,7 @@ fn skipped(t: &TypeRunReport) -> u64 {
 pub fn summary(r: &RunReport) -> String {
     let sum = |f: fn(&TypeRunReport) -> u64| -> u64 { r.types.iter().map(f).sum() };
     format!(
-        "{} {} ({}), started {}, finished {}, done {}, created {}, updated {}, unchanged {}, archived {}, unarchived {}, skipped {}, errors {}, drift {}",
+        "{} {} ({}), started {}, finished {}, done {}, created {}, updated {}, remapped {}, unchanged {}, archived {}, unarchived {}, skipped {}, errors {}, drift {}",
         r.run_id,
         run_status(r.status),
         kind(r),
@@ -54,6 +54,7 @@ pub fn summary(r: &RunReport) -> String {
         progress(r.done, r.estimated_total),
         sum(|t| t.counters.created),
         sum(|t| t.counters.updated),
+        sum(|t| t.counters.remapped),
         sum(|t| t.counters.unchanged),
         sum(archived),
         sum(|t| t.counters.unarchived),
@@ -89,12 +90,13 @@ pub fn print(r: &RunReport, out: &mut (dyn Write + Send)) -> Result<()> {
     )?;
     writeln!(
         out,
-        "{:<10} {:<9} {:>13} {:>8} {:>8} {:>9} {:>8} {:>10} {:>7} {:>6} {:>6} {:>5} {:>6} {:>9}",
+        "{:<10} {:<9} {:>13} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>7} {:>6} {:>6} {:>5} {:>6} {:>9}",
         "type",
         "status",
         "done/total",
         "created",
         "updated",
+        "remapped",
         "unchanged",
         "archived",
         "unarchived",
@@ -109,12 +111,13 @@ pub fn print(r: &RunReport, out: &mut (dyn Write + Send)) -> Result<()> {
         let c = &t.counters;
         writeln!(
             out,
-            "{:<10} {:<9} {:>13} {:>8} {:>8} {:>9} {:>8} {:>10} {:>7} {:>6} {:>6} {:>5} {:>6} {:>8.1}s",
+            "{:<10} {:<9} {:>13} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>7} {:>6} {:>6} {:>5} {:>6} {:>8.1}s",
             t.object_type.to_string(),
             run_status(t.status),
             progress(t.done, t.estimated_total),
             c.created,
             c.updated,
+            c.remapped,
             c.unchanged,
             archived(t),
             c.unarchived,

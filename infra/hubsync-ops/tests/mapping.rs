@@ -295,6 +295,19 @@ async fn mapping_set_validates_saves_and_resyncs_and_preview_writes_nothing() ->
         out.contains(&format!("re-sync of portal {portal} completed")),
         "{out}"
     );
+    // The report's deals row: the three deals were remapped (a mapping
+    // change, not drift).
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("deals "))
+        .context("the deals row of the report")?
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        (row[1], row[2], row[5]),
+        ("completed", "3/3", "3"),
+        "status, done/total, remapped: {out}"
+    );
     let stored = store
         .get_mapping_config(PortalId(portal))
         .await?
