@@ -365,10 +365,11 @@ async fn admin_mapping_custom_fields_scope_owners_associations_drift() -> anyhow
         .iter()
         .find(|t| t.object_type == ObjectType::Deals)
         .unwrap();
-    assert_eq!(
-        deals_report.counters.archived_out_of_scope,
-        enterprise_deals.len() as u64
-    );
+    // The admin's config, not missed webhooks, moved these deals: remapped,
+    // not drift.
+    assert_eq!(deals_report.counters.archived_out_of_scope, 0);
+    assert!(deals_report.counters.remapped >= enterprise_deals.len() as u64);
+    assert_eq!(deals_report.drift, 0);
     assert!(deals_report.counters.schema_drift.is_empty());
     assert_converged(&s, "after the reconciliation with the admin's config").await?;
     for id in &enterprise_deals {
@@ -597,10 +598,11 @@ async fn list_scope_is_applied_by_the_reconciliation() -> anyhow::Result<()> {
         .iter()
         .find(|t| t.object_type == ObjectType::Contacts)
         .unwrap();
-    assert_eq!(
-        contacts_report.counters.archived_out_of_scope,
-        others.len() as u64
-    );
+    // A config change: the non-members are archived (checked below), as
+    // remapped, not drift.
+    assert_eq!(contacts_report.counters.archived_out_of_scope, 0);
+    assert!(contacts_report.counters.remapped >= others.len() as u64);
+    assert_eq!(contacts_report.drift, 0);
     assert_converged(&s, "after the list-scoped reconciliation").await?;
 
     // Between runs: webhooks update members, never create non-members.

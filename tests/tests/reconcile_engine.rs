@@ -660,3 +660,95 @@ async fn a_second_job_while_a_run_holds_the_lock_is_refused_and_a_duplicate_is_d
     s.sim.shutdown().await;
     Ok(())
 }
+
+/// A mapping config change (a new rule, a narrower scope) rewrites and
+/// archives records as `remapped`, never as drift — and back again; a change
+/// the webhooks missed in the same run is still drift.
+#[tokio::test]
+async fn config_changes_are_remapped_not_drift_but_missed_changes_are() -> anyhow::Result<()> {
+    use hubsync_local::reconcile::{MappingConfig, Rule, ScopeFilter, Transform};
+    use hubsync_store::MappingConfigStore;
+    let s = setup(seed(0, 0, 200)).await?;
+    let rec = reconciler(&s)?;
+    run_job(&rec, job(&s, SyncJobKind::Initial), SliceLimit::unlimited()).await?;
+    let st = s.sim.state();
+    let deals = st.list_objects(s.portal, SimType::Deals, false)?;
+    let id = |o: &hubspot_sim::SimObject| -> u64 { o.id.parse().unwrap() };
+    let (default, other): (Vec<_>, Vec<_>) = deals
+        .iter()
+        .partition(|o| o.prop("pipeline") == Some("default"));
+    assert!(
+        default.len() > 10 && other.len() > 10,
+        "seed has both pipelines"
+    );
+    let deals_of = |r: &hubsync_store::RunReport| {
+        r.types
+            .iter()
+            .find(|t| t.object_type == ObjectType::Deals)
+            .cloned()
+            .unwrap()
+    };
+
+    // Two changes whose webhooks never arrived: a deal renamed, a deal
+    // moved out of the pipeline.
+    let (renamed, moved) = (id(default[0]), id(default[1]));
+    st.update_object(
+        s.portal,
+        SimType::Deals,
+        renamed,
+        props([("dealname", "Renamed")]),
+    )?;
+    st.update_object(
+        s.portal,
+        SimType::Deals,
+        moved,
+        props([("pipeline", other[0].prop("pipeline").unwrap())]),
+    )?;
+
+    // The admin adds a field and narrows deals to the default pipeline.
+    let mut config = MappingConfig::default();
+    let d = config.object_mut(ObjectType::Deals);
+    d.rules
+        .push(Rule::new("stage_label", &["dealstage"], Transform::String));
+    d.scope.push(ScopeFilter {
+        property: "pipeline".into(),
+        values: vec!["default".into()],
+    });
+    s.store
+        .put_mapping_config(PortalId(s.portal), &config)
+        .await?;
+    let (report, _) = run_job(&rec, job(&s, SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
+    let r = deals_of(&report);
+    assert_eq!(r.drift, 2, "{:?}", r.counters);
+    assert_eq!(report.drift, 2);
+    assert_eq!(r.counters.updated, 1);
+    assert_eq!(r.counters.archived_out_of_scope, 1);
+    // Every other deal: the new field, or archived out of scope.
+    assert_eq!(r.counters.remapped, deals.len() as u64 - 2);
+    for o in &other {
+        let key = RecordKey::new(PortalId(s.portal), ObjectType::Deals, ObjectId(id(o)));
+        let rec = s.store.get_record(&key).await?.unwrap();
+        assert_eq!(rec.meta.archive_reason, Some(ArchiveReason::OutOfScope));
+    }
+    assert_converged(&s).await?;
+
+    // Nothing changed since: nothing written, no drift.
+    let (again, _) = run_job(&rec, job(&s, SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
+    let r = deals_of(&again);
+    assert_eq!(
+        (r.drift, r.counters.remapped, r.counters.record_writes),
+        (0, 0, 0)
+    );
+
+    // Back to the defaults: the deals come back into scope — remapped,
+    // the field is gone — not drift.
+    s.store.delete_mapping_config(PortalId(s.portal)).await?;
+    let (back, _) = run_job(&rec, job(&s, SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
+    let r = deals_of(&back);
+    assert_eq!(r.drift, 0, "{:?}", r.counters);
+    assert_eq!(r.counters.unarchived, 0);
+    assert_eq!(r.counters.remapped, deals.len() as u64);
+    assert_converged(&s).await?;
+    s.sim.shutdown().await;
+    Ok(())
+}

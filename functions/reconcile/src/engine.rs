@@ -183,6 +183,8 @@ enum Action {
         /// Out of scope only because the mapping config changed (counted
         /// as `remapped`, not drift).
         remapped: bool,
+        /// The fingerprint of the config that put it out of scope.
+        mapping_fp: Option<String>,
     },
 }
 
@@ -859,6 +861,7 @@ where
                             occurred_at_ms: version.max(s.source_version.saturating_add(1)),
                             reason: ArchiveReason::OutOfScope,
                             remapped: config_changed,
+                            mapping_fp: Some(fp.to_owned()),
                         });
                     }
                 }
@@ -948,6 +951,7 @@ where
                     occurred_at_ms: occurred,
                     reason: ArchiveReason::Deleted,
                     remapped: false,
+                    mapping_fp: None,
                 });
             }
             None => {
@@ -1046,6 +1050,7 @@ where
                         occurred_at_ms: read_at.max(m.source_version.saturating_add(1)),
                         reason: ArchiveReason::Merged,
                         remapped: false,
+                        mapping_fp: None,
                     });
                 }
             }
@@ -1261,8 +1266,9 @@ async fn apply<S: RecordStore>(store: &S, action: Action) -> Result<TypeCounters
             occurred_at_ms,
             reason,
             remapped,
+            mapping_fp,
         } => match store
-            .archive_record(&key, occurred_at_ms, reason, None)
+            .archive_record_mapped(&key, occurred_at_ms, reason, None, mapping_fp.as_deref())
             .await?
         {
             ArchiveOutcome::Archived => match reason {

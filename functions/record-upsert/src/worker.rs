@@ -649,8 +649,14 @@ where
                 }
             }
             let list_scoped = !config.lists.is_empty();
-            self.write_all(portal, object_type, writes, skipped, list_scoped, stats)
-                .await?;
+            self.write_all(
+                (portal, object_type),
+                writes,
+                skipped,
+                (list_scoped, fingerprint.as_str()),
+                stats,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -663,11 +669,10 @@ where
     /// nothing stored costs nothing.
     async fn write_all(
         &self,
-        portal: PortalId,
-        object_type: ObjectType,
+        (portal, object_type): (PortalId, ObjectType),
         writes: Vec<RecordWrite>,
         skipped: Vec<(ObjectId, i64)>,
-        list_scoped: bool,
+        (list_scoped, fingerprint): (bool, &str),
         stats: &mut BatchStats,
     ) -> Result<(), GroupError> {
         if writes.is_empty() && skipped.is_empty() {
@@ -696,7 +701,13 @@ where
             }
             let out = self
                 .store
-                .archive_record(&key(id), version, ArchiveReason::OutOfScope, None)
+                .archive_record_mapped(
+                    &key(id),
+                    version,
+                    ArchiveReason::OutOfScope,
+                    None,
+                    Some(fingerprint),
+                )
                 .await?;
             if out == ArchiveOutcome::Archived {
                 stats.archived_out_of_scope += 1;

@@ -21,6 +21,8 @@ pub use ::reconcile::{
     JobMessage, JobOutcome, MemoryJobQueue, Reconciler, ScheduleEvent, SliceLimit, SliceOutcome,
     SqsJobQueue,
 };
+/// What the engine maps with (for callers that save a config and run).
+pub use hubsync_mapping::{MappingConfig, Rule, ScopeFilter, Transform};
 
 use crate::Environment;
 

@@ -252,7 +252,25 @@ impl RecordStore for MemoryStore {
         reason: ArchiveReason,
         merged_into: Option<ObjectId>,
     ) -> Result<ArchiveOutcome, StoreError> {
-        let attributes = archive_attributes(occurred_at_ms, reason, merged_into, now_rfc3339())?;
+        self.archive_record_mapped(key, occurred_at_ms, reason, merged_into, None)
+            .await
+    }
+
+    async fn archive_record_mapped(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+        reason: ArchiveReason,
+        merged_into: Option<ObjectId>,
+        mapping_fp: Option<&str>,
+    ) -> Result<ArchiveOutcome, StoreError> {
+        let attributes = archive_attributes(
+            occurred_at_ms,
+            reason,
+            merged_into,
+            now_rfc3339(),
+            mapping_fp,
+        )?;
         self.stats.count_write();
         let mut state = self.lock();
         let item = state

@@ -692,16 +692,21 @@ pub(crate) fn archive_attributes(
     reason: ArchiveReason,
     merged_into: Option<ObjectId>,
     synced_at: String,
+    mapping_fp: Option<&str>,
 ) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
     use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value as av;
-    Ok(vec![
+    let mut attributes = vec![
         (attr::ARCHIVED, AttributeValue::Bool(true)),
         (attr::ARCHIVED_AT, av(rfc3339_from_ms(occurred_at_ms)?)?),
         (attr::ARCHIVE_REASON, av(reason)?),
         (attr::MERGED_INTO, av(merged_into.map(|id| id.to_string()))?),
         (attr::SOURCE_VERSION, av(occurred_at_ms)?),
         (attr::SYNCED_AT, AttributeValue::S(synced_at)),
-    ])
+    ];
+    if let Some(fp) = mapping_fp {
+        attributes.push((attr::MAPPING_FP, AttributeValue::S(fp.to_owned())));
+    }
+    Ok(attributes)
 }
 
 // ------------------------------------------------------------- connections

@@ -141,6 +141,22 @@ pub trait RecordStore: Send + Sync {
         merged_into: Option<ObjectId>,
     ) -> impl Future<Output = Result<ArchiveOutcome, StoreError>> + Send;
 
+    /// [`RecordStore::archive_record`], also storing the fingerprint of the
+    /// mapping config that decided it (an out-of-scope archive), so that a
+    /// later config change is told from drift. Stores without the attribute
+    /// archive without it.
+    fn archive_record_mapped(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+        reason: ArchiveReason,
+        merged_into: Option<ObjectId>,
+        mapping_fp: Option<&str>,
+    ) -> impl Future<Output = Result<ArchiveOutcome, StoreError>> + Send {
+        let _ = mapping_fp;
+        self.archive_record(key, occurred_at_ms, reason, merged_into)
+    }
+
     /// GDPR deletion: replaces the record, unconditionally, by a PII-free
     /// tombstone (key, `portal_id`, `object_type`, `object_id`,
     /// `privacy_deleted = true`, `purged_at` = the event's time,
