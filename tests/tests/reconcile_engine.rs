@@ -275,6 +275,13 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
     ) -> Result<Option<u64>, HubSpotError> {
         self.inner.count(portal, object_type).await
     }
+
+    async fn owners(
+        &self,
+        portal: PortalId,
+    ) -> Result<hubsync_local::reconcile::Owners, HubSpotError> {
+        self.inner.owners(portal).await
+    }
 }
 
 #[tokio::test]
@@ -544,6 +551,13 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
         object_type: ObjectType,
     ) -> Result<Option<u64>, HubSpotError> {
         self.inner.count(portal, object_type).await
+    }
+
+    async fn owners(
+        &self,
+        portal: PortalId,
+    ) -> Result<hubsync_local::reconcile::Owners, HubSpotError> {
+        self.inner.owners(portal).await
     }
 }
 

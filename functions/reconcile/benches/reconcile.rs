@@ -235,7 +235,7 @@ impl hubsync_store::OwnersCacheStore for CountingStore {
         p: PortalId,
         o: &hubsync_mapping::Owners,
         at: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         self.control.put_owners_cache(p, o, at).await
     }
     async fn claim_owners_refresh(

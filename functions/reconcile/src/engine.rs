@@ -409,15 +409,33 @@ where
         let owners = if config.needs_owners(object_type) {
             match self.store.get_owners_cache(portal).await? {
                 Some(c) if c.refreshed_at_ms >= ck.started_at_ms => Some(c.owners),
-                _ => {
+                cached => {
                     ck.counters.hubspot_calls += 1;
-                    ck.counters.owner_refreshes += 1;
                     let read_at = now_ms();
-                    let owners = self.source.owners(portal).await?;
-                    self.store
-                        .put_owners_cache(portal, &owners, read_at)
-                        .await?;
-                    Some(owners)
+                    match self.source.owners(portal).await {
+                        // Unchanged: no write (a later slice reads them
+                        // again, as before the cache).
+                        Ok(owners) if cached.as_ref().is_some_and(|c| c.owners == owners) => {
+                            Some(owners)
+                        }
+                        Ok(owners) => {
+                            ck.counters.owner_refreshes += 1;
+                            ck.counters.state_writes += self
+                                .store
+                                .put_owners_cache(portal, &owners, read_at)
+                                .await?;
+                            Some(owners)
+                        }
+                        Err(HubSpotError::Token(e)) => return Err(HubSpotError::Token(e).into()),
+                        Err(e) => match cached {
+                            Some(c) => {
+                                tracing::warn!(portal = %portal, error = %e,
+                                    "owners could not be refreshed: mapping with the cached owners");
+                                Some(c.owners)
+                            }
+                            None => return Err(e.into()),
+                        },
+                    }
                 }
             }
         } else {

@@ -22,7 +22,7 @@ pub use ::reconcile::{
     SqsJobQueue,
 };
 /// What the engine maps with (for callers that save a config and run).
-pub use hubsync_mapping::{MappingConfig, Rule, ScopeFilter, Transform};
+pub use hubsync_mapping::{MappingConfig, Owners, Rule, ScopeFilter, Transform};
 
 use crate::Environment;
 

@@ -55,12 +55,13 @@ pub trait OwnersCacheStore: Send + Sync {
 
     /// Replaces the portal's cached owners with `owners`, read from HubSpot
     /// at `refreshed_at_ms`. A cache already refreshed later is kept.
+    /// Returns the write requests made.
     fn put_owners_cache(
         &self,
         portal: PortalId,
         owners: &Owners,
         refreshed_at_ms: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Claims the right to refresh the portal's owners on demand: `true`
     /// when no claim was made in the `min_interval_ms` before `now_ms` (a
@@ -225,7 +226,7 @@ impl OwnersCacheStore for DynamoStore {
         portal: PortalId,
         owners: &Owners,
         refreshed_at_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let parts = chunks(owners)?;
         let old: Vec<String> = self
             .query_owners_partition(portal)
@@ -276,10 +277,11 @@ impl OwnersCacheStore for DynamoStore {
             }
             Err(e) => return Err(sdk_error("UpdateItem", e)),
         };
+        let writes = (parts.len() + 1 + stale.len()) as u64;
         for sk in stale {
             self.delete_owners_item(portal, sk).await?;
         }
-        Ok(())
+        Ok(writes)
     }
 
     async fn claim_owners_refresh(
@@ -349,9 +351,10 @@ impl OwnersCacheStore for MemoryStore {
         portal: PortalId,
         owners: &Owners,
         refreshed_at_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         // As many writes as DynamoDB would need (chunks and the head).
-        for _ in 0..=chunks(owners)?.len() {
+        let writes = chunks(owners)?.len() as u64 + 1;
+        for _ in 0..writes {
             self.stats().count_write();
         }
         self.owners.with(|m| {
@@ -367,7 +370,7 @@ impl OwnersCacheStore for MemoryStore {
                 });
             }
         });
-        Ok(())
+        Ok(writes)
     }
 
     async fn claim_owners_refresh(
