@@ -538,7 +538,20 @@ fn token_key_is_rotated_and_used_only_by_the_functions_configured_with_it() {
     );
     let policy = &key["Properties"]["KeyPolicy"]["Statement"];
     let mut users = BTreeSet::new();
+    let mut operators = 0;
     for s in policy.as_array().expect("key policy statements") {
+        // An optional statement: `!If [Condition, statement, !Ref AWS::NoValue]`.
+        let s = match s.get("Fn::If") {
+            Some(branches) => {
+                assert_eq!(
+                    branches[2],
+                    json!({"Ref": "AWS::NoValue"}),
+                    "{key_id}: a conditional statement has no alternative"
+                );
+                &branches[1]
+            }
+            None => s,
+        };
         let actions = strings(&s["Action"]);
         let uses = actions.iter().any(|a| {
             matches!(
@@ -563,6 +576,19 @@ fn token_key_is_rotated_and_used_only_by_the_functions_configured_with_it() {
                 "{key_id}: {role}'s use is not bound to the portal's encryption context"
             );
             users.insert(role.to_string());
+        } else if *principal == json!({"Ref": "OperatorRoleArn"}) {
+            // The operators' role (hubsync-ops), bound the same way.
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| matches!(*a, "kms:Decrypt" | "kms:Encrypt")),
+                "{key_id}: operators may only encrypt and decrypt: {actions:?}"
+            );
+            assert!(
+                !s["Condition"]["ForAnyValue:StringEquals"]["kms:EncryptionContextKeys"].is_null(),
+                "{key_id}: the operators' use is not bound to the portal's encryption context"
+            );
+            operators += 1;
         } else {
             assert!(
                 !uses,
@@ -573,6 +599,10 @@ fn token_key_is_rotated_and_used_only_by_the_functions_configured_with_it() {
     assert_eq!(
         users, configured,
         "key users must be exactly the functions configured with the key"
+    );
+    assert!(
+        operators <= 1,
+        "{key_id}: one optional operators' statement"
     );
     // The intake never touches KMS.
     let res = resources(&t);
