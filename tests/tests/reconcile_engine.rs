@@ -766,3 +766,44 @@ async fn config_changes_are_remapped_not_drift_but_missed_changes_are() -> anyho
     s.sim.shutdown().await;
     Ok(())
 }
+
+/// The run fills the portal's owners cache (the default companies map owner
+/// emails), and a later run with the same owners writes no cache item.
+#[tokio::test]
+async fn the_run_fills_the_owners_cache_and_rewrites_it_only_when_owners_change(
+) -> anyhow::Result<()> {
+    use hubsync_store::OwnersCacheStore;
+    let s = setup(seed(150, 0, 0)).await?;
+    let rec = reconciler(&s)?;
+    let companies = |r: &hubsync_store::RunReport| {
+        r.types
+            .iter()
+            .find(|t| t.object_type == ObjectType::Companies)
+            .cloned()
+            .unwrap()
+    };
+    let (first, _) = run_job(&rec, job(&s, SyncJobKind::Initial), SliceLimit::unlimited()).await?;
+    assert_eq!(companies(&first).counters.owner_refreshes, 1);
+    let cached = s.store.get_owners_cache(PortalId(s.portal)).await?.unwrap();
+    let sim_owners = s.sim.state().owners(s.portal)?;
+    assert!(!sim_owners.is_empty());
+    assert_eq!(cached.owners.len(), sim_owners.len());
+    for o in &sim_owners {
+        assert_eq!(
+            cached.owners.get(&o.id).and_then(|i| i.email.as_deref()),
+            Some(o.email.as_str())
+        );
+    }
+    assert_converged(&s).await?;
+
+    let (second, _) = run_job(&rec, job(&s, SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
+    let c = companies(&second);
+    assert_eq!(
+        (c.counters.owner_refreshes, c.counters.record_writes),
+        (0, 0)
+    );
+    let again = s.store.get_owners_cache(PortalId(s.portal)).await?.unwrap();
+    assert_eq!(again.refreshed_at_ms, cached.refreshed_at_ms);
+    s.sim.shutdown().await;
+    Ok(())
+}
