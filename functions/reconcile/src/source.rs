@@ -189,16 +189,7 @@ impl<T: AccessTokenSource> CrmSource for HubSpotSource<T> {
     }
 
     async fn owners(&self, portal: PortalId) -> Result<Owners, HubSpotError> {
-        let mut owners = Owners::new();
-        for o in self.client.list_all_owners(&self.tokens, portal).await? {
-            owners.insert(
-                o.id,
-                o.email.as_deref(),
-                o.first_name.as_deref(),
-                o.last_name.as_deref(),
-            );
-        }
-        Ok(owners)
+        self.client.owners(&self.tokens, portal).await
     }
 
     async fn list_members(

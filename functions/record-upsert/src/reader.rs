@@ -42,7 +42,7 @@ impl<T: AccessTokenSource> ObjectReader for HubSpotReader<T> {
     }
 
     async fn owners(&self, portal: PortalId) -> Result<Owners, HubSpotError> {
-        owners_of(&self.client, &self.tokens, portal).await
+        self.client.owners(&self.tokens, portal).await
     }
 
     async fn associations(
@@ -56,23 +56,4 @@ impl<T: AccessTokenSource> ObjectReader for HubSpotReader<T> {
             .batch_read_associations(&self.tokens, portal, from, to, ids)
             .await
     }
-}
-
-/// Every owner of the portal, as the mapping resolves them (archived
-/// owners included: records still name them).
-pub async fn owners_of(
-    client: &HubSpotClient,
-    tokens: &impl AccessTokenSource,
-    portal: PortalId,
-) -> Result<Owners, HubSpotError> {
-    let mut owners = Owners::new();
-    for o in client.list_all_owners(tokens, portal).await? {
-        owners.insert(
-            o.id,
-            o.email.as_deref(),
-            o.first_name.as_deref(),
-            o.last_name.as_deref(),
-        );
-    }
-    Ok(owners)
 }

@@ -224,16 +224,7 @@ pub async fn preview(
     for &t in types {
         let oc = config.object(t);
         if config.needs_owners(t) && owners.is_none() {
-            let mut o = Owners::new();
-            for owner in client.list_all_owners(tokens, portal).await? {
-                o.insert(
-                    owner.id,
-                    owner.email.as_deref(),
-                    owner.first_name.as_deref(),
-                    owner.last_name.as_deref(),
-                );
-            }
-            owners = Some(o);
+            owners = Some(client.owners(tokens, portal).await?);
         }
         let properties = oc.properties(t);
         let refs: Vec<&str> = properties.iter().map(String::as_str).collect();

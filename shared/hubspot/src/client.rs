@@ -462,6 +462,25 @@ impl HubSpotClient {
         }
     }
 
+    /// Every owner of the portal (all pages), keyed the way the mapping
+    /// resolves `owner_email` / `owner_name` rules.
+    pub async fn owners(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+    ) -> Result<hubsync_mapping::Owners, HubSpotError> {
+        let mut owners = hubsync_mapping::Owners::new();
+        for o in self.list_all_owners(tokens, portal).await? {
+            owners.insert(
+                o.id,
+                o.email.as_deref(),
+                o.first_name.as_deref(),
+                o.last_name.as_deref(),
+            );
+        }
+        Ok(owners)
+    }
+
     /// `GET /crm/v3/properties/{type}`: the portal's property definitions
     /// (built-in and custom) of a type.
     pub async fn get_properties(
