@@ -14,7 +14,9 @@ use hubsync_hubspot::{
     InProcessRateLimiter, ObjectId, ObjectType, PortalId, RateLimitConfig, RetryConfig,
     SearchRequest, Sort, StaticToken, TokenError, Unlimited, WindowLimit,
 };
-use hubsync_mapping::{map_object, properties_for, MapOutcome};
+use hubsync_mapping::{
+    map_object, map_with, properties_for, MapContext, MapOutcome, MappingConfig, Owners,
+};
 use secrecy::SecretString;
 
 const PORTAL: u64 = 1_000_001;
@@ -61,6 +63,13 @@ async fn lists_every_company_and_maps_it() {
     let client = client_for(&sim);
     let tokens = token_for(&sim);
     let props = properties_for(ObjectType::Companies);
+    // The default company map resolves owner ids to emails: map with the
+    // portal's owners, as the worker and the reconciliation do.
+    let owners = client
+        .owners(&tokens, PortalId(PORTAL))
+        .await
+        .expect("owners");
+    assert!(!owners.is_empty(), "the seeded portal has owners");
     let mut after: Option<String> = None;
     let mut ids = BTreeSet::new();
     let mut pages = 0;
@@ -80,7 +89,7 @@ async fn lists_every_company_and_maps_it() {
         pages += 1;
         for o in &page.results {
             assert!(ids.insert(o.id), "duplicate id across pages");
-            match map_object(ObjectType::Companies, o) {
+            match with_owners(ObjectType::Companies, o, &owners) {
                 MapOutcome::Mapped(m) => {
                     assert!(m.source_version.is_some());
                     assert!(m.errors.is_empty(), "{:?}", m.errors);
@@ -95,7 +104,11 @@ async fn lists_every_company_and_maps_it() {
     }
     assert_eq!(ids.len(), 250);
     assert_eq!(pages, 3);
-    assert_eq!(client.stats().requests, 3);
+    assert_eq!(
+        client.stats().requests,
+        1 + 3,
+        "one owners page, three list pages"
+    );
 
     for t in [ObjectType::Contacts, ObjectType::Deals] {
         let page = client
@@ -112,7 +125,7 @@ async fn lists_every_company_and_maps_it() {
             .expect("page");
         assert_eq!(page.results.len(), 40);
         for o in &page.results {
-            if let MapOutcome::Mapped(m) = map_object(t, o) {
+            if let MapOutcome::Mapped(m) = with_owners(t, o, &owners) {
                 assert!(m.errors.is_empty(), "{t}: {:?}", m.errors);
                 assert!(m.source_version.is_some());
             }
@@ -401,4 +414,17 @@ async fn the_in_process_limiter_keeps_a_portal_under_the_simulators_limit() {
         .values()
         .all(|n| *n == 0));
     sim.shutdown().await;
+}
+
+/// The default map of `t` with the portal's owners loaded.
+fn with_owners(t: ObjectType, o: &hubsync_hubspot::HubSpotObject, owners: &Owners) -> MapOutcome {
+    map_with(
+        MappingConfig::default().object(t),
+        t,
+        o,
+        MapContext {
+            owners: Some(owners),
+            ..MapContext::default()
+        },
+    )
 }
