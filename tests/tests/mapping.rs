@@ -4,9 +4,8 @@
 //! and the read-only preview.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use hubspot_sim::{props, ObjectType as SimType, PropertyDef, PropertyOption, SeedSpec, SimConfig};
 use hubsync_hubspot::{ClientConfig, HubSpotClient, ObjectId, ObjectType, PortalId, StaticToken};
 use hubsync_local::compare::{compare_portal, describe};
@@ -94,36 +93,6 @@ async fn setup(name: &str) -> anyhow::Result<Setup> {
         client,
         token: StaticToken::new(token),
     })
-}
-
-/// Waits until the simulator delivered everything and the worker's queue
-/// is empty twice in a row.
-async fn quiet(env: &Environment) -> anyhow::Result<()> {
-    assert!(env.sim.state().wait_webhooks_idle(WAIT).await);
-    let sqs = aws_sdk_sqs::Client::new(&env.aws);
-    let deadline = Instant::now() + WAIT;
-    let mut empty_in_a_row = 0;
-    while empty_in_a_row < 2 {
-        anyhow::ensure!(Instant::now() < deadline, "the worker did not go quiet");
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&env.resources.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let pending: u64 = attrs
-            .attributes()
-            .map(|a| {
-                a.values()
-                    .filter_map(|v| v.parse::<u64>().ok())
-                    .sum::<u64>()
-            })
-            .unwrap_or(0);
-        empty_in_a_row = if pending == 0 { empty_in_a_row + 1 } else { 0 };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    Ok(())
 }
 
 async fn reconcile(s: &Setup, kind: SyncJobKind) -> anyhow::Result<RunReport> {
@@ -279,7 +248,7 @@ async fn admin_mapping_custom_fields_scope_owners_associations_drift() -> anyhow
         bad_deal,
         props([("contract_value", "1,000.50")]),
     )?;
-    quiet(&s.env).await?;
+    s.env.wait_quiet(WAIT).await?;
 
     // Rejected configs name the rule, and store nothing.
     let mut missing = admin_config();
@@ -498,7 +467,7 @@ async fn admin_mapping_custom_fields_scope_owners_associations_drift() -> anyhow
         },
     )
     .await?;
-    quiet(&s.env).await?;
+    s.env.wait_quiet(WAIT).await?;
     assert_converged(&s, "after the webhooks").await?;
 
     // Missed webhooks: the reconciliation repairs owners and associations.
@@ -510,7 +479,7 @@ async fn admin_mapping_custom_fields_scope_owners_associations_drift() -> anyhow
         cid,
         props([("hubspot_owner_id", owners[1].id.clone())]),
     )?;
-    quiet(&s.env).await?;
+    s.env.wait_quiet(WAIT).await?;
     let before = compare_portal(sim, store, s.portal).await?;
     let differing: BTreeSet<(ObjectType, u64)> = before.different.iter().copied().collect();
     assert!(differing.contains(&(ObjectType::Deals, deal)), "{before:?}");
@@ -619,7 +588,7 @@ async fn list_scope_is_applied_by_the_reconciliation() -> anyhow::Result<()> {
         r.fields.get("company_name") == Some(&json!("Renamed Inc"))
     })
     .await?;
-    quiet(&s.env).await?;
+    s.env.wait_quiet(WAIT).await?;
     let r = record(&s, ObjectType::Contacts, other).await?.unwrap();
     assert!(r.meta.archived, "a non-member stays out of scope");
     assert!(

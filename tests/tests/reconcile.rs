@@ -4,48 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use hubspot_sim::{SeedSpec, SimConfig};
 use hubsync_hubspot::PortalId;
 use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::reconcile::{local_reconciler, run_job, EngineConfig, JobMessage, SliceLimit};
 use hubsync_local::{EnvOptions, Environment, QueueSettings};
 use hubsync_store::SyncJobKind;
-
-/// Waits until the simulator delivered everything and the worker's queue
-/// is empty (nothing visible or in flight) twice in a row.
-async fn quiet(env: &Environment) -> anyhow::Result<()> {
-    assert!(
-        env.sim
-            .state()
-            .wait_webhooks_idle(Duration::from_secs(60))
-            .await
-    );
-    let sqs = aws_sdk_sqs::Client::new(&env.aws);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut empty_in_a_row = 0;
-    while empty_in_a_row < 2 {
-        anyhow::ensure!(Instant::now() < deadline, "the worker did not go quiet");
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&env.resources.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let pending: u64 = attrs
-            .attributes()
-            .map(|a| {
-                a.values()
-                    .filter_map(|v| v.parse::<u64>().ok())
-                    .sum::<u64>()
-            })
-            .unwrap_or(0);
-        empty_in_a_row = if pending == 0 { empty_in_a_row + 1 } else { 0 };
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_reconciliation_repairs_exactly_what_dropped_webhooks_missed() -> anyhow::Result<()> {
@@ -92,7 +56,7 @@ async fn one_reconciliation_repairs_exactly_what_dropped_webhooks_missed() -> an
         .sim
         .state()
         .random_changes(portal, 2_000, Some(5), &[])?;
-    quiet(&env).await?;
+    env.wait_quiet(Duration::from_secs(120)).await?;
     let dropped = env.sim.state().counters().webhook_events_dropped;
     assert!(dropped > 100, "dropped {dropped} events");
 

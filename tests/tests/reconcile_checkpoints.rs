@@ -9,9 +9,10 @@ use std::time::Duration;
 use hubspot_sim::{SeedSpec, SimConfig, Simulator};
 use hubsync_hubspot::PortalId;
 use hubsync_local::reconcile::{
-    run_job, sim_source, Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler, SliceLimit,
+    run_job, sim_portal, sim_source, Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler,
+    SimPortal, SliceLimit,
 };
-use hubsync_store::{Connection, ConnectionStatus, ConnectionStore, MemoryStore, SyncJobKind};
+use hubsync_store::{MemoryStore, SyncJobKind};
 
 async fn setup(contacts: usize) -> anyhow::Result<(Simulator, MemoryStore, u64, String)> {
     let mut config = SimConfig::default();
@@ -23,29 +24,12 @@ async fn setup(contacts: usize) -> anyhow::Result<(Simulator, MemoryStore, u64, 
         owners: 0,
         seed: Some(5),
     };
-    let sim = Simulator::start(config).await?;
-    let portal = sim.state().portal_ids()[0];
-    let token = sim
-        .issue_token(portal)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .access_token;
-    let store = MemoryStore::new();
-    let now = chrono::Utc::now();
-    store
-        .put_connection(&Connection {
-            portal_id: PortalId(portal),
-            tenant_id: "t".into(),
-            status: ConnectionStatus::Active,
-            scopes: vec![],
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
-            access_token_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            last_webhook_at: None,
-            status_reason: None,
-        })
-        .await?;
+    let SimPortal {
+        sim,
+        store,
+        portal,
+        token,
+    } = sim_portal(config).await?;
     Ok((sim, store, portal, token))
 }
 

@@ -12,12 +12,12 @@ use hubsync_hubspot::{
 };
 use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::reconcile::{
-    run_job, sim_source, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
-    MemoryJobQueue, Reconciler, SliceLimit, SliceOutcome,
+    run_job, sim_portal, sim_source, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
+    MemoryJobQueue, Reconciler, SimPortal, SliceLimit, SliceOutcome,
 };
 use hubsync_store::{
-    run_lock_name, ArchiveReason, Connection, ConnectionStatus, ConnectionStore, MemoryStore,
-    RecordKey, RecordStore, SyncJobKind, SyncStateStore, TokenStore,
+    run_lock_name, ArchiveReason, MemoryStore, RecordKey, RecordStore, SyncJobKind, SyncStateStore,
+    TokenStore,
 };
 
 struct Setup {
@@ -31,29 +31,12 @@ async fn setup(seed: SeedSpec) -> anyhow::Result<Setup> {
     let mut config = SimConfig::default();
     config.rate_limit.enabled = false;
     config.initial_seed = seed;
-    let sim = Simulator::start(config).await?;
-    let portal = sim.state().portal_ids()[0];
-    let token = sim
-        .issue_token(portal)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .access_token;
-    let store = MemoryStore::new();
-    let now = chrono::Utc::now();
-    store
-        .put_connection(&Connection {
-            portal_id: PortalId(portal),
-            tenant_id: "t".into(),
-            status: ConnectionStatus::Active,
-            scopes: vec![],
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
-            access_token_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            last_webhook_at: None,
-            status_reason: None,
-        })
-        .await?;
+    let SimPortal {
+        sim,
+        store,
+        portal,
+        token,
+    } = sim_portal(config).await?;
     Ok(Setup {
         sim,
         store,

@@ -5,15 +5,15 @@
 
 use std::time::Duration;
 
-use hubspot_sim::{SeedSpec, SimConfig, Simulator};
+use hubspot_sim::{SeedSpec, SimConfig};
 use hubsync_hubspot::{PortalId, StaticToken};
 use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::reconcile::worker::{HubSpotReader, InboundMessage, Worker};
 use hubsync_local::reconcile::{
-    run_job, sim_client, sim_source, Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler,
-    SliceLimit,
+    run_job, sim_client, sim_portal, sim_source, Engine, EngineConfig, JobMessage, MemoryJobQueue,
+    Reconciler, SimPortal, SliceLimit,
 };
-use hubsync_store::{Connection, ConnectionStatus, ConnectionStore, MemoryStore, SyncJobKind};
+use hubsync_store::SyncJobKind;
 
 /// xorshift64*: a tiny seeded generator (the loop must be reproducible).
 struct Rng(u64);
@@ -50,29 +50,12 @@ async fn case(seed: u64) -> anyhow::Result<()> {
         deals: rng.below(20) as usize,
         ..SeedSpec::default()
     };
-    let sim = Simulator::start(config).await?;
-    let portal = sim.state().portal_ids()[0];
-    let token = sim
-        .issue_token(portal)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .access_token;
-    let store = MemoryStore::new();
-    let now = chrono::Utc::now();
-    store
-        .put_connection(&Connection {
-            portal_id: PortalId(portal),
-            tenant_id: "t".into(),
-            status: ConnectionStatus::Active,
-            scopes: vec![],
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
-            access_token_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            last_webhook_at: None,
-            status_reason: None,
-        })
-        .await?;
+    let SimPortal {
+        sim,
+        store,
+        portal,
+        token,
+    } = sim_portal(config).await?;
     let rec = Reconciler::new(
         Engine::new(
             sim_source(&sim.base_url(), &token, None)?,
@@ -132,7 +115,7 @@ async fn case(seed: u64) -> anyhow::Result<()> {
         let (batch, tail) = rest.split_at(n);
         rest = tail;
         let body = serde_json::json!({
-            "v": 1, "portalId": portal, "receivedAt": now.timestamp_millis(), "events": batch,
+            "v": 1, "portalId": portal, "receivedAt": chrono::Utc::now().timestamp_millis(), "events": batch,
         });
         messages.push(InboundMessage {
             message_id: format!("m{}", messages.len()),

@@ -14,18 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use hubspot_sim::{SeedSpec, SimConfig, Simulator};
+use hubspot_sim::{SeedSpec, SimConfig};
 use hubsync_auth::shared_limit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 use hubsync_hubspot::{
     ClientConfig, HubSpotClient, HubSpotError, PortalId, RateLimitKind, RateLimiter, StaticToken,
 };
 use hubsync_local::reconcile::worker::{HubSpotReader, InboundMessage, Worker};
 use hubsync_local::reconcile::{
-    run_job, EngineConfig, HubSpotSource, JobMessage, MemoryJobQueue, Reconciler, SliceLimit,
+    run_job, sim_portal, EngineConfig, HubSpotSource, JobMessage, MemoryJobQueue, Reconciler,
+    SimPortal, SliceLimit,
 };
 use hubsync_store::{
-    create_tables, Connection, ConnectionStatus, ConnectionStore, DynamoStore, LedgerSwap,
-    MemoryStore, RateGrant, RateLedger, RateLedgerStore, RunStatus, StoreConfig, SyncJobKind,
+    create_tables, DynamoStore, LedgerSwap, RateGrant, RateLedger, RateLedgerStore, RunStatus,
+    StoreConfig, SyncJobKind,
 };
 
 const BOUND: Duration = Duration::from_secs(300);
@@ -194,29 +195,12 @@ async fn a_reconciliation_and_a_webhook_burst_together_stay_under_the_portal_lim
             owners: 0,
             seed: Some(11),
         };
-        let sim = Simulator::start(sim_config).await?;
-        let portal = sim.state().portal_ids()[0];
-        let token = sim
-            .issue_token(portal)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .access_token;
-        let store = MemoryStore::new();
-        let now = chrono::Utc::now();
-        store
-            .put_connection(&Connection {
-                portal_id: PortalId(portal),
-                tenant_id: "t".into(),
-                status: ConnectionStatus::Active,
-                scopes: vec![],
-                access_token_ciphertext: None,
-                refresh_token_ciphertext: None,
-                access_token_expires_at: None,
-                created_at: now,
-                updated_at: now,
-                last_webhook_at: None,
-                status_reason: None,
-            })
-            .await?;
+        let SimPortal {
+            sim,
+            store,
+            portal,
+            token,
+        } = sim_portal(sim_config).await?;
         // The shared budget lives in moto's Control table.
         let (ledgers, _, _) = ledger_store().await?;
         let background = Arc::new(SharedRateLimiter::new(
@@ -259,7 +243,7 @@ async fn a_reconciliation_and_a_webhook_burst_together_stay_under_the_portal_lim
             .map(|(i, batch)| InboundMessage {
                 message_id: format!("m{i}"),
                 body: serde_json::json!({
-                    "v": 1, "portalId": portal, "receivedAt": now.timestamp_millis(),
+                    "v": 1, "portalId": portal, "receivedAt": chrono::Utc::now().timestamp_millis(),
                     "events": batch,
                 })
                 .to_string(),

@@ -148,6 +148,44 @@ where
 }
 
 impl Environment {
+    /// Wait until the simulator has delivered every webhook and the
+    /// worker's queue is empty (nothing visible or in flight) twice in a
+    /// row; fail after `timeout`.
+    pub async fn wait_quiet(&self, timeout: Duration) -> Result<()> {
+        anyhow::ensure!(
+            self.sim.state().wait_webhooks_idle(timeout).await,
+            "the simulator still had webhooks to deliver after {timeout:?}"
+        );
+        let sqs = aws_sdk_sqs::Client::new(&self.aws);
+        let deadline = Instant::now() + timeout;
+        let mut empty_in_a_row = 0;
+        while empty_in_a_row < 2 {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the worker did not go quiet within {timeout:?}"
+            );
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(&self.resources.queue_url)
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                )
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                )
+                .send()
+                .await
+                .context("read the worker queue's depth")?;
+            let pending: u64 = attrs
+                .attributes()
+                .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+                .unwrap_or(0);
+            empty_in_a_row = if pending == 0 { empty_in_a_row + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Ok(())
+    }
+
     /// Wait until the simulator has delivered every webhook and DynamoDB
     /// equals it field by field; fail with the differences after `timeout`.
     pub async fn wait_converged(

@@ -26,6 +26,53 @@ pub use hubsync_mapping::{MappingConfig, Owners, Rule, ScopeFilter, Transform};
 
 use crate::Environment;
 
+/// A started simulator with its first portal connected in a fresh
+/// [`MemoryStore`] (an active connection without stored tokens: the
+/// engine reads HubSpot with `token`).
+pub struct SimPortal {
+    pub sim: hubspot_sim::Simulator,
+    pub store: hubsync_store::MemoryStore,
+    pub portal: u64,
+    pub token: String,
+}
+
+/// Starts the simulator with `config` and connects its first portal.
+pub async fn sim_portal(config: hubspot_sim::SimConfig) -> Result<SimPortal> {
+    let sim = hubspot_sim::Simulator::start(config).await?;
+    let portal = *sim
+        .state()
+        .portal_ids()
+        .first()
+        .context("the simulator has no portal")?;
+    let token = sim
+        .issue_token(portal)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .access_token;
+    let store = hubsync_store::MemoryStore::new();
+    let now = chrono::Utc::now();
+    store
+        .put_connection(&hubsync_store::Connection {
+            portal_id: PortalId(portal),
+            tenant_id: "t".into(),
+            status: hubsync_store::ConnectionStatus::Active,
+            scopes: vec![],
+            access_token_ciphertext: None,
+            refresh_token_ciphertext: None,
+            access_token_expires_at: None,
+            created_at: now,
+            updated_at: now,
+            last_webhook_at: None,
+            status_reason: None,
+        })
+        .await?;
+    Ok(SimPortal {
+        sim,
+        store,
+        portal,
+        token,
+    })
+}
+
 /// A HubSpot client for the simulator: the full-portal limiter
 /// (110 / 10 s by default), or none.
 pub fn sim_client(base_url: &str, rate_limit: Option<RateLimitConfig>) -> Result<HubSpotClient> {
