@@ -43,6 +43,25 @@ pub struct OAuthConfig {
     pub default_authorize_portal: Option<u64>,
     /// Scopes granted by `issue_token` (and by authorize when `scope` is empty).
     pub default_scopes: Vec<String>,
+    /// The body shape of the token endpoint's grant errors.
+    pub error_shape: OAuthErrorShape,
+}
+
+/// How the token endpoint words a refused grant (HubSpot has used each).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorShape {
+    /// `{"status":"BAD_REFRESH_TOKEN","message","correlationId","error":"invalid_grant","error_description"}`
+    /// (HubSpot's standardized OAuth errors, 2026).
+    #[default]
+    Combined,
+    /// `{"error":"invalid_grant","error_description"}` only (RFC 6749).
+    InvalidGrant,
+    /// `{"status":"BAD_REFRESH_TOKEN","message","correlationId"}` (OAuth v1).
+    Status,
+    /// The date-versioned APIs' generic error:
+    /// `{"category":"VALIDATION_ERROR","subCategory":"INVALID_TOKEN","message","correlationId","context"}`.
+    Generic,
 }
 
 impl Default for OAuthConfig {
@@ -59,6 +78,7 @@ impl Default for OAuthConfig {
                 "crm.objects.contacts.read",
                 "crm.objects.deals.read",
                 "crm.objects.owners.read",
+                "crm.lists.read",
                 "crm.schemas.companies.read",
                 "crm.schemas.contacts.read",
                 "crm.schemas.deals.read",
@@ -66,6 +86,7 @@ impl Default for OAuthConfig {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            error_shape: OAuthErrorShape::default(),
         }
     }
 }
@@ -173,6 +194,15 @@ pub struct SimConfig {
     pub event_log_capacity: usize,
     /// Base URL used in `paging.next.link`; default = the bound address.
     pub public_base_url: Option<String>,
+    /// API versions answered with 410 as retired: `v1`, `v3`, `v4`, a date
+    /// version, or `legacy` for the three numbered ones.
+    pub refused_api_versions: Vec<String>,
+    /// Associations per input object in one associations batch-read
+    /// response; more are paged (`paging.next.after` per input).
+    pub association_page_size: usize,
+    /// Whether API calls need the token's scopes (403 `MISSING_SCOPES`
+    /// otherwise), as HubSpot does.
+    pub enforce_scopes: bool,
 }
 
 impl Default for SimConfig {
@@ -191,6 +221,9 @@ impl Default for SimConfig {
             merge_new_id_probability: 0.0,
             event_log_capacity: 100_000,
             public_base_url: None,
+            refused_api_versions: Vec::new(),
+            association_page_size: 500,
+            enforce_scopes: true,
         }
     }
 }

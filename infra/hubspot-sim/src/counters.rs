@@ -17,6 +17,13 @@ pub struct CounterSnapshot {
     pub rate_limited: BTreeMap<String, u64>,
     /// 429s served by portal.
     pub rate_limited_by_portal: BTreeMap<u64, u64>,
+    /// Calls by API generation: `v1`, `v3`, `v4` (legacy) or a date
+    /// version (`2026-03`), CRM and OAuth together.
+    pub requests_by_api_version: BTreeMap<String, u64>,
+    /// Calls refused because their version is retired.
+    pub refused_api_calls: u64,
+    /// 403s served for a missing scope.
+    pub missing_scope: u64,
     /// 401s served.
     pub auth_failures: u64,
     /// API errors injected by faults (5xx).
@@ -88,6 +95,14 @@ impl Counters {
 }
 
 impl CounterSnapshot {
+    /// Calls to the legacy generations (`/crm/v3`, `/crm/v4`, `/oauth/v1`).
+    pub fn legacy_requests(&self) -> u64 {
+        crate::versions::LEGACY_VERSIONS
+            .iter()
+            .filter_map(|v| self.requests_by_api_version.get(*v))
+            .sum()
+    }
+
     /// Calls of one route template for one portal.
     pub fn portal_requests(&self, portal: u64, route: &str) -> u64 {
         self.requests_by_portal

@@ -13,12 +13,15 @@ use serde_json::{json, Value};
 use crate::clock::iso_ms;
 use crate::http::{
     bad_request, gate, json, not_found, parse_body, query_bool, query_get, query_list, query_pairs,
-    Policy,
+    read_scope, Policy,
 };
 use crate::model::ObjectType;
 use crate::state::{association_type_ids, render, SimObject, SimState};
 
 pub(crate) type St = State<Arc<SimState>>;
+
+/// The scope HubSpot's owners API needs.
+pub(crate) const OWNERS_SCOPE: &str = "crm.objects.owners.read";
 
 pub(crate) fn parse_type(s: &str) -> Result<ObjectType, Response> {
     ObjectType::parse(s)
@@ -73,6 +76,7 @@ pub(crate) async fn list_objects(
         &headers,
         "GET /crm/v3/objects/{type}",
         Policy::TenSecondly,
+        &[read_scope(&ty)],
     )
     .await
     {
@@ -150,6 +154,7 @@ pub(crate) async fn get_object(
         &headers,
         "GET /crm/v3/objects/{type}/{id}",
         Policy::TenSecondly,
+        &[read_scope(&ty)],
     )
     .await
     {
@@ -239,6 +244,7 @@ pub(crate) async fn batch_read(
         &headers,
         "POST /crm/v3/objects/{type}/batch/read",
         Policy::TenSecondly,
+        &[read_scope(&ty)],
     )
     .await
     {
@@ -325,6 +331,7 @@ pub(crate) async fn list_properties(
         &headers,
         "GET /crm/v3/properties/{type}",
         Policy::TenSecondly,
+        &[read_scope(&ty)],
     )
     .await
     {
@@ -352,6 +359,7 @@ pub(crate) async fn get_property(
         &headers,
         "GET /crm/v3/properties/{type}/{name}",
         Policy::TenSecondly,
+        &[read_scope(&ty)],
     )
     .await
     {
@@ -377,7 +385,15 @@ pub(crate) async fn list_owners(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let g = match gate(&st, &headers, "GET /crm/v3/owners", Policy::TenSecondly).await {
+    let g = match gate(
+        &st,
+        &headers,
+        "GET /crm/v3/owners",
+        Policy::TenSecondly,
+        &[Some(OWNERS_SCOPE.to_owned())],
+    )
+    .await
+    {
         Ok(g) => g,
         Err(r) => return r,
     };
@@ -425,6 +441,7 @@ pub(crate) async fn get_owner(
         &headers,
         "GET /crm/v3/owners/{ownerId}",
         Policy::TenSecondly,
+        &[Some(OWNERS_SCOPE.to_owned())],
     )
     .await
     {
@@ -440,7 +457,17 @@ pub(crate) async fn get_owner(
 
 #[derive(Deserialize)]
 struct AssocRequest {
-    inputs: Vec<IdInput>,
+    inputs: Vec<AssocInput>,
+}
+
+/// `{"id", "after"?}`: `after` asks for the next page of that input's
+/// associations.
+#[derive(Deserialize)]
+struct AssocInput {
+    #[serde(flatten)]
+    id: IdInput,
+    #[serde(default)]
+    after: Option<String>,
 }
 
 /// `POST /crm/v4/associations/{from}/{to}/batch/read`
@@ -455,6 +482,7 @@ pub(crate) async fn assoc_batch_read(
         &headers,
         "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
         Policy::TenSecondly,
+        &[read_scope(&from), read_scope(&to)],
     )
     .await
     {
@@ -473,16 +501,25 @@ pub(crate) async fn assoc_batch_read(
         }
         let started = iso_ms(st.now_ms());
         let (prim_id, plain_id) = association_type_ids(from, to).unwrap_or((None, 0));
+        let page_size = st.config_read().association_page_size.max(1);
+        // The 2026-03 spec types `toObjectId` as a string; v4 sends a number.
+        let string_ids = crate::versions::crm_version(&headers) != "v4";
         let d = g.portal.read();
         let mut results = Vec::new();
         let mut errors = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for inp in &req.inputs {
-            let k = inp.as_string();
+            let k = inp.id.as_string();
             if !seen.insert(k.clone()) {
                 continue;
             }
-            let targets: Vec<(u64, bool)> = match k.parse::<u64>() {
+            let offset = match inp.after.as_deref() {
+                None | Some("") => 0,
+                Some(a) => a
+                    .parse::<usize>()
+                    .map_err(|_| bad_request(format!("Invalid after: {a}")))?,
+            };
+            let mut targets: Vec<(u64, bool)> = match k.parse::<u64>() {
                 Ok(id) if d.store(from).live.contains_key(&id) => d
                     .assoc
                     .targets(from, to, id)
@@ -491,6 +528,13 @@ pub(crate) async fn assoc_batch_read(
                     .collect(),
                 _ => Vec::new(),
             };
+            targets.sort_unstable();
+            let more = targets.len() > offset + page_size;
+            let targets: Vec<(u64, bool)> = targets
+                .into_iter()
+                .skip(offset)
+                .take(page_size)
+                .collect();
             if targets.is_empty() {
                 errors.push(json!({
                     "status": "error",
@@ -511,10 +555,15 @@ pub(crate) async fn assoc_batch_read(
                         }
                     }
                     types.push(json!({"category": "HUBSPOT_DEFINED", "typeId": plain_id, "label": Value::Null}));
-                    json!({"toObjectId": t, "associationTypes": types})
+                    let id = if string_ids { json!(t.to_string()) } else { json!(t) };
+                    json!({"toObjectId": id, "associationTypes": types})
                 })
                 .collect();
-            results.push(json!({"from": {"id": k}, "to": to_json}));
+            let mut result = json!({"from": {"id": k}, "to": to_json});
+            if more {
+                result["paging"] = json!({"next": {"after": (offset + page_size).to_string()}});
+            }
+            results.push(result);
         }
         let completed = iso_ms(st.now_ms());
         let mut body = json!({"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": completed});

@@ -180,13 +180,42 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
-/// Auth → counters → latency → forced 429 → rate limit → injected 5xx.
+/// The scope a read of `ty` (a path segment) needs; `None` for an unknown
+/// type (the handler answers 400 for it).
+pub(crate) fn read_scope(ty: &str) -> Option<String> {
+    crate::model::ObjectType::parse(ty).map(|t| format!("crm.objects.{}.read", t.plural()))
+}
+
+/// HubSpot's 403 for a token without a scope the call needs.
+fn missing_scopes(st: &SimState, portal: u64, required: &[String]) -> Response {
+    st.counters.update(|c| c.missing_scope += 1);
+    tracing::debug!(portal, ?required, "missing scopes");
+    json(
+        StatusCode::FORBIDDEN,
+        &serde_json::json!({
+            "status": "error",
+            "message": "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+            "correlationId": correlation_id(),
+            "errors": [{
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": required},
+            }],
+            "links": {"scopes": "https://developers.hubspot.com/scopes"},
+            "category": "MISSING_SCOPES",
+        }),
+    )
+}
+
+/// Version → auth → scopes → counters → latency → forced 429 → rate limit
+/// → injected 5xx. `scopes` are all required (HubSpot's granular scopes).
 pub(crate) async fn gate(
     st: &Arc<SimState>,
     headers: &HeaderMap,
     route: &'static str,
     policy: Policy,
+    scopes: &[Option<String>],
 ) -> Result<Gate, Response> {
+    crate::versions::check(st, crate::versions::crm_version(headers))?;
     let Some(token) = bearer(headers) else {
         st.counters.request(route, None);
         return Err(unauthorized(
@@ -195,8 +224,8 @@ pub(crate) async fn gate(
             NO_CREDS.to_string(),
         ));
     };
-    let portal_id = match st.check_access_token(token) {
-        TokenCheck::Valid { portal } => portal,
+    let (portal_id, granted) = match st.check_access_token(token) {
+        TokenCheck::Valid { portal, scopes } => (portal, scopes),
         TokenCheck::Expired { ago_ms } => {
             st.counters.request(route, None);
             let ago = chrono::Duration::milliseconds(ago_ms);
@@ -230,6 +259,17 @@ pub(crate) async fn gate(
         }
     };
     st.counters.request(route, Some(portal_id));
+    if st.config_read().enforce_scopes {
+        let missing: Vec<String> = scopes
+            .iter()
+            .flatten()
+            .filter(|s| !granted.contains(s))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(missing_scopes(st, portal_id, &missing));
+        }
+    }
     let (latency, forced, injected) = {
         let mut f = portal.faults_lock();
         let latency = f.faults.api_latency_ms;

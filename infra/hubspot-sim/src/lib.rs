@@ -32,6 +32,7 @@ pub mod ratelimit;
 pub mod search;
 pub mod seed;
 pub mod state;
+pub mod versions;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -42,7 +43,9 @@ use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{AppConfig, OAuthConfig, RateLimitConfig, SeedSpec, SimConfig, WebhookConfig};
+pub use config::{
+    AppConfig, OAuthConfig, OAuthErrorShape, RateLimitConfig, SeedSpec, SimConfig, WebhookConfig,
+};
 pub use counters::CounterSnapshot;
 pub use faults::Faults;
 pub use model::{ObjectType, Owner, PropertyDef, PropertyOption};
@@ -64,7 +67,7 @@ impl SimState {
 
 /// The HubSpot API router (CRM, OAuth, control).
 pub fn router(state: Arc<SimState>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/oauth/authorize", get(oauth::authorize))
         .route("/oauth/{version}/token", post(oauth::token))
         .route("/oauth/{version}/token/introspect", post(oauth::introspect))
@@ -103,7 +106,11 @@ pub fn router(state: Arc<SimState>) -> Router {
                 "resource not found (hubspot-sim does not implement this route)",
             )
         })
-        .with_state(state)
+        .with_state(state);
+    // Date-versioned paths are rewritten before the inner router routes.
+    Router::new()
+        .fallback_service(api)
+        .layer(axum::middleware::map_request(versions::tag_version))
 }
 
 /// A running simulator (HTTP server + webhook dispatcher).

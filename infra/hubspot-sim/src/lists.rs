@@ -23,6 +23,9 @@ use serde_json::json;
 use crate::clock::iso_ms;
 use crate::crm::St;
 use crate::http::{bad_request, gate, json, not_found, query_get, query_pairs, Policy};
+
+/// The scope HubSpot's Lists API needs.
+pub(crate) const LISTS_SCOPE: &str = "crm.lists.read";
 use crate::model::ObjectType;
 use crate::state::{SimError, SimState};
 
@@ -125,6 +128,7 @@ pub(crate) async fn get_list(
         &headers,
         "GET /crm/v3/lists/{listId}",
         Policy::TenSecondly,
+        &[Some(LISTS_SCOPE.to_owned())],
     )
     .await
     {
@@ -166,6 +170,7 @@ pub(crate) async fn list_memberships(
         &headers,
         "GET /crm/v3/lists/{listId}/memberships",
         Policy::TenSecondly,
+        &[Some(LISTS_SCOPE.to_owned())],
     )
     .await
     {

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::json;
 
+use crate::config::OAuthErrorShape;
 use crate::crm::St;
 use crate::http::{correlation_id, json, query_get, query_pairs, rate_limited, Policy};
 use crate::state::{hub_domain, AuthCode, SimState};
@@ -23,6 +24,31 @@ fn oauth_error(status: &str, error: &str, message: &str) -> Response {
             "error_description": message,
         }),
     )
+}
+
+/// A refused grant (`invalid_grant`) in the configured body shape.
+fn grant_error(st: &SimState, status: &str, message: &str) -> Response {
+    let body = match st.config_read().oauth.error_shape {
+        OAuthErrorShape::Combined => return oauth_error(status, "invalid_grant", message),
+        OAuthErrorShape::InvalidGrant => json!({
+            "error": "invalid_grant",
+            "error_description": message,
+        }),
+        OAuthErrorShape::Status => json!({
+            "status": status,
+            "message": message,
+            "correlationId": correlation_id(),
+        }),
+        OAuthErrorShape::Generic => json!({
+            "category": "VALIDATION_ERROR",
+            "subCategory": "INVALID_TOKEN",
+            "message": message,
+            "correlationId": correlation_id(),
+            "context": {"invalidToken": ["The provided token is invalid or expired"]},
+            "links": {"knowledge-base": "https://developers.hubspot.com/docs/api/oauth"},
+        }),
+    };
+    json(StatusCode::BAD_REQUEST, &body)
 }
 
 fn redirect(location: &str) -> Response {
@@ -193,6 +219,9 @@ pub(crate) async fn token(State(st): St, Path(version): Path<String>, body: Byte
     if !valid_version(&version) {
         return crate::http::not_found("unknown OAuth version");
     }
+    if let Err(r) = crate::versions::check(&st, &version) {
+        return r;
+    }
     let route = if version == "v1" {
         "POST /oauth/v1/token"
     } else {
@@ -227,23 +256,19 @@ pub(crate) async fn token(State(st): St, Path(version): Path<String>, body: Byte
             let (portal, scopes) = {
                 let mut t = st.tokens_lock();
                 let Some(c) = t.codes.get_mut(&code) else {
-                    return oauth_error(
-                        "BAD_AUTH_CODE",
-                        "invalid_grant",
-                        "missing or invalid auth code",
-                    );
+                    return grant_error(&st, "BAD_AUTH_CODE", "missing or invalid auth code");
                 };
                 if c.used || c.expires_ms <= now {
-                    return oauth_error(
+                    return grant_error(
+                        &st,
                         "BAD_AUTH_CODE",
-                        "invalid_grant",
                         "auth code is expired or has already been used",
                     );
                 }
                 if c.redirect_uri != redirect_uri {
-                    return oauth_error(
+                    return grant_error(
+                        &st,
                         "BAD_REDIRECT_URI",
-                        "invalid_grant",
                         "redirect_uri does not match initial auth code URI",
                     );
                 }
@@ -260,11 +285,7 @@ pub(crate) async fn token(State(st): St, Path(version): Path<String>, body: Byte
                 .get(&rt)
                 .map(|r| (r.portal, r.scopes.clone()));
             let Some((portal, scopes)) = found else {
-                return oauth_error(
-                    "BAD_REFRESH_TOKEN",
-                    "invalid_grant",
-                    "missing or invalid refresh token",
-                );
+                return grant_error(&st, "BAD_REFRESH_TOKEN", "missing or invalid refresh token");
             };
             if let Some(r) = token_fault(&st, portal) {
                 return r;
@@ -297,6 +318,9 @@ fn issue(st: &SimState, portal: u64, scopes: Vec<String>, refresh: Option<String
 pub(crate) async fn access_token_info(State(st): St, Path(token): Path<String>) -> Response {
     st.counters
         .request("GET /oauth/v1/access-tokens/{token}", None);
+    if let Err(r) = crate::versions::check(&st, "v1") {
+        return r;
+    }
     let now = st.now_ms();
     let info = st
         .tokens_lock()
@@ -332,6 +356,9 @@ pub(crate) async fn access_token_info(State(st): St, Path(token): Path<String>) 
 pub(crate) async fn refresh_token_info(State(st): St, Path(token): Path<String>) -> Response {
     st.counters
         .request("GET /oauth/v1/refresh-tokens/{token}", None);
+    if let Err(r) = crate::versions::check(&st, "v1") {
+        return r;
+    }
     let info = st
         .tokens_lock()
         .refresh
@@ -360,6 +387,9 @@ pub(crate) async fn refresh_token_info(State(st): St, Path(token): Path<String>)
 pub(crate) async fn delete_refresh_token(State(st): St, Path(token): Path<String>) -> Response {
     st.counters
         .request("DELETE /oauth/v1/refresh-tokens/{token}", None);
+    if let Err(r) = crate::versions::check(&st, "v1") {
+        return r;
+    }
     if st.revoke_refresh_token(&token) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -375,6 +405,9 @@ pub(crate) async fn introspect(
 ) -> Response {
     if !valid_version(&version) {
         return crate::http::not_found("unknown OAuth version");
+    }
+    if let Err(r) = crate::versions::check(&st, &version) {
+        return r;
     }
     st.counters
         .request("POST /oauth/{version}/token/introspect", None);
@@ -422,6 +455,9 @@ pub(crate) async fn introspect(
 pub(crate) async fn revoke(State(st): St, Path(version): Path<String>, body: Bytes) -> Response {
     if !valid_version(&version) {
         return crate::http::not_found("unknown OAuth version");
+    }
+    if let Err(r) = crate::versions::check(&st, &version) {
+        return r;
     }
     st.counters
         .request("POST /oauth/{version}/token/revoke", None);

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::clock::parse_ts;
 use crate::crm::{parse_type, St};
-use crate::http::{bad_request, gate, json, parse_body, Policy};
+use crate::http::{bad_request, gate, json, parse_body, read_scope, Policy};
 use crate::model::{derived_prop, Interner, ObjectType, PropRef, Record};
 use crate::state::{render, PortalData};
 
@@ -239,6 +239,7 @@ pub(crate) async fn search(
         &headers,
         "POST /crm/v3/objects/{type}/search",
         Policy::Search,
+        &[read_scope(&ty)],
     )
     .await
     {

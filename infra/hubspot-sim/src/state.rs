@@ -506,7 +506,7 @@ pub(crate) struct TokenStore {
 /// What an access token is worth right now.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TokenCheck {
-    Valid { portal: u64 },
+    Valid { portal: u64, scopes: Vec<String> },
     Expired { ago_ms: i64 },
     Invalid,
 }
@@ -970,6 +970,17 @@ impl SimState {
     }
 
     /// Installs the app on the portal and returns fresh tokens (no browser, no code).
+    /// Tokens for `portal` with exactly `scopes` (e.g. without
+    /// `crm.lists.read`, to see a call refused for a missing scope).
+    pub fn issue_token_with_scopes(
+        &self,
+        portal: u64,
+        scopes: Vec<String>,
+    ) -> Result<TokenSet, SimError> {
+        self.portal(portal)?;
+        Ok(self.mint_tokens(portal, scopes, None))
+    }
+
     pub fn issue_token(&self, portal: u64) -> Result<TokenSet, SimError> {
         self.install(portal)?;
         let scopes = self.config_read().oauth.default_scopes.clone();
@@ -980,7 +991,10 @@ impl SimState {
         let now = self.now_ms();
         let t = self.tokens_lock();
         match t.access.get(token) {
-            Some(a) if a.expires_ms > now => TokenCheck::Valid { portal: a.portal },
+            Some(a) if a.expires_ms > now => TokenCheck::Valid {
+                portal: a.portal,
+                scopes: a.scopes.clone(),
+            },
             Some(a) => TokenCheck::Expired {
                 ago_ms: now - a.expires_ms,
             },

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::api_version::ApiVersion;
 use crate::error::{truncate, HubSpotError, RateLimitPolicy, TokenError};
 use crate::ids::{ObjectId, ObjectType, PortalId};
 use crate::model::{
@@ -109,6 +110,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub retry: RetryConfig,
     pub user_agent: String,
+    /// Which API generation to call (date-versioned by default).
+    pub api: ApiVersion,
 }
 
 impl ClientConfig {
@@ -119,6 +122,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(3),
             retry: RetryConfig::default(),
             user_agent: concat!("hubsync/", env!("CARGO_PKG_VERSION")).to_owned(),
+            api: ApiVersion::default(),
         }
     }
 }
@@ -218,13 +222,13 @@ impl Tally<'_> {
 }
 
 /// One HTTP call, before auth and retries.
-struct Call {
-    method: Method,
-    path: String,
-    query: Vec<(&'static str, String)>,
-    body: Option<Vec<u8>>,
-    kind: RateLimitKind,
-    what: &'static str,
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) query: Vec<(&'static str, String)>,
+    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) kind: RateLimitKind,
+    pub(crate) what: &'static str,
 }
 
 /// The HubSpot CRM client. Cheap to clone (shares connections, limiter and
@@ -234,6 +238,7 @@ pub struct HubSpotClient {
     http: reqwest::Client,
     base_url: String,
     retry: RetryConfig,
+    api: ApiVersion,
     limiter: Arc<dyn RateLimiter>,
     stats: Arc<Stats>,
 }
@@ -243,6 +248,7 @@ impl std::fmt::Debug for HubSpotClient {
         f.debug_struct("HubSpotClient")
             .field("base_url", &self.base_url)
             .field("retry", &self.retry)
+            .field("api", &self.api)
             .finish_non_exhaustive()
     }
 }
@@ -274,6 +280,7 @@ impl HubSpotClient {
             http,
             base_url,
             retry: config.retry,
+            api: config.api,
             limiter,
             stats: Arc::new(Stats::default()),
         })
@@ -281,6 +288,11 @@ impl HubSpotClient {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The API generation this client calls.
+    pub fn api_version(&self) -> ApiVersion {
+        self.api
     }
 
     /// Counters so far, all portals.
@@ -334,7 +346,7 @@ impl HubSpotClient {
         };
         let call = Call {
             method: Method::POST,
-            path: format!("/crm/v3/objects/{}/batch/read", object_type.as_api_path()),
+            path: self.api.batch_read(object_type),
             query: vec![("archived", "false".to_owned())],
             body: Some(to_json(&body)?),
             kind: RateLimitKind::Standard,
@@ -368,7 +380,7 @@ impl HubSpotClient {
         query.push(("archived", archived.to_string()));
         let call = Call {
             method: Method::GET,
-            path: format!("/crm/v3/objects/{}", object_type.as_api_path()),
+            path: self.api.objects(object_type),
             query,
             body: None,
             kind: RateLimitKind::Standard,
@@ -401,7 +413,7 @@ impl HubSpotClient {
         }
         let call = Call {
             method: Method::POST,
-            path: format!("/crm/v3/objects/{}/search", object_type.as_api_path()),
+            path: self.api.search(object_type),
             query: Vec::new(),
             body: Some(to_json(request)?),
             kind: RateLimitKind::Search,
@@ -432,7 +444,7 @@ impl HubSpotClient {
         }
         let call = Call {
             method: Method::GET,
-            path: "/crm/v3/owners".to_owned(),
+            path: self.api.owners(),
             query,
             body: None,
             kind: RateLimitKind::Standard,
@@ -491,7 +503,7 @@ impl HubSpotClient {
     ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
         let call = Call {
             method: Method::GET,
-            path: format!("/crm/v3/properties/{}", object_type.as_api_path()),
+            path: self.api.properties(object_type),
             query: Vec::new(),
             body: None,
             kind: RateLimitKind::Standard,
@@ -500,67 +512,6 @@ impl HubSpotClient {
         let page: WirePage<hubsync_mapping::PropertyDefinition> =
             self.execute(tokens, portal, call).await?;
         Ok(page.results)
-    }
-
-    /// `POST /crm/v4/associations/{from}/{to}/batch/read` with up to 1,000
-    /// ids (more is an error before any request; no ids → no request). Ids
-    /// without associations (HubSpot's 207 errors) are simply absent from
-    /// the result. A link is primary when HubSpot labels one of its
-    /// association types `Primary`.
-    pub async fn batch_read_associations(
-        &self,
-        tokens: &impl AccessTokenSource,
-        portal: PortalId,
-        from: ObjectType,
-        to: ObjectType,
-        ids: &[ObjectId],
-    ) -> Result<Vec<AssociationLink>, HubSpotError> {
-        if ids.len() > MAX_ASSOCIATION_INPUTS {
-            return Err(HubSpotError::InvalidArgument(format!(
-                "association batch read takes at most {MAX_ASSOCIATION_INPUTS} ids, got {}",
-                ids.len()
-            )));
-        }
-        let mut unique: Vec<ObjectId> = ids.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        if unique.is_empty() {
-            return Ok(Vec::new());
-        }
-        let body = serde_json::json!({
-            "inputs": unique.iter().map(|id| serde_json::json!({"id": id.to_string()})).collect::<Vec<_>>(),
-        });
-        let call = Call {
-            method: Method::POST,
-            path: format!(
-                "/crm/v4/associations/{}/{}/batch/read",
-                from.as_api_path(),
-                to.as_api_path()
-            ),
-            query: Vec::new(),
-            body: Some(to_json(&body)?),
-            kind: RateLimitKind::Standard,
-            what: "associations batch read",
-        };
-        let resp: WireAssocResponse = self.execute(tokens, portal, call).await?;
-        let mut out = Vec::new();
-        for r in resp.results {
-            let Ok(from_id) = r.from.id.parse::<ObjectId>() else {
-                continue;
-            };
-            for t in r.to {
-                let primary = t
-                    .association_types
-                    .iter()
-                    .any(|a| a.label.as_deref() == Some("Primary"));
-                out.push(AssociationLink {
-                    from: from_id,
-                    to: t.to_object_id,
-                    primary,
-                });
-            }
-        }
-        Ok(out)
     }
 
     /// `GET /crm/v3/lists/{listId}` (Lists API, scope `crm.lists.read`):
@@ -579,7 +530,7 @@ impl HubSpotClient {
         }
         let call = Call {
             method: Method::GET,
-            path: format!("/crm/v3/lists/{list_id}"),
+            path: self.api.list(list_id),
             query: Vec::new(),
             body: None,
             kind: RateLimitKind::Standard,
@@ -620,7 +571,7 @@ impl HubSpotClient {
             }
             let call = Call {
                 method: Method::GET,
-                path: format!("/crm/v3/lists/{list_id}/memberships"),
+                path: self.api.list_memberships(list_id),
                 query,
                 body: None,
                 kind: RateLimitKind::Standard,
@@ -641,7 +592,7 @@ impl HubSpotClient {
 
     /// Run one call with limiter, auth, 401-refresh and retries; decode a
     /// 2xx body as `T`.
-    async fn execute<T: DeserializeOwned>(
+    pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
         tokens: &impl AccessTokenSource,
         portal: PortalId,
@@ -754,6 +705,7 @@ impl HubSpotClient {
                 category: body.category.map(|c| truncate(&c, 64)),
             },
             StatusCode::FORBIDDEN => HubSpotError::Forbidden {
+                required_scopes: body.required_scopes(),
                 category: body.category.map(|c| truncate(&c, 64)),
             },
             StatusCode::NOT_FOUND => HubSpotError::NotFound,
@@ -779,7 +731,7 @@ fn classify(e: reqwest::Error, tally: &Tally<'_>) -> HubSpotError {
     }
 }
 
-fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, HubSpotError> {
+pub(crate) fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, HubSpotError> {
     serde_json::to_vec(v)
         .map_err(|_| HubSpotError::InvalidArgument("request body could not be serialized".into()))
 }
@@ -809,18 +761,6 @@ fn validate_base_url(raw: &str) -> Result<String, HubSpotError> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// Most ids in one associations v4 batch read.
-pub const MAX_ASSOCIATION_INPUTS: usize = 1_000;
-
-/// One association `from → to` from an associations v4 batch read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AssociationLink {
-    pub from: ObjectId,
-    pub to: ObjectId,
-    /// HubSpot's primary association (e.g. a contact's primary company).
-    pub primary: bool,
 }
 
 /// A HubSpot list (Lists API).
@@ -865,38 +805,6 @@ impl WireMembership {
             WireMembership::Bare(id) => id,
         }
     }
-}
-
-#[derive(serde::Deserialize)]
-struct WireAssocResponse {
-    #[serde(default)]
-    results: Vec<WireAssocResult>,
-}
-
-#[derive(serde::Deserialize)]
-struct WireAssocResult {
-    from: WireAssocFrom,
-    #[serde(default)]
-    to: Vec<WireAssocTo>,
-}
-
-#[derive(serde::Deserialize)]
-struct WireAssocFrom {
-    id: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireAssocTo {
-    to_object_id: ObjectId,
-    #[serde(default)]
-    association_types: Vec<WireAssocType>,
-}
-
-#[derive(serde::Deserialize)]
-struct WireAssocType {
-    #[serde(default)]
-    label: Option<String>,
 }
 
 #[cfg(test)]

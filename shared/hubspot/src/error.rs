@@ -59,6 +59,17 @@ pub enum TokenError {
     Unavailable(String),
 }
 
+fn fmt_scopes(scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ": the app's token lacks the scope {} (grant it in the app's scopes and have the portal reconnect)",
+            scopes.join(" or ")
+        )
+    }
+}
+
 impl TokenError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, TokenError::Unavailable(_))
@@ -78,9 +89,14 @@ pub enum HubSpotError {
     /// error category (e.g. `EXPIRED_AUTHENTICATION`), when sent.
     #[error("HubSpot rejected the access token ({})", .category.as_deref().unwrap_or("no category"))]
     Unauthorized { category: Option<String> },
-    /// HTTP 403: the token lacks a scope, or the portal has no access.
-    #[error("HubSpot denied access ({})", .category.as_deref().unwrap_or("no category"))]
-    Forbidden { category: Option<String> },
+    /// HTTP 403: the token lacks a scope (`MISSING_SCOPES`, with the scopes
+    /// HubSpot names in `required_scopes`), or the portal has no access.
+    #[error("HubSpot denied access ({}){}", .category.as_deref().unwrap_or("no category"), fmt_scopes(.required_scopes))]
+    Forbidden {
+        category: Option<String>,
+        /// The scopes HubSpot says the call needs (`requiredGranularScopes`).
+        required_scopes: Vec<String>,
+    },
     /// HTTP 404.
     #[error("not found")]
     NotFound,

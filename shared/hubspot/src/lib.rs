@@ -1,15 +1,19 @@
 //! HubSpot API client for hubsync: webhook signatures and events, CRM v3
-//! reads with per-portal rate limiting, retries and token refresh.
+//! reads (date-versioned APIs) with per-portal rate limiting, retries and token refresh.
 //!
 //! * [`signature`]: v3 (and v1/v2) webhook signatures, pure functions.
 //! * [`events`]: the webhook event model.
-//! * [`client::HubSpotClient`]: batch read, list, search, owners.
+//! * [`client::HubSpotClient`]: batch read, list, search, owners, lists;
+//!   [`associations`]: the associations batch read with per-input paging.
+//! * [`api_version::ApiVersion`]: date-versioned paths (default) or legacy.
 //! * [`rate_limit`]: the [`RateLimiter`] trait and the in-process limiter.
 //! * [`token::AccessTokenSource`]: where access tokens come from.
 //! * [`oauth::OAuthClient`]: the OAuth token endpoint (code exchange,
 //!   refresh, introspection, revocation; `v1` or date-versioned).
 #![forbid(unsafe_code)]
 
+pub mod api_version;
+pub mod associations;
 pub mod client;
 pub mod error;
 pub mod events;
@@ -25,10 +29,9 @@ pub mod ids {
     pub use hubsync_mapping::ids::*;
 }
 
-pub use client::{
-    AssociationLink, ClientConfig, ClientStats, HubSpotClient, ListInfo, RetryConfig,
-    MAX_ASSOCIATION_INPUTS,
-};
+pub use api_version::ApiVersion;
+pub use associations::{AssociationLink, MAX_ASSOCIATION_INPUTS};
+pub use client::{ClientConfig, ClientStats, HubSpotClient, ListInfo, RetryConfig};
 pub use error::{HubSpotError, RateLimitPolicy, TokenError};
 pub use events::{parse_delivery, DeliveryError, EventKind, SubscriptionType, WebhookEvent};
 pub use hubsync_mapping::{HubSpotObject, Properties};

@@ -192,6 +192,47 @@ pub(crate) struct WireError {
     pub category: Option<String>,
     #[serde(default)]
     pub policy_name: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<WireErrorDetail>,
+}
+
+/// One entry of an error body's `errors` (its `context` names, for a
+/// missing scope, `requiredGranularScopes`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct WireErrorDetail {
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
+}
+
+impl WireError {
+    /// The scopes a 403 names as required (sorted, deduplicated, at most 10,
+    /// each a short token of scope characters).
+    pub(crate) fn required_scopes(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .errors
+            .iter()
+            .filter_map(|e| e.context.as_ref())
+            .flat_map(|c| {
+                ["requiredGranularScopes", "requiredScopes"]
+                    .into_iter()
+                    .filter_map(|k| c.get(k).and_then(|v| v.as_array()))
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 100
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            })
+            .map(str::to_owned)
+            .collect();
+        out.sort();
+        out.dedup();
+        out.truncate(10);
+        out
+    }
 }
 
 impl BatchReadResult {

@@ -297,12 +297,62 @@ struct WireInfo {
 struct WireOAuthError {
     #[serde(default)]
     error: Option<String>,
+    /// The date-versioned APIs' generic error body.
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default, rename = "subCategory")]
+    sub_category: Option<String>,
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
+}
+
+impl WireOAuthError {
+    /// A refused grant in any shape HubSpot answers with:
+    /// * RFC 6749's `{"error":"invalid_grant"}` (with or without `status`);
+    /// * OAuth v1's `{"status":"BAD_REFRESH_TOKEN","message"}` (no `error`);
+    /// * the date-versioned generic error `{"category","subCategory",
+    ///   "message"}` naming an invalid or expired token (`subCategory`
+    ///   `INVALID_TOKEN`/`EXPIRED_TOKEN`/a grant status, or a message about
+    ///   the refresh token or auth code).
+    ///
+    /// An `invalid_client` (the app's credentials) is not a refused grant.
+    fn refused_grant(&self) -> Option<GrantStatus> {
+        const GRANT_STATUSES: [&str; 3] =
+            ["BAD_REFRESH_TOKEN", "BAD_AUTH_CODE", "BAD_REDIRECT_URI"];
+        if self.error.as_deref() == Some("invalid_client") {
+            return None;
+        }
+        if self.error.as_deref() == Some("invalid_grant") {
+            return Some(GrantStatus::parse(self.status.as_deref()));
+        }
+        let status = self.status.as_deref().map(str::trim);
+        if let Some(s) = status.filter(|s| GRANT_STATUSES.contains(s)) {
+            return Some(GrantStatus::parse(Some(s)));
+        }
+        self.category.as_ref()?;
+        let sub = self.sub_category.as_deref().map(str::trim).unwrap_or("");
+        if GRANT_STATUSES.contains(&sub) {
+            return Some(GrantStatus::parse(Some(sub)));
+        }
+        let message = self
+            .message
+            .as_deref()
+            .or(self.error_description.as_deref())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let names_client = message.contains("client");
+        if message.contains("refresh token") && !names_client {
+            return Some(GrantStatus::BadRefreshToken);
+        }
+        if message.contains("auth code") || message.contains("authorization code") {
+            return Some(GrantStatus::BadAuthCode);
+        }
+        matches!(sub, "INVALID_TOKEN" | "EXPIRED_TOKEN").then(|| GrantStatus::Other(sub.to_owned()))
+    }
 }
 
 /// The token endpoint client. Cheap to clone.
@@ -565,8 +615,10 @@ impl OAuthClient {
             StatusCode::TOO_MANY_REQUESTS => OAuthError::RateLimited { retry_after },
             s if s.is_server_error() => OAuthError::Server { status: s.as_u16() },
             s => match body.error.as_deref() {
-                Some("invalid_grant") => OAuthError::InvalidGrant {
-                    status: GrantStatus::parse(body.status.as_deref()),
+                _ if body.refused_grant().is_some() => OAuthError::InvalidGrant {
+                    status: body
+                        .refused_grant()
+                        .unwrap_or(GrantStatus::Other(String::new())),
                 },
                 Some("invalid_client") => OAuthError::InvalidClient,
                 error => OAuthError::Rejected {
@@ -606,6 +658,53 @@ mod tests {
         );
         for bad in ["", "v2", "2026-3", "2026/03", "abcd-ef"] {
             assert!(bad.parse::<OAuthVersion>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refused_grants_are_recognised_in_every_shape() {
+        let parse = |b: &str| {
+            serde_json::from_str::<WireOAuthError>(b)
+                .unwrap()
+                .refused_grant()
+        };
+        // RFC 6749 only, and HubSpot's combined body.
+        assert_eq!(
+            parse(r#"{"error":"invalid_grant","error_description":"revoked"}"#),
+            Some(GrantStatus::Other(String::new()))
+        );
+        assert_eq!(
+            parse(r#"{"error":"invalid_grant","status":"BAD_REFRESH_TOKEN","message":"m"}"#),
+            Some(GrantStatus::BadRefreshToken)
+        );
+        // OAuth v1: status without error.
+        assert_eq!(
+            parse(r#"{"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token"}"#),
+            Some(GrantStatus::BadRefreshToken)
+        );
+        // The date-versioned generic error body.
+        assert_eq!(
+            parse(
+                r#"{"category":"VALIDATION_ERROR","subCategory":"INVALID_TOKEN","message":"Invalid refresh token","correlationId":"c"}"#
+            ),
+            Some(GrantStatus::BadRefreshToken)
+        );
+        assert_eq!(
+            parse(
+                r#"{"category":"VALIDATION_ERROR","subCategory":"INVALID_TOKEN","message":"The provided token is invalid or expired"}"#
+            ),
+            Some(GrantStatus::Other("INVALID_TOKEN".into()))
+        );
+        // Not a refused grant: the app's credentials, a missing field, a
+        // generic error about something else.
+        for other in [
+            r#"{"error":"invalid_client","status":"BAD_CLIENT_ID","message":"refresh token"}"#,
+            r#"{"category":"VALIDATION_ERROR","message":"missing or invalid client secret for refresh token"}"#,
+            r#"{"category":"VALIDATION_ERROR","message":"Invalid input (details will vary based on the error)"}"#,
+            r#"{"status":"BAD_GRANT_TYPE","message":"grant_type must be refresh_token"}"#,
+            r#"{}"#,
+        ] {
+            assert_eq!(parse(other), None, "{other}");
         }
     }
 

@@ -184,7 +184,7 @@ async fn batch_read_returns_all_objects_on_200() {
     let seen = h.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, Method::POST);
-    assert_eq!(seen[0].path, "/crm/v3/objects/companies/batch/read");
+    assert_eq!(seen[0].path, "/crm/objects/2026-03/companies/batch/read");
     assert_eq!(seen[0].query.as_deref(), Some("archived=false"));
     assert_eq!(seen[0].auth.as_deref(), Some("Bearer test-access-token"));
     let sent: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
@@ -216,7 +216,7 @@ async fn batch_read_reports_missing_ids_on_207() {
         .unwrap();
     assert_eq!(r.found.iter().map(|o| o.id).collect::<Vec<_>>(), ids(&[7]));
     assert_eq!(r.missing, ids(&[8, 9]));
-    assert_eq!(h.seen()[0].path, "/crm/v3/objects/contacts/batch/read");
+    assert_eq!(h.seen()[0].path, "/crm/objects/2026-03/contacts/batch/read");
 }
 
 #[tokio::test]
@@ -630,6 +630,7 @@ async fn not_found_and_bad_request_are_typed_and_final() {
         reply(404, r#"{"status":"error","message":"not found","category":"OBJECT_NOT_FOUND"}"#),
         reply(400, r#"{"status":"error","message":"Property \"nope\" does not exist","category":"VALIDATION_ERROR"}"#),
         reply(403, r#"{"status":"error","message":"missing scopes","category":"MISSING_SCOPES"}"#),
+        reply(403, r#"{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","correlationId":"c","errors":[{"message":"One or more of the following scopes are required.","context":{"requiredGranularScopes":["crm.lists.read"]}}],"links":{"scopes":"https://developers.hubspot.com/scopes"},"category":"MISSING_SCOPES"}"#),
     ])
     .await;
     let tok = token();
@@ -646,12 +647,25 @@ async fn not_found_and_bad_request_are_typed_and_final() {
         other => panic!("unexpected {other}"),
     }
     match list().await.unwrap_err() {
-        HubSpotError::Forbidden { category } => {
-            assert_eq!(category.as_deref(), Some("MISSING_SCOPES"))
+        HubSpotError::Forbidden {
+            category,
+            required_scopes,
+        } => {
+            assert_eq!(category.as_deref(), Some("MISSING_SCOPES"));
+            assert!(required_scopes.is_empty());
         }
         other => panic!("unexpected {other}"),
     }
-    assert_eq!(h.seen().len(), 3);
+    let err = list().await.unwrap_err();
+    match &err {
+        HubSpotError::Forbidden {
+            required_scopes, ..
+        } => assert_eq!(required_scopes, &["crm.lists.read"]),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(err.to_string().contains("crm.lists.read"), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(h.seen().len(), 4);
 }
 
 #[tokio::test]
@@ -678,7 +692,7 @@ async fn list_page_sends_the_query_and_returns_the_cursor() {
     assert_eq!(page.next_after.as_deref(), Some("MTAx"));
     let seen = h.seen();
     assert_eq!(seen[0].method, Method::GET);
-    assert_eq!(seen[0].path, "/crm/v3/objects/companies");
+    assert_eq!(seen[0].path, "/crm/objects/2026-03/companies");
     assert_eq!(
         seen[0].query.as_deref(),
         Some("limit=100&after=abc%3D%26&properties=name%2Cdomain&archived=true")
@@ -754,7 +768,7 @@ async fn search_posts_filters_and_sorts() {
         (1, 1, Some("1"))
     );
     let seen = h.seen();
-    assert_eq!(seen[0].path, "/crm/v3/objects/companies/search");
+    assert_eq!(seen[0].path, "/crm/objects/2026-03/companies/search");
     let sent: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(
         sent,
@@ -805,4 +819,136 @@ async fn errors_and_debug_output_never_contain_the_token() {
         .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("test-access-token"));
     assert!(!format!("{:?}", h.client).contains("test-access-token"));
+}
+
+#[tokio::test]
+async fn association_paging_is_followed_per_input_until_it_ends() {
+    // Company 1 has three pages of contacts, company 2 one page; the second
+    // request resends only company 1 with its cursor, and so does the third.
+    let h = Harness::start(vec![
+        reply(
+            200,
+            r#"{"status":"COMPLETE","results":[
+              {"from":{"id":"1"},"to":[{"toObjectId":"10","associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":280,"label":null}]}],
+               "paging":{"next":{"after":"c1-p2","link":null}}},
+              {"from":{"id":"2"},"to":[{"toObjectId":20,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":2,"label":"Primary"}]}]}]}"#,
+        ),
+        reply(
+            200,
+            r#"{"status":"COMPLETE","results":[
+              {"from":{"id":"1"},"to":[{"toObjectId":"11","associationTypes":[]}],"paging":{"next":{"after":"c1-p3"}}}]}"#,
+        ),
+        reply(
+            200,
+            r#"{"status":"COMPLETE","results":[{"from":{"id":"1"},"to":[{"toObjectId":"12","associationTypes":[]},{"toObjectId":"10","associationTypes":[]}]}]}"#,
+        ),
+    ])
+    .await;
+    let links = h
+        .client
+        .batch_read_associations(
+            &token(),
+            PORTAL,
+            ObjectType::Companies,
+            ObjectType::Contacts,
+            &[ObjectId(2), ObjectId(1), ObjectId(2)],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(u64, u64, bool)> = links
+        .iter()
+        .map(|l| (l.from.0, l.to.0, l.primary))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 10, false),
+            (1, 11, false),
+            (1, 12, false),
+            (2, 20, true)
+        ]
+    );
+    let seen = h.seen();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(
+        seen[0].path,
+        "/crm/associations/2026-03/companies/contacts/batch/read"
+    );
+    let bodies: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|s| serde_json::from_str(&s.body).unwrap())
+        .collect();
+    assert_eq!(
+        bodies[0],
+        serde_json::json!({"inputs":[{"id":"1"},{"id":"2"}]})
+    );
+    assert_eq!(
+        bodies[1],
+        serde_json::json!({"inputs":[{"id":"1","after":"c1-p2"}]})
+    );
+    assert_eq!(
+        bodies[2],
+        serde_json::json!({"inputs":[{"id":"1","after":"c1-p3"}]})
+    );
+}
+
+#[tokio::test]
+async fn an_association_cursor_that_does_not_move_ends_the_paging() {
+    let page = r#"{"results":[{"from":{"id":"1"},"to":[{"toObjectId":"10","associationTypes":[]}],"paging":{"next":{"after":"same"}}}]}"#;
+    let h = Harness::start(vec![reply(200, page), reply(200, page), reply(200, page)]).await;
+    let links = h
+        .client
+        .batch_read_associations(
+            &token(),
+            PORTAL,
+            ObjectType::Companies,
+            ObjectType::Deals,
+            &[ObjectId(1)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        h.seen().len(),
+        2,
+        "the repeated cursor is not asked for again"
+    );
+}
+
+#[tokio::test]
+async fn legacy_setting_calls_the_numbered_paths() {
+    let h = Harness::start_with(
+        vec![
+            reply(200, r#"{"results":[]}"#),
+            reply(200, r#"{"results":[]}"#),
+            reply(200, r#"{"results":[]}"#),
+        ],
+        |c| c.api = hubsync_hubspot::ApiVersion::Legacy,
+    )
+    .await;
+    let tok = token();
+    h.client
+        .list_page(&tok, PORTAL, ObjectType::Deals, None, 10, &[], false)
+        .await
+        .unwrap();
+    h.client.list_all_owners(&tok, PORTAL).await.unwrap();
+    h.client
+        .batch_read_associations(
+            &tok,
+            PORTAL,
+            ObjectType::Deals,
+            ObjectType::Companies,
+            &[ObjectId(5)],
+        )
+        .await
+        .unwrap();
+    let paths: Vec<String> = h.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/crm/v3/objects/deals",
+            "/crm/v3/owners",
+            "/crm/v4/associations/deals/companies/batch/read"
+        ]
+    );
 }
