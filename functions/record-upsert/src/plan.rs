@@ -156,10 +156,7 @@ pub fn plan<'a>(
     let mut plans: BTreeMap<(PortalId, ObjectType), Plan> = BTreeMap::new();
     let mut unplanned = Unplanned::default();
     for event in events {
-        let (Some(object), Some(kind)) = (
-            event.subscription_type.object(),
-            event.subscription_type.kind(),
-        ) else {
+        let Some((object, kind)) = event.resolved() else {
             unplanned.unknown_type += 1;
             continue;
         };

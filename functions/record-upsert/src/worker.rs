@@ -261,7 +261,7 @@ where
         let mut feeders: HashMap<(PortalId, ObjectType), BTreeSet<String>> = HashMap::new();
         for (id, batch) in &batches {
             for event in &batch.events {
-                if let Some(object) = event.subscription_type.object() {
+                if let Some(object) = event.object_type() {
                     feeders
                         .entry((event.portal_id, object))
                         .or_default()

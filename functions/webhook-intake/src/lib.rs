@@ -7,7 +7,8 @@
 //! 2. verify the v3 signature over the **raw body** against the configured
 //!    public URL, with a 5-minute window (401 on any failure);
 //! 3. parse the event array (400 when malformed or over 100 events);
-//! 4. drop — and count — events of unknown type, of another app, and of
+//! 4. drop — and count — events of unknown type (classic `contact.*` and
+//!    generic `object.*` types of companies, contacts and deals are known), of another app, and of
 //!    portals that are not connected (answering 2xx: a 4xx would make HubSpot
 //!    retry them for a day);
 //! 5. put the rest on SQS, grouped by portal, in as few requests as possible
@@ -193,7 +194,9 @@ impl<S: EventSink, D: PortalDirectory> Intake<S, D> {
         };
         let mut by_portal: BTreeMap<PortalId, Vec<WebhookEvent>> = BTreeMap::new();
         for event in events {
-            if !event.subscription_type.is_known() {
+            // Classic (`contact.creation`) and generic (`object.creation`
+            // with `objectTypeId`) alike; other types and objects are skipped.
+            if event.resolved().is_none() {
                 accepted.skipped_unknown_type += 1;
                 continue;
             }

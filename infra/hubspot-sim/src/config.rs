@@ -138,6 +138,26 @@ pub struct WebhookConfig {
     pub time_scale: f64,
     /// In-flight POSTs per portal (HubSpot: 10).
     pub max_concurrent_per_portal: usize,
+    /// The subscription format events are delivered in (a portal can
+    /// override it: [`crate::SimState::set_webhook_format`]).
+    pub format: WebhookFormat,
+}
+
+/// Which subscription format a portal's events use.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `contact.creation`, `company.propertyChange`, … (legacy apps, and
+    /// platform apps' `legacyCrmObjects`).
+    #[default]
+    Classic,
+    /// `object.creation` with `objectTypeId`, … (platform apps'
+    /// `crmObjects`). `contact.privacyDeletion` stays classic: it exists
+    /// only as a `hubEvents` subscription.
+    Generic,
+    /// Both, as an app subscribed to both lists gets them: events
+    /// alternate by `eventId` parity.
+    Mixed,
 }
 
 impl Default for WebhookConfig {
@@ -152,6 +172,7 @@ impl Default for WebhookConfig {
             retry_base_secs: 60.0,
             time_scale: 0.001,
             max_concurrent_per_portal: 10,
+            format: WebhookFormat::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::clock::iso_ms;
@@ -200,6 +200,10 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
                 .post(patch_faults),
         )
         .route("/_sim/portals/{id}/consent", post(consent))
+        .route(
+            "/_sim/portals/{id}/webhook-format",
+            get(get_webhook_format).put(put_webhook_format),
+        )
         .route(
             "/_sim/portals/{id}/rate-limit/reset",
             post(|State(st): St, Path(id): Path<u64>| async move {
@@ -408,6 +412,34 @@ async fn patch_faults(State(st): St, Path(id): Path<u64>, b: Bytes) -> Response 
     match cur.patched(&patch) {
         Ok(f) => ok(st.set_faults(id, f).and_then(|_| st.faults(id))),
         Err(e) => bad_request(format!("invalid faults: {e}")),
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+struct FormatBody {
+    /// `classic`, `generic`, `mixed`; `null` = the configured default.
+    format: Option<crate::config::WebhookFormat>,
+}
+
+async fn get_webhook_format(State(st): St, Path(id): Path<u64>) -> Response {
+    match st.portal(id) {
+        Ok(_) => json(
+            StatusCode::OK,
+            &FormatBody {
+                format: Some(st.webhook_format(id)),
+            },
+        ),
+        Err(e) => sim_err(e),
+    }
+}
+
+async fn put_webhook_format(State(st): St, Path(id): Path<u64>, b: Bytes) -> Response {
+    match parse_body::<FormatBody>(&b) {
+        Ok(f) => match st.set_webhook_format(id, f.format) {
+            Ok(()) => get_webhook_format(State(st), Path(id)).await,
+            Err(e) => sim_err(e),
+        },
+        Err(r) => r,
     }
 }
 

@@ -45,6 +45,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{
     AppConfig, OAuthConfig, OAuthErrorShape, RateLimitConfig, SeedSpec, SimConfig, WebhookConfig,
+    WebhookFormat,
 };
 pub use counters::CounterSnapshot;
 pub use faults::Faults;

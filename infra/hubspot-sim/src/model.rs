@@ -55,6 +55,15 @@ impl ObjectType {
         }
     }
 
+    /// HubSpot's object type id (`0-2`), in generic webhook events.
+    pub fn object_type_id(self) -> &'static str {
+        match self {
+            Self::Companies => "0-2",
+            Self::Contacts => "0-1",
+            Self::Deals => "0-3",
+        }
+    }
+
     /// Used in error messages and association types (`COMPANY`).
     pub fn upper(self) -> &'static str {
         match self {

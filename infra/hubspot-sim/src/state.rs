@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::clock::{iso_ms, SimClock};
+use crate::config::WebhookFormat;
 use crate::config::{SeedSpec, SimConfig};
 use crate::counters::{CounterSnapshot, Counters};
 use crate::faults::Faults;
@@ -455,6 +456,8 @@ pub struct Portal {
     pub(crate) limiter: Mutex<RateLimiter>,
     pub(crate) faults: Mutex<FaultState>,
     pub(crate) delivery_sem: Arc<tokio::sync::Semaphore>,
+    /// Overrides `webhooks.format` for this portal.
+    pub(crate) webhook_format: Mutex<Option<crate::config::WebhookFormat>>,
 }
 
 impl Portal {
@@ -700,6 +703,7 @@ impl SimState {
                     rng: ChaCha8Rng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(id)),
                 }),
                 delivery_sem: Arc::new(tokio::sync::Semaphore::new(max_conc)),
+                webhook_format: Mutex::new(None),
             }),
         );
         Ok(id)
@@ -871,6 +875,27 @@ impl SimState {
         });
     }
 
+    /// The format `portal`'s events are delivered in.
+    pub fn webhook_format(&self, portal: u64) -> WebhookFormat {
+        let own = self
+            .portal(portal)
+            .ok()
+            .and_then(|p| *p.webhook_format.lock().unwrap_or_else(|e| e.into_inner()));
+        own.unwrap_or_else(|| self.config_read().webhooks.format)
+    }
+
+    /// Delivers `portal`'s events in `format` from now on (`None`: the
+    /// configured `webhooks.format`).
+    pub fn set_webhook_format(
+        &self,
+        portal: u64,
+        format: Option<WebhookFormat>,
+    ) -> Result<(), SimError> {
+        let p = self.portal(portal)?;
+        *p.webhook_format.lock().unwrap_or_else(|e| e.into_inner()) = format;
+        Ok(())
+    }
+
     fn emit(&self, portal: u64, mut events: Vec<WebhookEvent>) -> Vec<WebhookEvent> {
         if events.is_empty() {
             return events;
@@ -879,10 +904,19 @@ impl SimState {
             let c = self.config_read();
             (c.app.id_for_events(), c.event_log_capacity)
         };
+        let format = self.webhook_format(portal);
         for e in events.iter_mut() {
             e.event_id = self.events.next_event_id.fetch_add(1, Ordering::Relaxed);
             e.portal_id = portal;
             e.app_id = app_id;
+            let generic = match format {
+                WebhookFormat::Classic => false,
+                WebhookFormat::Generic => true,
+                WebhookFormat::Mixed => e.event_id % 2 == 0,
+            };
+            if generic {
+                *e = std::mem::take(e).into_generic();
+            }
         }
         {
             let mut log = self.events.log.lock().unwrap_or_else(|e| e.into_inner());

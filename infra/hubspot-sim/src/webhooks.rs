@@ -53,6 +53,53 @@ pub struct WebhookEvent {
     pub association_removed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_primary_association: Option<bool>,
+    /// Generic format: the object's type id (`0-1`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type_id: Option<String>,
+    /// Generic `object.associationChange`: the ends' type ids and the
+    /// association type id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_object_type_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_object_type_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association_type_id: Option<u32>,
+}
+
+impl WebhookEvent {
+    /// Rewrites a classic event (`contact.creation`) into HubSpot's generic
+    /// format (`object.creation`, `objectTypeId` `0-1`). Privacy deletions
+    /// and anything not classic stay as they are.
+    pub fn into_generic(mut self) -> Self {
+        let sub = self.subscription_type.clone();
+        let Some((prefix, kind)) = sub.split_once('.') else {
+            return self;
+        };
+        let Some(ty) = crate::model::ObjectType::parse(prefix) else {
+            return self;
+        };
+        if kind == "privacyDeletion" || prefix == "object" {
+            return self;
+        }
+        self.subscription_type = format!("object.{kind}");
+        if kind == "associationChange" {
+            let to = self
+                .association_type
+                .as_deref()
+                .and_then(|a| a.split_once("_TO_"))
+                .and_then(|(_, to)| crate::model::ObjectType::parse(to));
+            self.from_object_type_id = Some(ty.object_type_id().to_owned());
+            if let Some(to) = to {
+                self.to_object_type_id = Some(to.object_type_id().to_owned());
+                self.association_type_id =
+                    crate::state::association_type_ids(ty, to).map(|(_, plain)| plain);
+            }
+            self.association_type = None;
+        } else {
+            self.object_type_id = Some(ty.object_type_id().to_owned());
+        }
+        self
+    }
 }
 
 /// HubSpot webhook signatures (independent oracle; no hubsync code involved).

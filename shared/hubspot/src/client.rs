@@ -540,9 +540,7 @@ impl HubSpotClient {
             Ok(r) => Ok(Some(ListInfo {
                 list_id: r.list.list_id,
                 name: r.list.name,
-                object_type: ObjectType::ALL
-                    .into_iter()
-                    .find(|t| t.object_type_id() == r.list.object_type_id),
+                object_type: ObjectType::from_object_type_id(&r.list.object_type_id),
             })),
             Err(HubSpotError::NotFound) => Ok(None),
             Err(e) => Err(e),

@@ -1,5 +1,19 @@
 //! The webhook event model: the JSON array HubSpot POSTs to the webhook URL.
 //!
+//! Two formats arrive at the same URL, often in one delivery:
+//! * **classic** types name the object: `contact.propertyChange`,
+//!   `company.merge`, `contact.privacyDeletion`, …;
+//! * **generic** types (developer-platform apps' `crmObjects`
+//!   subscriptions) name only the change, `object.creation`,
+//!   `object.propertyChange`, …, and carry the object in `objectTypeId`
+//!   (`0-1` contacts, `0-2` companies, `0-3` deals); a generic
+//!   `object.associationChange` carries `fromObjectTypeId`/`fromObjectId`
+//!   and `toObjectTypeId`/`toObjectId` instead.
+//!
+//! [`WebhookEvent::object_type`] and [`WebhookEvent::kind`] resolve both to
+//! the same meaning; the event keeps its wire fields, so that it serialises
+//! back to what HubSpot sent.
+//!
 //! HubSpot gives no ordering and no exactly-once guarantee, and `eventId` is
 //! not guaranteed unique: consumers order by `occurredAt` and re-read the
 //! object instead of trusting the event's content. Unknown subscription types
@@ -61,14 +75,28 @@ pub enum SubscriptionType {
         object: ObjectType,
         kind: EventKind,
     },
+    /// A generic `object.{kind}`: the object type is in the event's
+    /// `objectTypeId` (`fromObjectTypeId` for association changes).
+    Generic(EventKind),
     /// Anything else (new HubSpot event types, other objects): kept verbatim
     /// so it can be counted and skipped.
     Unknown(String),
 }
 
+/// The prefix of generic subscription types.
+pub const GENERIC_PREFIX: &str = "object";
+
 impl SubscriptionType {
     /// Parse a subscription type string. Never fails.
     pub fn parse(s: &str) -> Self {
+        if let Some(kind) = s
+            .strip_prefix(GENERIC_PREFIX)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|suffix| EventKind::ALL.into_iter().find(|k| k.as_str() == suffix))
+            .filter(|k| *k != EventKind::PrivacyDeletion)
+        {
+            return SubscriptionType::Generic(kind);
+        }
         let known = s.split_once('.').and_then(|(prefix, suffix)| {
             let object = ObjectType::from_subscription_prefix(prefix)?;
             let kind = EventKind::ALL.into_iter().find(|k| k.as_str() == suffix)?;
@@ -81,24 +109,32 @@ impl SubscriptionType {
         known.unwrap_or_else(|| SubscriptionType::Unknown(s.to_owned()))
     }
 
-    /// The object type, when known.
+    /// The object type a classic type names (generic ones name none: see
+    /// [`WebhookEvent::object_type`]).
     pub fn object(&self) -> Option<ObjectType> {
         match self {
             SubscriptionType::Known { object, .. } => Some(*object),
-            SubscriptionType::Unknown(_) => None,
+            SubscriptionType::Generic(_) | SubscriptionType::Unknown(_) => None,
         }
     }
 
-    /// The event kind, when known.
+    /// The event kind, for classic and generic types.
     pub fn kind(&self) -> Option<EventKind> {
         match self {
-            SubscriptionType::Known { kind, .. } => Some(*kind),
+            SubscriptionType::Known { kind, .. } | SubscriptionType::Generic(kind) => Some(*kind),
             SubscriptionType::Unknown(_) => None,
         }
     }
 
+    /// A classic or generic type hubsync handles (a generic event's object
+    /// type may still be unsupported: see [`WebhookEvent::object_type`]).
     pub fn is_known(&self) -> bool {
-        matches!(self, SubscriptionType::Known { .. })
+        !matches!(self, SubscriptionType::Unknown(_))
+    }
+
+    /// A generic `object.*` type.
+    pub fn is_generic(&self) -> bool {
+        matches!(self, SubscriptionType::Generic(_))
     }
 }
 
@@ -108,6 +144,7 @@ impl fmt::Display for SubscriptionType {
             SubscriptionType::Known { object, kind } => {
                 write!(f, "{}.{}", object.subscription_prefix(), kind.as_str())
             }
+            SubscriptionType::Generic(kind) => write!(f, "{GENERIC_PREFIX}.{}", kind.as_str()),
             SubscriptionType::Unknown(s) => f.write_str(s),
         }
     }
@@ -183,9 +220,54 @@ pub struct WebhookEvent {
     pub association_removed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_primary_association: Option<bool>,
+    // generic format
+    /// `0-1`, `0-2`, `0-3`, … on generic events other than association
+    /// changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type_id: Option<String>,
+    /// The association's ends on a generic `object.associationChange`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_object_type_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_object_type_id: Option<String>,
+    /// HubSpot's association type id (generic association changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association_type_id: Option<u64>,
 }
 
 impl WebhookEvent {
+    /// The object type the event is about: named by a classic type, else
+    /// the generic event's `objectTypeId` (`fromObjectTypeId` for an
+    /// association change). `None` for unknown types and for object types
+    /// hubsync does not sync (tickets, custom objects, …).
+    pub fn object_type(&self) -> Option<ObjectType> {
+        match &self.subscription_type {
+            SubscriptionType::Known { object, .. } => Some(*object),
+            SubscriptionType::Generic(kind) => {
+                let id = if *kind == EventKind::AssociationChange {
+                    self.from_object_type_id
+                        .as_deref()
+                        .or(self.object_type_id.as_deref())
+                } else {
+                    self.object_type_id.as_deref()
+                }?;
+                ObjectType::from_object_type_id(id.trim())
+            }
+            SubscriptionType::Unknown(_) => None,
+        }
+    }
+
+    /// What happened, for classic and generic types.
+    pub fn kind(&self) -> Option<EventKind> {
+        self.subscription_type.kind()
+    }
+
+    /// The object type and kind when hubsync handles the event (a known
+    /// type, about companies, contacts or deals).
+    pub fn resolved(&self) -> Option<(ObjectType, EventKind)> {
+        Some((self.object_type()?, self.kind()?))
+    }
+
     /// The object the event is about: `objectId`, or `fromObjectId` for
     /// association changes.
     pub fn subject_id(&self) -> Option<ObjectId> {
@@ -357,6 +439,86 @@ mod tests {
             SubscriptionType::Unknown("ticket.creation".into())
         );
         assert!(!events[5].subscription_type.is_known());
+    }
+
+    const GENERIC: &str = r#"[
+      {"eventId":1,"subscriptionId":11,"portalId":62515,"appId":1160452,"occurredAt":1714564800000,
+       "subscriptionType":"object.creation","attemptNumber":0,"objectId":501,"objectTypeId":"0-2",
+       "changeFlag":"CREATED","changeSource":"CRM_UI","sourceId":"userId:7"},
+      {"eventId":2,"subscriptionId":12,"portalId":62515,"appId":1160452,"occurredAt":1714564800001,
+       "subscriptionType":"object.propertyChange","attemptNumber":0,"objectId":601,"objectTypeId":"0-1",
+       "propertyName":"email","propertyValue":"x@example.com","changeSource":"API"},
+      {"eventId":3,"subscriptionId":13,"portalId":62515,"appId":1160452,"occurredAt":1714564800002,
+       "subscriptionType":"object.merge","attemptNumber":0,"objectId":701,"objectTypeId":"0-3",
+       "primaryObjectId":701,"mergedObjectIds":[702],"newObjectId":703,"numberOfPropertiesMoved":2},
+      {"eventId":4,"subscriptionId":14,"portalId":62515,"appId":1160452,"occurredAt":1714564800003,
+       "subscriptionType":"object.associationChange","attemptNumber":0,
+       "fromObjectTypeId":"0-3","fromObjectId":701,"toObjectTypeId":"0-2","toObjectId":501,
+       "associationTypeId":5,"associationRemoved":false,"isPrimaryAssociation":true},
+      {"eventId":5,"subscriptionId":15,"portalId":62515,"appId":1160452,"occurredAt":1714564800004,
+       "subscriptionType":"object.deletion","attemptNumber":0,"objectId":9,"objectTypeId":"0-5"},
+      {"eventId":6,"subscriptionId":16,"portalId":62515,"appId":1160452,"occurredAt":1714564800005,
+       "subscriptionType":"object.restore","attemptNumber":0,"objectId":601,"objectTypeId":"0-1"},
+      {"eventId":7,"subscriptionId":17,"portalId":62515,"appId":1160452,"occurredAt":1714564800006,
+       "subscriptionType":"object.privacyDeletion","attemptNumber":0,"objectId":601,"objectTypeId":"0-1"}
+    ]"#;
+
+    #[test]
+    fn generic_events_resolve_their_object_type_from_the_type_id() {
+        let events = parse_delivery(GENERIC.as_bytes()).unwrap();
+        let resolved: Vec<Option<(ObjectType, EventKind)>> =
+            events.iter().map(WebhookEvent::resolved).collect();
+        assert_eq!(
+            resolved,
+            vec![
+                Some((ObjectType::Companies, EventKind::Creation)),
+                Some((ObjectType::Contacts, EventKind::PropertyChange)),
+                Some((ObjectType::Deals, EventKind::Merge)),
+                Some((ObjectType::Deals, EventKind::AssociationChange)),
+                None, // tickets (0-5) are not synced
+                Some((ObjectType::Contacts, EventKind::Restore)),
+                None, // privacy deletions exist only as contact.privacyDeletion
+            ]
+        );
+        assert!(events[0].subscription_type.is_generic());
+        assert_eq!(events[2].merge_survivor(), Some(ObjectId(703)));
+        assert_eq!(events[3].subject_id(), Some(ObjectId(701)));
+        assert_eq!(events[3].association_type_id, Some(5));
+        assert_eq!(
+            events[6].subscription_type,
+            SubscriptionType::Unknown("object.privacyDeletion".into())
+        );
+        // Classic events resolve the same way.
+        let classic = parse_delivery(DELIVERY.as_bytes()).unwrap();
+        assert_eq!(
+            classic[2].resolved(),
+            Some((ObjectType::Deals, EventKind::Merge))
+        );
+        assert_eq!(classic[5].resolved(), None);
+    }
+
+    #[test]
+    fn generic_events_serialise_back_to_their_wire_form() {
+        for e in parse_delivery(GENERIC.as_bytes()).unwrap() {
+            let json = serde_json::to_value(&e).unwrap();
+            assert!(json["subscriptionType"]
+                .as_str()
+                .unwrap()
+                .starts_with("object."));
+            let back: WebhookEvent = serde_json::from_value(json).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+
+    #[test]
+    fn generic_event_without_a_type_id_is_not_resolved() {
+        let e: WebhookEvent = serde_json::from_str(
+            r#"{"eventId":1,"subscriptionId":1,"portalId":1,"appId":1,"occurredAt":1,
+                "subscriptionType":"object.creation","objectId":10}"#,
+        )
+        .unwrap();
+        assert_eq!(e.kind(), Some(EventKind::Creation));
+        assert_eq!(e.object_type(), None);
     }
 
     #[test]

@@ -157,6 +157,13 @@ impl ObjectType {
     }
 
     /// Parse the singular subscription prefix (`company`, `contact`, `deal`).
+    /// From HubSpot's object type id (`0-1`, `0-2`, `0-3`).
+    pub fn from_object_type_id(s: &str) -> Option<Self> {
+        ObjectType::ALL
+            .into_iter()
+            .find(|t| t.object_type_id() == s)
+    }
+
     pub fn from_subscription_prefix(s: &str) -> Option<Self> {
         ObjectType::ALL
             .into_iter()
