@@ -216,6 +216,62 @@ mod tests {
     }
 
     #[test]
+    fn generic_events_plan_like_their_classic_twins() {
+        let classic = [
+            ev(json!({"subscriptionType":"deal.deletion","objectId":5,"occurredAt":2000})),
+            ev(json!({"subscriptionType":"deal.propertyChange","objectId":6,"occurredAt":2100})),
+            ev(
+                json!({"subscriptionType":"deal.merge","objectId":7,"primaryObjectId":7,
+                "mergedObjectIds":[8],"newObjectId":9,"occurredAt":2200}),
+            ),
+            ev(json!({"subscriptionType":"deal.restore","objectId":10,"occurredAt":2300})),
+            ev(
+                json!({"subscriptionType":"deal.associationChange","fromObjectId":11,
+                "toObjectId":1,"associationType":"DEAL_TO_COMPANY","occurredAt":2400}),
+            ),
+        ];
+        let generic: Vec<WebhookEvent> = classic
+            .iter()
+            .map(|e| {
+                let mut v = serde_json::to_value(e).unwrap();
+                let kind = e.kind().unwrap().as_str();
+                v["subscriptionType"] = json!(format!("object.{kind}"));
+                if kind == "associationChange" {
+                    v["fromObjectTypeId"] = json!("0-3");
+                    v["toObjectTypeId"] = json!("0-2");
+                    v["associationTypeId"] = json!(5);
+                    v.as_object_mut().unwrap().remove("associationType");
+                } else {
+                    v["objectTypeId"] = json!("0-3");
+                }
+                serde_json::from_value(v).unwrap()
+            })
+            .collect();
+        let a = one(&classic, ObjectType::Deals);
+        let b = one(&generic, ObjectType::Deals);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(b.read.len(), 4, "{b:?}");
+        assert_eq!(b.merged_away[&ObjectId(8)].into, ObjectId(9));
+        assert_eq!(b.association_changed.get(&ObjectId(11)), Some(&2400));
+        // Mixed in one batch, they coalesce into one plan.
+        let mixed: Vec<WebhookEvent> = classic[..2]
+            .iter()
+            .chain(generic[2..].iter())
+            .cloned()
+            .collect();
+        assert_eq!(
+            format!("{:?}", one(&mixed, ObjectType::Deals)),
+            format!("{a:?}")
+        );
+        // A generic event of an object type hubsync does not sync is not planned.
+        let ticket =
+            ev(json!({"subscriptionType":"object.creation","objectId":1,"objectTypeId":"0-5"}));
+        let (plans, unplanned) = plan(&[ticket]);
+        assert!(plans.is_empty());
+        assert_eq!(unplanned.unknown_type, 1);
+    }
+
+    #[test]
     fn deletion_is_read_with_its_time_whatever_the_order() {
         let del = ev(json!({"subscriptionType":"deal.deletion","objectId":5,"occurredAt":2000}));
         let upd =

@@ -245,6 +245,63 @@ async fn unknown_subscription_type_is_skipped_and_counted() {
     assert_eq!(batch.events.len(), 1);
 }
 
+fn generic(portal: u64, id: u64, kind: &str, type_id: &str) -> Value {
+    let mut e = event(portal, id, &format!("object.{kind}"));
+    e["objectTypeId"] = json!(type_id);
+    e
+}
+
+#[tokio::test]
+async fn generic_and_classic_events_of_one_delivery_are_queued_together() {
+    let intake = intake();
+    let assoc = json!({
+        "eventId": 9, "subscriptionId": 8, "portalId": ACTIVE, "appId": APP,
+        "occurredAt": NOW - 500, "subscriptionType": "object.associationChange",
+        "attemptNumber": 0, "fromObjectTypeId": "0-3", "fromObjectId": 30,
+        "toObjectTypeId": "0-2", "toObjectId": 20, "associationTypeId": 5,
+        "associationRemoved": false, "isPrimaryAssociation": true
+    });
+    let body = body_of(&[
+        generic(ACTIVE, 1, "creation", "0-2"),
+        generic(ACTIVE, 2, "propertyChange", "0-1"),
+        event(ACTIVE, 3, "deal.deletion"),
+        generic(ACTIVE, 4, "creation", "0-5"), // a ticket: not synced
+        generic(ACTIVE, 5, "creation", "2-12345"), // a custom object
+        event(ACTIVE, 6, "object.creation"),   // no objectTypeId
+        assoc,
+    ]);
+    let (status, reply) = post(&intake, &signed_headers(&body, NOW), &body).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["received"], 7);
+    assert_eq!(reply["enqueued"], 4);
+    assert_eq!(reply["skipped_unknown_type"], 3);
+    let batch = EventBatch::from_json(&intake.sink().messages()[0].body).unwrap();
+    let types: Vec<String> = batch
+        .events
+        .iter()
+        .map(|e| e.subscription_type.to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "object.creation",
+            "object.propertyChange",
+            "deal.deletion",
+            "object.associationChange"
+        ]
+    );
+    // The queued form keeps what the worker needs to resolve the type.
+    assert_eq!(batch.events[0].object_type_id.as_deref(), Some("0-2"));
+    assert_eq!(batch.events[3].from_object_type_id.as_deref(), Some("0-3"));
+    assert_eq!(
+        batch.events[3].resolved(),
+        Some((
+            hubsync_hubspot::ObjectType::Deals,
+            hubsync_hubspot::EventKind::AssociationChange
+        ))
+    );
+}
+
 #[tokio::test]
 async fn unknown_and_inactive_portals_are_accepted_but_not_queued() {
     let intake = intake();
