@@ -232,8 +232,16 @@ where
         } else {
             '?'
         };
+        let optional = if self.config.optional_scopes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "&optional_scope={}",
+                utf8_percent_encode(&self.config.optional_scopes.join(" "), QUERY_VALUE)
+            )
+        };
         let location = format!(
-            "{}{sep}client_id={}&redirect_uri={}&scope={}&state={}",
+            "{}{sep}client_id={}&redirect_uri={}&scope={}{optional}&state={}",
             self.config.authorize_url,
             utf8_percent_encode(&self.config.client_id, QUERY_VALUE),
             utf8_percent_encode(&self.config.redirect_uri, QUERY_VALUE),
@@ -320,9 +328,11 @@ where
                 return token_endpoint_failed(&e);
             }
         };
-        let (portal, scopes) = match grant.hub_id {
-            Some(p) => (p, self.config.scopes.clone()),
-            None => match self.hubspot.introspect(&grant.access_token).await {
+        // The granted scopes (declined optional ones are missing) decide
+        // what the connection can do, e.g. list scope needs crm.lists.read.
+        let (portal, scopes) = match (grant.hub_id, grant.scopes.clone()) {
+            (Some(p), Some(scopes)) => (p, scopes),
+            _ => match self.hubspot.introspect(&grant.access_token).await {
                 Ok(TokenInfo {
                     hub_id: Some(p),
                     scopes,

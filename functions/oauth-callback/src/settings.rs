@@ -18,6 +18,18 @@ pub const DEFAULT_SCOPES: [&str; 7] = [
     "crm.schemas.deals.read",
 ];
 
+/// The optional scopes asked for when `HUBSYNC_OAUTH_OPTIONAL_SCOPES` is
+/// not set: list scope (a mapping config's `lists`) needs the Lists API.
+/// An admin may decline them; the connection records what was granted.
+pub const DEFAULT_OPTIONAL_SCOPES: [&str; 1] = ["crm.lists.read"];
+
+fn scope_list(raw: &str) -> Vec<String> {
+    raw.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// How the connect flow behaves (no HubSpot secrets here).
 #[derive(Clone)]
 pub struct FlowConfig {
@@ -29,6 +41,8 @@ pub struct FlowConfig {
     pub redirect_uri: String,
     /// Scopes asked for (sent space-separated).
     pub scopes: Vec<String>,
+    /// Optional scopes asked for (`optional_scope`; the admin may decline).
+    pub optional_scopes: Vec<String>,
     /// How long a `state` stays usable.
     pub state_ttl: Duration,
     /// The furthest ahead a signed link may expire.
@@ -47,6 +61,7 @@ impl std::fmt::Debug for FlowConfig {
             .field("authorize_url", &self.authorize_url)
             .field("redirect_uri", &self.redirect_uri)
             .field("scopes", &self.scopes)
+            .field("optional_scopes", &self.optional_scopes)
             .field("state_ttl", &self.state_ttl)
             .field("link_max_lifetime", &self.link_max_lifetime)
             .field("success_url", &self.success_url)
@@ -67,6 +82,10 @@ impl FlowConfig {
             authorize_url: authorize_url.into(),
             redirect_uri: redirect_uri.into(),
             scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            optional_scopes: DEFAULT_OPTIONAL_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             state_ttl: Duration::from_secs(600),
             link_max_lifetime: Duration::from_secs(3600),
             success_url: None,
@@ -84,6 +103,7 @@ pub struct Settings {
     pub redirect_uri: String,
     pub authorize_url: String,
     pub scopes: Vec<String>,
+    pub optional_scopes: Vec<String>,
     pub oauth_version: OAuthVersion,
     pub hubspot_base_url: String,
     pub token_key_id: String,
@@ -96,13 +116,17 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let scopes = optional_env("HUBSYNC_OAUTH_SCOPES")
-            .map(|s| {
-                s.split([' ', ','])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|s| scope_list(&s))
             .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+        // Set but empty (`""` or `none`) asks for no optional scope.
+        let optional_scopes = match std::env::var("HUBSYNC_OAUTH_OPTIONAL_SCOPES") {
+            Ok(s) if s.trim() == "none" => Vec::new(),
+            Ok(s) => scope_list(&s),
+            Err(_) => DEFAULT_OPTIONAL_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        };
         Ok(Self {
             client_id: required_env("HUBSYNC_HUBSPOT_CLIENT_ID")?,
             client_secret_arn: required_env("HUBSYNC_CLIENT_SECRET_ARN")?,
@@ -111,6 +135,7 @@ impl Settings {
             authorize_url: optional_env("HUBSYNC_OAUTH_AUTHORIZE_URL")
                 .unwrap_or_else(|| "https://app.hubspot.com/oauth/authorize".into()),
             scopes,
+            optional_scopes,
             oauth_version: parsed_env("HUBSYNC_OAUTH_VERSION")?
                 .unwrap_or_else(OAuthVersion::current),
             hubspot_base_url: optional_env("HUBSYNC_HUBSPOT_BASE_URL")
@@ -134,6 +159,7 @@ impl Settings {
             authorize_url: self.authorize_url.clone(),
             redirect_uri: self.redirect_uri.clone(),
             scopes: self.scopes.clone(),
+            optional_scopes: self.optional_scopes.clone(),
             state_ttl: self.state_ttl,
             link_max_lifetime: self.link_max_lifetime,
             success_url: self.success_url.clone(),

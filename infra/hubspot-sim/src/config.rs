@@ -45,6 +45,9 @@ pub struct OAuthConfig {
     pub default_scopes: Vec<String>,
     /// The body shape of the token endpoint's grant errors.
     pub error_shape: OAuthErrorShape,
+    /// The installing user declines the `optional_scope`s of the install
+    /// URL (they are then absent from the token).
+    pub decline_optional_scopes: bool,
 }
 
 /// How the token endpoint words a refused grant (HubSpot has used each).
@@ -87,6 +90,7 @@ impl Default for OAuthConfig {
             .map(|s| s.to_string())
             .collect(),
             error_shape: OAuthErrorShape::default(),
+            decline_optional_scopes: false,
         }
     }
 }

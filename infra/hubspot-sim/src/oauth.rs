@@ -103,14 +103,16 @@ pub(crate) async fn authorize(State(st): St, RawQuery(raw): RawQuery) -> Respons
                 );
             }
             None => {
+                // The installing user may decline optional scopes.
+                let optional = if st.config_read().oauth.decline_optional_scopes {
+                    ""
+                } else {
+                    query_get(&q, "optional_scope").unwrap_or("")
+                };
                 let mut scopes: Vec<String> = query_get(&q, "scope")
                     .unwrap_or("")
                     .split([' ', '+'])
-                    .chain(
-                        query_get(&q, "optional_scope")
-                            .unwrap_or("")
-                            .split([' ', '+']),
-                    )
+                    .chain(optional.split([' ', '+']))
                     .filter(|s| !s.is_empty())
                     .map(str::to_string)
                     .collect();
@@ -275,7 +277,7 @@ pub(crate) async fn token(State(st): St, Path(version): Path<String>, body: Byte
                 c.used = true;
                 (c.portal, c.scopes.clone())
             };
-            issue(&st, portal, scopes, None)
+            issue(&st, &version, portal, scopes, None)
         }
         "refresh_token" => {
             let rt = query_get(&f, "refresh_token").unwrap_or("").to_string();
@@ -290,7 +292,7 @@ pub(crate) async fn token(State(st): St, Path(version): Path<String>, body: Byte
             if let Some(r) = token_fault(&st, portal) {
                 return r;
             }
-            issue(&st, portal, scopes, Some(rt))
+            issue(&st, &version, portal, scopes, Some(rt))
         }
         _ => oauth_error(
             "BAD_GRANT_TYPE",
@@ -300,7 +302,15 @@ pub(crate) async fn token(State(st): St, Path(version): Path<String>, body: Byte
     }
 }
 
-fn issue(st: &SimState, portal: u64, scopes: Vec<String>, refresh: Option<String>) -> Response {
+fn issue(
+    st: &SimState,
+    version: &str,
+    portal: u64,
+    scopes: Vec<String>,
+    refresh: Option<String>,
+) -> Response {
+    // Date-versioned token responses carry the granted scopes; v1's do not.
+    let granted = (version != "v1").then(|| scopes.clone());
     let t = st.mint_tokens(portal, scopes, refresh);
     let mut body = json!({
         "token_type": "bearer",
@@ -310,6 +320,9 @@ fn issue(st: &SimState, portal: u64, scopes: Vec<String>, refresh: Option<String
     });
     if st.config_read().oauth.include_hub_id {
         body["hub_id"] = json!(portal);
+        if let Some(scopes) = granted {
+            body["scopes"] = json!(scopes);
+        }
     }
     json(StatusCode::OK, &body)
 }

@@ -70,7 +70,10 @@ pub async fn validate_config(
 ) -> Result<MappingConfig, MappingError> {
     let catalog = property_catalog(client, tokens, portal).await?;
     let mut known: BTreeMap<String, Option<ObjectType>> = BTreeMap::new();
-    for t in ObjectType::ALL {
+    // A token without the Lists API's scope cannot read any list: one
+    // error naming the scope, not one per list.
+    let mut missing_scope: Option<RuleError> = None;
+    'lists: for t in ObjectType::ALL {
         for id in &config.object(t).lists {
             if known.contains_key(id) {
                 continue;
@@ -80,11 +83,31 @@ pub async fn validate_config(
                     known.insert(id.clone(), list.object_type);
                 }
                 Ok(None) | Err(HubSpotError::InvalidArgument(_)) => {}
+                Err(HubSpotError::Forbidden {
+                    required_scopes, ..
+                }) => {
+                    let scopes = if required_scopes.is_empty() {
+                        "crm.lists.read".to_owned()
+                    } else {
+                        required_scopes.join(" or ")
+                    };
+                    missing_scope = Some(RuleError {
+                        rule: format!("{t} scope list {id}"),
+                        message: format!(
+                            "list scope needs the HubSpot scope {scopes}, which this portal's connection was not granted: \
+                             add it to the app's scopes (HubSpotOptionalScopes) and have the admin reconnect"
+                        ),
+                    });
+                    break 'lists;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
     }
-    let list_errors = validate_lists(config, &known);
+    let list_errors = match missing_scope {
+        Some(e) => vec![e],
+        None => validate_lists(config, &known),
+    };
     match validate(config, &catalog) {
         Ok(valid) if list_errors.is_empty() => Ok(valid),
         Ok(_) => Err(MappingError::Rejected(ConfigErrors(list_errors))),

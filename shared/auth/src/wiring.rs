@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hubsync_hubspot::{
-    ClientConfig, HubSpotClient, HubSpotError, InProcessRateLimiter, OAuthClient, OAuthConfig,
-    OAuthVersion, RateLimitConfig, RateLimiter,
+    ApiVersion, ClientConfig, HubSpotClient, HubSpotError, InProcessRateLimiter, OAuthClient,
+    OAuthConfig, OAuthVersion, RateLimitConfig, RateLimiter,
 };
 use hubsync_runtime::{optional_env, parsed_env, required_env, ConfigError};
 use hubsync_store::RateLedgerStore;
@@ -109,7 +109,8 @@ pub struct HubSpotSettings {
 
 impl HubSpotSettings {
     /// `HUBSYNC_HUBSPOT_BASE_URL` (default `https://api.hubapi.com`),
-    /// `HUBSYNC_HUBSPOT_TIMEOUT_MS`, `HUBSYNC_RATE_LIMITER` (`shared`, the
+    /// `HUBSYNC_HUBSPOT_TIMEOUT_MS`, `HUBSYNC_HUBSPOT_API_VERSION` (`2026-03`,
+    /// the default, `2026-09` or `legacy`), `HUBSYNC_RATE_LIMITER` (`shared`, the
     /// default, or `instance`), `HUBSYNC_MAX_CONCURRENCY` (the instance
     /// share's divisor, default 1), and the shared limiter's
     /// `HUBSYNC_RATE_LIMIT_BLOCK`, `HUBSYNC_RATE_LIMIT_REALTIME_RESERVE`,
@@ -121,6 +122,9 @@ impl HubSpotSettings {
         );
         if let Some(ms) = parsed_env::<u64>("HUBSYNC_HUBSPOT_TIMEOUT_MS")? {
             client.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(api) = parsed_env::<ApiVersion>("HUBSYNC_HUBSPOT_API_VERSION")? {
+            client.api = api;
         }
         let instances = parsed_env::<u32>("HUBSYNC_MAX_CONCURRENCY")?.unwrap_or(1);
         let mut shared = SharedLimitConfig::new(class);

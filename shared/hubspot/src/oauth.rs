@@ -249,6 +249,9 @@ pub struct TokenGrant {
     pub expires_in: u64,
     /// The portal, on newer responses.
     pub hub_id: Option<PortalId>,
+    /// The scopes granted (`scopes` on 2026 responses): declined optional
+    /// scopes are absent. `None` when the response does not say.
+    pub scopes: Option<Vec<String>>,
 }
 
 impl fmt::Debug for TokenGrant {
@@ -258,6 +261,7 @@ impl fmt::Debug for TokenGrant {
             .field("refresh_token", &"<redacted>")
             .field("expires_in", &self.expires_in)
             .field("hub_id", &self.hub_id)
+            .field("scopes", &self.scopes)
             .finish()
     }
 }
@@ -279,6 +283,11 @@ struct WireGrant {
     expires_in: u64,
     #[serde(default)]
     hub_id: Option<PortalId>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    /// RFC 6749's space-separated form, if that is what is sent.
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +464,10 @@ impl OAuthClient {
             refresh_token: SecretString::from(wire.refresh_token),
             expires_in: wire.expires_in,
             hub_id: wire.hub_id,
+            scopes: wire.scopes.or_else(|| {
+                wire.scope
+                    .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            }),
         })
     }
 
@@ -735,6 +748,7 @@ mod tests {
             refresh_token: SecretString::from("refresh-secret-value".to_string()),
             expires_in: 1800,
             hub_id: None,
+            scopes: None,
         };
         let dbg = format!("{grant:?}");
         assert!(!dbg.contains("secret-value"), "{dbg}");
