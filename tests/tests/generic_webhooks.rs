@@ -260,3 +260,40 @@ async fn mixed_classic_and_generic_deliveries_converge() -> anyhow::Result<()> {
     env.stop().await;
     Ok(())
 }
+
+/// HubSpot does not document what reading a merged-away id returns; with
+/// the simulator answering with the survivor (instead of "not found"),
+/// late and duplicated events of merged-away ids still converge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_away_ids_read_as_their_survivor_still_converge() -> anyhow::Result<()> {
+    let (env, portal) = environment("generic-survivor", WebhookFormat::Generic).await?;
+    let sim = env.sim.state();
+    sim.update_config(|c| c.merged_id_reads = hubspot_sim::MergedIdReads::Survivor);
+    for i in 0..50 {
+        sim.create_object(
+            portal,
+            SimType::Companies,
+            props([("name", format!("Co {i}"))]),
+        )?;
+        sim.create_object(
+            portal,
+            SimType::Contacts,
+            props([("email", format!("s{i}@example.com"))]),
+        )?;
+    }
+    env.wait_converged(portal, Duration::from_secs(60)).await?;
+    sim.update_faults(portal, |f| {
+        f.webhook_duplicate_rate = 0.2;
+        f.webhook_reorder = true;
+    })?;
+    let report = sim.random_changes(
+        portal,
+        400,
+        Some(5),
+        &[SimType::Companies, SimType::Contacts],
+    )?;
+    assert!(report.merged > 5, "{report:?}");
+    env.wait_converged(portal, Duration::from_secs(90)).await?;
+    env.stop().await;
+    Ok(())
+}

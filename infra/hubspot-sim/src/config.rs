@@ -228,6 +228,20 @@ pub struct SimConfig {
     /// Whether API calls need the token's scopes (403 `MISSING_SCOPES`
     /// otherwise), as HubSpot does.
     pub enforce_scopes: bool,
+    /// What a batch read answers for a merged-away id (HubSpot does not
+    /// document it).
+    pub merged_id_reads: MergedIdReads,
+}
+
+/// A batch read of an id that was merged into another record.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MergedIdReads {
+    /// Not found (a 207 error entry), like a deleted id.
+    #[default]
+    Missing,
+    /// The surviving record, under the survivor's id.
+    Survivor,
 }
 
 impl Default for SimConfig {
@@ -249,6 +263,7 @@ impl Default for SimConfig {
             refused_api_versions: Vec::new(),
             association_page_size: 500,
             enforce_scopes: true,
+            merged_id_reads: MergedIdReads::default(),
         }
     }
 }

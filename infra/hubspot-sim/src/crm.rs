@@ -275,7 +275,10 @@ pub(crate) async fn batch_read(
             .as_deref()
             .filter(|p| *p != "hs_object_id")
             .map(|p| find_by_property(m, &interner, p, &keys));
+        let survivor_reads =
+            st.config_read().merged_id_reads == crate::config::MergedIdReads::Survivor;
         let mut seen = std::collections::HashSet::new();
+        let mut rendered = std::collections::HashSet::new();
         let mut results = Vec::new();
         let mut missing = Vec::new();
         for k in keys {
@@ -286,12 +289,24 @@ pub(crate) async fn batch_read(
                 Some(map) => map.get(&k).copied(),
                 None => k.parse::<u64>().ok(),
             };
+            // A merged-away id: the survivor, when so configured.
+            let id = id.map(|i| match (m.contains_key(&i), survivor_reads && !archived) {
+                (false, true) => s.survivor_of(i).unwrap_or(i),
+                _ => i,
+            });
             match id.and_then(|i| m.get(&i).map(|r| (i, r))) {
-                Some((i, r)) => results.push(render(i, r, &resolved)),
+                Some((i, r)) if rendered.insert(i) => results.push(render(i, r, &resolved)),
+                Some(_) => {}
                 None => missing.push(k),
             }
         }
         let completed = iso_ms(st.now_ms());
+        // 2026-09 answers a batch with 200 only, errors included (no 207).
+        let partial = if crate::versions::crm_version(&headers) == "2026-09" {
+            StatusCode::OK
+        } else {
+            StatusCode::MULTI_STATUS
+        };
         if missing.is_empty() {
             Ok(json(
                 StatusCode::OK,
@@ -299,7 +314,7 @@ pub(crate) async fn batch_read(
             ))
         } else {
             Ok(json(
-                StatusCode::MULTI_STATUS,
+                partial,
                 &json!({
                     "status": "COMPLETE",
                     "results": results,
@@ -309,6 +324,8 @@ pub(crate) async fn batch_read(
                         "category": "OBJECT_NOT_FOUND",
                         "message": format!("Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.", ty.upper()),
                         "context": {"ids": missing},
+                        "links": {},
+                        "errors": [],
                     }],
                     "startedAt": started,
                     "completedAt": completed,

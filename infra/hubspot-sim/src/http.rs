@@ -137,7 +137,14 @@ fn add_rl_headers(h: &mut HeaderMap, interval: u64, max: u32, remaining: u32) {
     );
 }
 
-pub(crate) fn rate_limited(policy: Policy, retry_after: u64, rl: Option<(u64, u32)>) -> Response {
+/// HubSpot's 429. `group` is the limit's group (`groupName`: the app and
+/// the installing account), when the limit is per portal.
+pub(crate) fn rate_limited(
+    policy: Policy,
+    retry_after: u64,
+    rl: Option<(u64, u32)>,
+    group: Option<String>,
+) -> Response {
     let (name, msg) = match policy {
         Policy::TenSecondly => (
             "TEN_SECONDLY_ROLLING",
@@ -145,22 +152,29 @@ pub(crate) fn rate_limited(policy: Policy, retry_after: u64, rl: Option<(u64, u3
         ),
         Policy::Search => ("SECONDLY", "You have reached your secondly limit."),
     };
-    let mut r = json(
-        StatusCode::TOO_MANY_REQUESTS,
-        &serde_json::json!({
-            "status": "error",
-            "message": msg,
-            "errorType": "RATE_LIMIT",
-            "correlationId": correlation_id(),
-            "policyName": name,
-        }),
-    );
+    let mut body = serde_json::json!({
+        "status": "error",
+        "message": msg,
+        "errorType": "RATE_LIMIT",
+        "correlationId": correlation_id(),
+        "policyName": name,
+    });
+    if let Some(g) = group {
+        body["groupName"] = serde_json::Value::String(g);
+    }
+    let mut r = json(StatusCode::TOO_MANY_REQUESTS, &body);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     if let Some((interval, max)) = rl {
         add_rl_headers(r.headers_mut(), interval, max, 0);
     }
     r
+}
+
+/// The `groupName` of a portal's limits: one budget per app and
+/// installing account.
+fn limit_group(st: &SimState, portal: u64) -> String {
+    format!("publicapi:oauth:{}:{portal}", st.config_read().app.app_id)
 }
 
 fn unauthorized(st: &SimState, category: &str, msg: String) -> Response {
@@ -297,7 +311,12 @@ pub(crate) async fn gate(
     if forced {
         st.counters.update(|c| c.injected_429 += 1);
         st.counters.rate_limited("TEN_SECONDLY_ROLLING", portal_id);
-        return Err(rate_limited(Policy::TenSecondly, 1, rl_hdr));
+        return Err(rate_limited(
+            Policy::TenSecondly,
+            1,
+            rl_hdr,
+            Some(limit_group(st, portal_id)),
+        ));
     }
     let mut remaining = rl.max_requests;
     if rl.enabled {
@@ -324,7 +343,12 @@ pub(crate) async fn gate(
                 };
                 st.counters.rate_limited(name, portal_id);
                 tracing::debug!(portal = portal_id, policy = name, route, "rate limited");
-                return Err(rate_limited(policy, retry_after_secs, rl_hdr));
+                return Err(rate_limited(
+                    policy,
+                    retry_after_secs,
+                    rl_hdr,
+                    Some(limit_group(st, portal_id)),
+                ));
             }
         }
     }

@@ -44,8 +44,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    AppConfig, OAuthConfig, OAuthErrorShape, RateLimitConfig, SeedSpec, SimConfig, WebhookConfig,
-    WebhookFormat,
+    AppConfig, MergedIdReads, OAuthConfig, OAuthErrorShape, RateLimitConfig, SeedSpec, SimConfig,
+    WebhookConfig, WebhookFormat,
 };
 pub use counters::CounterSnapshot;
 pub use faults::Faults;

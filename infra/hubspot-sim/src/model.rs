@@ -618,6 +618,9 @@ pub fn builtin_properties(ty: ObjectType) -> Vec<PropertyDef> {
 #[serde(rename_all = "camelCase")]
 pub struct Owner {
     pub id: String,
+    /// `PERSON` (a user) or `QUEUE`.
+    #[serde(rename = "type", default = "person")]
+    pub owner_type: String,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -626,6 +629,10 @@ pub struct Owner {
     pub updated_at: String,
     pub archived: bool,
     pub teams: Vec<OwnerTeam>,
+}
+
+fn person() -> String {
+    "PERSON".to_owned()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -206,7 +206,7 @@ fn token_fault(st: &SimState, portal: u64) -> Option<Response> {
     st.counters.update(|c| c.token_errors_injected += 1);
     if status == 429 {
         st.counters.rate_limited("SECONDLY", portal);
-        return Some(rate_limited(Policy::Search, 1, None));
+        return Some(rate_limited(Policy::Search, 1, None, None));
     }
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     Some(crate::http::hs_error(

@@ -89,6 +89,14 @@ struct Prop {
 }
 
 fn resolve_prop(d: &PortalData, ty: ObjectType, name: &str, interner: &Interner) -> Prop {
+    // Contacts keep their modification time in `lastmodifieddate`; HubSpot's
+    // search on their `hs_lastmodifieddate` matches nothing.
+    if ty == ObjectType::Contacts && name == "hs_lastmodifieddate" {
+        return Prop {
+            r: None,
+            kind: Kind::Date,
+        };
+    }
     let def = d.defs[ty.index()].iter().find(|x| x.name == name);
     let kind = match def.map(|x| x.prop_type.as_str()) {
         Some("datetime") | Some("date") => Kind::Date,

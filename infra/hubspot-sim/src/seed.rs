@@ -178,6 +178,7 @@ pub(crate) fn seed(d: &mut PortalData, interner: &mut Interner, spec: &SeedSpec,
             let (c, u) = times(&mut rng);
             d.owners.push(Owner {
                 id: (100_000_001 + k as u64).to_string(),
+                owner_type: "PERSON".into(),
                 email: format!("{}.{}{}@sim-owners.test", ascii_local(f), ascii_local(l), k),
                 first_name: f.to_string(),
                 last_name: l.to_string(),

@@ -211,6 +211,22 @@ pub struct PortalInfo {
 pub(crate) struct ObjectStore {
     pub live: BTreeMap<u64, Record>,
     pub archived: BTreeMap<u64, Record>,
+    /// Merged-away id → the record it was merged into.
+    pub merged_into: BTreeMap<u64, u64>,
+}
+
+impl ObjectStore {
+    /// The live record a merged-away id ended in (following later merges).
+    pub fn survivor_of(&self, id: u64) -> Option<u64> {
+        let mut cur = *self.merged_into.get(&id)?;
+        for _ in 0..32 {
+            if self.live.contains_key(&cur) {
+                return Some(cur);
+            }
+            cur = *self.merged_into.get(&cur)?;
+        }
+        None
+    }
 }
 
 #[derive(Debug, Default)]
@@ -1516,6 +1532,7 @@ impl SimState {
                 }
                 for old in &gone {
                     move_associations(d, ty, *old, survivor);
+                    d.store_mut(ty).merged_into.insert(*old, survivor);
                 }
                 let mut e = self.base_event(ty, "merge", primary_id, source, ts);
                 e.change_flag = Some("MERGED".into());

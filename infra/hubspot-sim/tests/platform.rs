@@ -433,3 +433,115 @@ async fn events_use_the_portals_webhook_format() {
     assert_eq!(st.webhook_format(other), WebhookFormat::Generic);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn fidelity_contacts_search_batch_errors_merged_ids_owners_and_429s() {
+    let sim = start(|c| {
+        c.rate_limit.max_requests = 3;
+        c.initial_seed = SeedSpec {
+            companies: 5,
+            contacts: 5,
+            owners: 2,
+            ..Default::default()
+        };
+    })
+    .await;
+    let st = sim.state();
+    let base = sim.base_url();
+    let token = sim.issue_token(PORTAL).unwrap().access_token;
+    // Contacts' modification time is `lastmodifieddate`.
+    let since = |prop: &str| {
+        json!({"filterGroups": [{"filters": [
+            {"propertyName": prop, "operator": "GTE", "value": "0"}]}], "limit": 10})
+    };
+    let (_, hs) = post(
+        &base,
+        &token,
+        "/crm/objects/2026-03/contacts/search",
+        &since("hs_lastmodifieddate"),
+    )
+    .await;
+    assert_eq!(hs["total"], 0, "{hs}");
+    let (_, plain) = post(
+        &base,
+        &token,
+        "/crm/objects/2026-03/contacts/search",
+        &since("lastmodifieddate"),
+    )
+    .await;
+    assert_eq!(plain["total"], 5, "{plain}");
+    // Owners carry their type.
+    let (_, owners) = get(&base, &token, "/crm/owners/2026-03").await;
+    assert_eq!(owners["results"][0]["type"], "PERSON", "{owners}");
+    // The rate limit's 429 names its group.
+    let mut limited = None;
+    for _ in 0..5 {
+        let (s, body) = get(&base, &token, "/crm/objects/2026-03/deals").await;
+        if s == 429 {
+            limited = Some(body);
+            break;
+        }
+    }
+    let body = limited.expect("the fourth call in the window is limited");
+    assert_eq!(body["policyName"], "TEN_SECONDLY_ROLLING");
+    assert_eq!(
+        body["groupName"],
+        format!("publicapi:oauth:{}:{PORTAL}", st.config().app.app_id)
+    );
+    st.update_config(|c| c.rate_limit.enabled = false);
+
+    // A batch read with a missing id: 207 with HubSpot's error fields, or
+    // 200 on 2026-09.
+    let a = st
+        .create_object(PORTAL, ObjectType::Companies, props([("name", "A")]))
+        .unwrap();
+    let b = st
+        .create_object(PORTAL, ObjectType::Companies, props([("name", "B")]))
+        .unwrap();
+    let read =
+        json!({"inputs": [{"id": a.to_string()}, {"id": b.to_string()}], "properties": ["name"]});
+    st.merge_objects(PORTAL, ObjectType::Companies, a, b, Some(false))
+        .unwrap();
+    let (s, body) = post(
+        &base,
+        &token,
+        "/crm/objects/2026-03/companies/batch/read",
+        &read,
+    )
+    .await;
+    assert_eq!(s, 207, "{body}");
+    let e = &body["errors"][0];
+    for field in [
+        "status", "category", "message", "context", "links", "errors",
+    ] {
+        assert!(e.get(field).is_some(), "{field} in {e}");
+    }
+    assert_eq!(e["context"]["ids"], json!([b.to_string()]));
+    let (s, body) = post(
+        &base,
+        &token,
+        "/crm/objects/2026-09/companies/batch/read",
+        &read,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["numErrors"], 1);
+    // Reading the merged-away id as the survivor, when so configured.
+    st.update_config(|c| c.merged_id_reads = hubspot_sim::MergedIdReads::Survivor);
+    let (s, body) = post(
+        &base,
+        &token,
+        "/crm/objects/2026-03/companies/batch/read",
+        &read,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let ids: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [a.to_string()], "the survivor, once");
+    sim.shutdown().await;
+}

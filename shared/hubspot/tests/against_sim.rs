@@ -428,3 +428,49 @@ fn with_owners(t: ObjectType, o: &hubsync_hubspot::HubSpotObject, owners: &Owner
         },
     )
 }
+
+#[tokio::test]
+async fn every_api_version_reads_the_same_and_2026_09_batch_200s_report_missing_ids() {
+    let sim = sim(|c| c.rate_limit.enabled = false).await;
+    let token = token_for(&sim);
+    let mut found = Vec::new();
+    for api in hubsync_hubspot::ApiVersion::ALL {
+        let mut config = ClientConfig::new(sim.base_url());
+        config.api = api;
+        let client = HubSpotClient::with_rate_limiter(config, Arc::new(Unlimited)).unwrap();
+        let page = client
+            .list_page(
+                &token,
+                PortalId(PORTAL),
+                ObjectType::Companies,
+                None,
+                5,
+                &["name"],
+                false,
+            )
+            .await
+            .unwrap();
+        let ids: Vec<ObjectId> = page.results.iter().map(|o| o.id).collect();
+        let mut asked = ids.clone();
+        asked.push(ObjectId(999));
+        let read = client
+            .batch_read(
+                &token,
+                PortalId(PORTAL),
+                ObjectType::Companies,
+                &asked,
+                &["name"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(read.missing, vec![ObjectId(999)], "{api}");
+        assert_eq!(read.found.len(), 5, "{api}");
+        found.push(ids);
+    }
+    assert!(found.windows(2).all(|w| w[0] == w[1]));
+    let c = sim.state().counters();
+    for v in ["v3", "2026-03", "2026-09"] {
+        assert_eq!(c.requests_by_api_version.get(v), Some(&2), "{v}");
+    }
+    sim.shutdown().await;
+}
