@@ -218,6 +218,11 @@ impl MappingConfigStore for CountingStore {
     ) -> Result<u64, StoreError> {
         self.control.put_mapping_config(p, c).await
     }
+    async fn list_mapping_configs(
+        &self,
+    ) -> Result<Vec<(PortalId, hubsync_store::StoredMappingConfig)>, StoreError> {
+        self.control.list_mapping_configs().await
+    }
     async fn delete_mapping_config(&self, p: PortalId) -> Result<bool, StoreError> {
         self.control.delete_mapping_config(p).await
     }

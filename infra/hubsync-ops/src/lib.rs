@@ -18,14 +18,21 @@
 //! * `mapping show|validate|set|preview --portal P` — the portal's mapping
 //!   config: show it with its revision, validate a file against HubSpot,
 //!   save it and queue a re-sync of the changed types, preview it on real
-//!   records (read-only).
+//!   records (read-only);
+//! * `hubspot-app render --stack S --out DIR` — the HubSpot developer
+//!   project (app, OAuth scopes, webhook subscriptions for every mapped
+//!   property) from the stack's outputs and the saved mapping configs;
+//!   `hubspot-app check --stack S --dir DIR` finds a mapped property
+//!   without a subscription.
 //!
 //! Configuration uses the functions' variable names (`HUBSYNC_*`); each
 //! can also be passed as a flag. [`run`] is the whole CLI behind one call,
 //! so tests drive it with their own AWS configuration and output buffer.
 #![forbid(unsafe_code)]
 
+pub mod app_cmd;
 pub mod dlq;
+pub mod hubspot_app;
 pub mod mapping;
 pub mod ops;
 pub mod queues;
@@ -170,6 +177,66 @@ pub enum Command {
         #[command(subcommand)]
         action: MappingAction,
     },
+    /// The HubSpot app as code: render the developer-platform project
+    /// from the deployed stack, or check one.
+    HubspotApp {
+        #[command(subcommand)]
+        action: HubspotAppAction,
+    },
+}
+
+/// Where `hubspot-app` finds the stack's outputs.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct StackSource {
+    /// The deployed stack (CloudFormation DescribeStacks).
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// Or a file with `aws cloudformation describe-stacks --stack-name S` output.
+    #[arg(long)]
+    pub outputs_file: Option<PathBuf>,
+}
+
+impl StackSource {
+    fn from(&self) -> app_cmd::OutputsFrom<'_> {
+        match (&self.stack, &self.outputs_file) {
+            (Some(s), _) => app_cmd::OutputsFrom::Stack(s),
+            (None, Some(f)) => app_cmd::OutputsFrom::File(f),
+            (None, None) => app_cmd::OutputsFrom::Stack(""),
+        }
+    }
+}
+
+/// `hubspot-app` actions.
+#[derive(Debug, Subcommand)]
+pub enum HubspotAppAction {
+    /// Write hsproject.json, src/app/app-hsmeta.json and
+    /// src/app/webhooks/webhooks-hsmeta.json under --out, ready for
+    /// `hs project upload`.
+    Render {
+        #[command(flatten)]
+        source: StackSource,
+        /// The project directory to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The app's name in HubSpot (its uid is derived from it).
+        #[arg(long, default_value = "hubsync")]
+        name: String,
+        /// `private` or `marketplace`.
+        #[arg(long, default_value = "private", value_parser = ["private", "marketplace"])]
+        distribution: String,
+        /// The app's support email.
+        #[arg(long)]
+        support_email: Option<String>,
+    },
+    /// Check a project directory against HubSpot's documented schema and
+    /// the deployment's mapping configs (exit 1 naming each problem).
+    Check {
+        #[command(flatten)]
+        source: StackSource,
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 /// `mapping` actions. They call HubSpot with the portal's stored tokens
@@ -290,6 +357,27 @@ pub async fn run(
     aws: &aws_config::SdkConfig,
     out: &mut (dyn Write + Send),
 ) -> Result<()> {
+    if let Command::HubspotApp { action } = &cli.command {
+        return match action {
+            HubspotAppAction::Render {
+                source,
+                out: dir,
+                name,
+                distribution,
+                support_email,
+            } => {
+                let options = app_cmd::RenderOptions {
+                    name: name.clone(),
+                    distribution: distribution.clone(),
+                    support_email: support_email.clone(),
+                };
+                app_cmd::render(aws, source.from(), &options, dir, out).await
+            }
+            HubspotAppAction::Check { source, dir } => {
+                app_cmd::check(aws, source.from(), dir, out).await
+            }
+        };
+    }
     let ops = Ops::new(aws.clone(), cli.config);
     execute(&ops, cli.command, out).await
 }
@@ -328,6 +416,9 @@ pub async fn execute(ops: &Ops, command: Command, out: &mut (dyn Write + Send)) 
         Command::Disconnect { portal } => ops::disconnect(ops, portal, out).await,
         Command::Report { portal, run, csv } => {
             report::report_command(ops, portal, run.as_deref(), csv.as_deref(), out).await
+        }
+        Command::HubspotApp { .. } => {
+            anyhow::bail!("hubspot-app runs from the stack's outputs: use `run`")
         }
         Command::Mapping { action } => match action {
             MappingAction::Show { portal, json } => mapping::show(ops, portal, json, out).await,

@@ -51,6 +51,12 @@ pub trait MappingConfigStore: Send + Sync {
         config: &MappingConfig,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// Every saved config with its portal, in portal order (a Scan of the
+    /// Control table's mapping items: for operators' tools, not hot paths).
+    fn list_mapping_configs(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(PortalId, StoredMappingConfig)>, StoreError>> + Send;
+
     /// Removes the portal's config (back to the defaults). `true` if one
     /// was stored.
     fn delete_mapping_config(
@@ -85,6 +91,20 @@ fn key(portal: PortalId) -> HashMap<String, AttributeValue> {
 
 fn config_json(config: &MappingConfig) -> Result<String, StoreError> {
     serde_json::to_string(config).map_err(StoreError::Fields)
+}
+
+/// The portal of a mapping item's `pk` (`MAPPING#{portal}`).
+fn portal_of(item: &Item) -> Result<PortalId, StoreError> {
+    match item.get("pk") {
+        Some(AttributeValue::S(pk)) => pk
+            .strip_prefix(MAPPING_PK_PREFIX)
+            .and_then(|p| p.parse::<u64>().ok())
+            .map(PortalId)
+            .ok_or_else(|| {
+                StoreError::InvalidInput("a mapping item's pk is not MAPPING#{portal}".into())
+            }),
+        _ => Err(StoreError::InvalidInput("a mapping item has no pk".into())),
+    }
 }
 
 fn from_item(item: &Item) -> Result<StoredMappingConfig, StoreError> {
@@ -168,6 +188,37 @@ impl MappingConfigStore for DynamoStore {
             .map_or(0, |s| s.revision))
     }
 
+    async fn list_mapping_configs(
+        &self,
+    ) -> Result<Vec<(PortalId, StoredMappingConfig)>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            self.stats().count_read();
+            let page = self
+                .client()
+                .scan()
+                .table_name(&self.config().control_table)
+                .filter_expression("begins_with(pk, :p) AND sk = :s")
+                .expression_attribute_values(":p", AttributeValue::S(MAPPING_PK_PREFIX.into()))
+                .expression_attribute_values(":s", AttributeValue::S(MAPPING_SK.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", e))?;
+            for item in page.items() {
+                out.push((portal_of(item)?, from_item(item)?));
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by_key(|(p, _)| *p);
+        Ok(out)
+    }
+
     async fn delete_mapping_config(&self, portal: PortalId) -> Result<bool, StoreError> {
         self.stats().count_write();
         let out = self
@@ -229,6 +280,19 @@ impl MappingConfigStore for MemoryStore {
             m.insert(portal, item);
             revision
         }))
+    }
+
+    async fn list_mapping_configs(
+        &self,
+    ) -> Result<Vec<(PortalId, StoredMappingConfig)>, StoreError> {
+        self.stats().count_read();
+        let items: Vec<(PortalId, Item)> = self
+            .mappings
+            .with(|m| m.iter().map(|(p, i)| (*p, i.clone())).collect());
+        items
+            .into_iter()
+            .map(|(p, i)| Ok((p, from_item(&i)?)))
+            .collect()
     }
 
     async fn delete_mapping_config(&self, portal: PortalId) -> Result<bool, StoreError> {
