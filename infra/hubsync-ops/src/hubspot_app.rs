@@ -587,6 +587,27 @@ mod tests {
         }
     }
 
+    /// `infra/hubspot-app/example` is this renderer's output for
+    /// `https://sync.example.com` and the default field map; regenerate it
+    /// with `HUBSYNC_WRITE_EXAMPLE=1 cargo test -p hubsync-ops --lib example`.
+    #[test]
+    fn the_committed_example_is_what_render_produces() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../hubspot-app/example");
+        let mut inputs = inputs();
+        inputs.name = "hubsync example".into();
+        inputs.uid = uid_of(&inputs.name);
+        let files = render(&inputs, &[]);
+        if std::env::var_os("HUBSYNC_WRITE_EXAMPLE").is_some() {
+            write(&dir, &files).unwrap();
+        }
+        assert_eq!(
+            read(&dir),
+            files,
+            "infra/hubspot-app/example is stale: HUBSYNC_WRITE_EXAMPLE=1 cargo test -p hubsync-ops --lib example"
+        );
+        assert_eq!(check(&read(&dir), &[]), Vec::<String>::new());
+    }
+
     #[test]
     fn missing_stack_outputs_are_named() {
         let err = AppInputs::from_outputs(&BTreeMap::new(), "x").unwrap_err();
