@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use hubspot_sim::{props, ObjectType as SimType, SimConfig};
+use hubspot_sim::{props, ObjectType as SimType, SimConfig, WebhookFormat};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
 use hubsync_local::compare::compare_portal;
 use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
@@ -63,7 +63,16 @@ enum Command {
         timed: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// The webhook format the simulator delivers: `generic` (object.*,
+        /// what a developer-platform app subscribes to), `classic` or `mixed`.
+        #[arg(long, default_value = "generic", value_parser = parse_format)]
+        webhook_format: WebhookFormat,
     },
+}
+
+fn parse_format(s: &str) -> std::result::Result<WebhookFormat, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("{s:?} is not generic, classic or mixed"))
 }
 
 /// Where a mapping command finds the portal's connection and HubSpot.
@@ -196,7 +205,19 @@ async fn main() -> Result<()> {
             changes,
             timed,
             seed,
-        } => demo(companies, contacts, deals, changes, timed, seed).await,
+            webhook_format,
+        } => {
+            demo(
+                companies,
+                contacts,
+                deals,
+                changes,
+                timed,
+                seed,
+                webhook_format,
+            )
+            .await
+        }
         Command::Resync {
             portal,
             object_type,
@@ -227,15 +248,17 @@ async fn demo(
     changes: usize,
     timed: usize,
     seed: u64,
+    webhook_format: WebhookFormat,
 ) -> Result<()> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         bail!("AWS_ENDPOINT_URL is not set: run `make demo` (it starts moto), or `infra/local/with-stack.sh cargo run -p hubsync-local -- demo`");
     }
     let aws = hubsync_runtime::aws_sdk_config().await;
-    let sim = SimConfig {
+    let mut sim = SimConfig {
         seed,
         ..SimConfig::default()
     };
+    sim.webhooks.format = webhook_format;
     let started = Instant::now();
     let env = Environment::start(
         aws,
@@ -255,7 +278,14 @@ async fn demo(
         "  AWS (moto)           {}",
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
     );
-    println!("  webhook intake       {}", env.runner.webhook_url());
+    println!(
+        "  webhook intake       {} ({} webhook format)",
+        env.runner.webhook_url(),
+        serde_json::to_value(webhook_format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    );
     println!("  portal {portal} connected through OAuth (install link → consent → callback; tokens KMS-encrypted)\n");
 
     let result = run(
@@ -444,6 +474,16 @@ async fn run(
         w.updated,
         w.skipped,
         w.archived_deleted + w.archived_merged + w.archived_out_of_scope,
+    );
+    let versions: Vec<String> = c
+        .requests_by_api_version
+        .iter()
+        .map(|(v, n)| format!("{v} {n}"))
+        .collect();
+    println!(
+        "HubSpot API calls by version: {} (legacy /crm/v3, /crm/v4, /oauth/v1: {})",
+        versions.join(", "),
+        c.legacy_requests()
     );
     let d = compare_portal(sim, store, portal).await?;
     println!(
