@@ -73,8 +73,10 @@ async fn assert_converged(env: &Environment, portal: u64, when: &str) -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_flow_calls_no_legacy_api() -> anyhow::Result<()> {
-    let mut sim = SimConfig::default();
-    sim.refused_api_versions = vec!["legacy".into()];
+    let mut sim = SimConfig {
+        refused_api_versions: vec!["legacy".into()],
+        ..SimConfig::default()
+    };
     sim.webhooks.format = WebhookFormat::Generic;
     sim.rate_limit.enabled = false;
     sim.initial_seed = SeedSpec {
@@ -219,9 +221,11 @@ fn ids_of(record: &hubsync_store::StoredRecord, field: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_company_with_a_thousand_contacts_and_deals_syncs_completely() -> anyhow::Result<()> {
-    let mut sim = SimConfig::default();
+    let mut sim = SimConfig {
+        association_page_size: 500,
+        ..SimConfig::default()
+    };
     sim.rate_limit.enabled = false;
-    sim.association_page_size = 500;
     let (env, portal) = environment("platform-assoc", sim).await?;
     let state = env.sim.state();
     let mut config = MappingConfig::default();
