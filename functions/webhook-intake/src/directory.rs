@@ -35,8 +35,11 @@ pub trait PortalDirectory: Send + Sync {
     fn webhook_seen(&self, portal: PortalId, at_ms: i64) -> impl Future<Output = ()> + Send;
 }
 
-/// Caches answers for a short time, so a burst of deliveries for one portal
-/// costs one DynamoDB read per Lambda instance per `ttl`.
+/// Caches `Active` answers for a short time, so a burst of deliveries for
+/// one portal costs one DynamoDB read per Lambda instance per `ttl`.
+/// Other answers are not cached: a portal that connects (or reconnects)
+/// must get its very next delivery queued, not skipped for `ttl` because
+/// a delivery came just before the connect.
 /// The "last webhook" time is written through at most once per portal per
 /// `ttl` as well, so it lags by at most `ttl` and costs one write per
 /// portal per instance per `ttl`, however many deliveries arrive.
@@ -71,7 +74,11 @@ impl<D: PortalDirectory> PortalDirectory for CachedDirectory<D> {
         }
         let state = self.inner.state(portal).await?;
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(portal, (state, Instant::now()));
+            if state == PortalState::Active {
+                c.insert(portal, (state, Instant::now()));
+            } else {
+                c.remove(&portal);
+            }
         }
         Ok(state)
     }

@@ -173,3 +173,32 @@ async fn a_refused_delivery_records_nothing() {
     assert_eq!(store.stats().writes(), before);
     assert_eq!(last_webhook(&store, ACTIVE).await, None);
 }
+
+#[tokio::test]
+async fn a_portal_that_connects_gets_its_next_delivery_queued_at_once() {
+    // A delivery just before the connect must not be remembered as
+    // "unknown" (or "needs reauth") for the cache window.
+    let (store, intake) = setup(Duration::from_secs(60)).await;
+    assert_eq!(deliver(&intake, &[UNKNOWN, REVOKED], NOW).await, 200);
+    assert!(intake.sink().messages().is_empty());
+    store
+        .put_connection(&connection(UNKNOWN, ConnectionStatus::Active))
+        .await
+        .unwrap();
+    store
+        .put_connection(&connection(REVOKED, ConnectionStatus::Active))
+        .await
+        .unwrap();
+    assert_eq!(deliver(&intake, &[UNKNOWN, REVOKED], NOW + 100).await, 200);
+    assert_eq!(
+        intake.sink().messages().len(),
+        2,
+        "both portals' events are queued"
+    );
+    // Active answers stay cached: a burst costs one read per window.
+    let reads = store.stats().reads();
+    for i in 0..10 {
+        assert_eq!(deliver(&intake, &[ACTIVE], NOW + 200 + i).await, 200);
+    }
+    assert!(store.stats().reads() - reads <= 1);
+}
