@@ -857,7 +857,7 @@ where
         // has not moved since: whatever changes now is the config's doing,
         // not a webhook the worker missed.
         let fp = self.mapping.fingerprint.as_str();
-        let version_now = object_version(self.object_type, object);
+        let version_now = object.version(self.object_type);
         let config_changed = stored.as_ref().is_some_and(|s| {
             s.mapping_fp.as_deref() != Some(fp)
                 && version_now.is_some_and(|v| v <= s.source_version)
@@ -871,8 +871,7 @@ where
                 // stored (this listing is stale). At the stored version
                 // itself (the scope changed, HubSpot did not), the archive
                 // goes 1 ms past it so that the store's guard lets it land.
-                if let (Some(s), Some(version)) = (stored, object_version(self.object_type, object))
-                {
+                if let (Some(s), Some(version)) = (stored, object.version(self.object_type)) {
                     if !s.archived && s.source_version <= version {
                         self.actions.push(Action::Archive {
                             key,
@@ -1301,14 +1300,6 @@ async fn apply<S: RecordStore>(store: &S, action: Action) -> Result<TypeCounters
         },
     }
     Ok(c)
-}
-
-/// The object's last-modified time (epoch ms), if it parses.
-fn object_version(object_type: ObjectType, object: &HubSpotObject) -> Option<i64> {
-    object
-        .property(object_type.last_modified_property())
-        .or(object.updated_at.as_deref())
-        .and_then(parse_ms)
 }
 
 fn parse_ms(raw: &str) -> Option<i64> {

@@ -642,7 +642,7 @@ where
                     MapOutcome::Skipped { id, reason, .. } => {
                         tracing::info!(portal = %portal, object_type = %object_type, id = %id, reason = %reason, "record skipped");
                         *stats.skipped.entry(reason.to_string()).or_default() += 1;
-                        if let Some(version) = object_version(object_type, object) {
+                        if let Some(version) = object.version(object_type) {
                             skipped.push((id, version));
                         }
                     }
@@ -765,16 +765,6 @@ fn now_ms() -> i64 {
 
 /// Conditional writes in flight at once within one group.
 const WRITE_CONCURRENCY: usize = 16;
-
-/// The object's version (its last-modified property, epoch ms), if it
-/// parses.
-fn object_version(object_type: ObjectType, object: &hubsync_hubspot::HubSpotObject) -> Option<i64> {
-    let raw = object.property(object_type.last_modified_property())?;
-    hubsync_mapping::values::parse_timestamp(raw)
-        .ok()
-        .flatten()
-        .map(|t| t.epoch_ms())
-}
 
 /// The `Function` dimension of the worker's metrics.
 pub const FUNCTION: &str = "record-upsert";

@@ -31,7 +31,7 @@ use crate::ids::{ObjectId, ObjectType};
 use crate::object::HubSpotObject;
 use crate::record::{AppRecord, ContentHash, FieldError, MapOutcome, MappedRecord, SkipReason};
 use crate::transform::Owners;
-use crate::values::{parse_email, parse_timestamp, ConvError, Timestamp, ValueKind};
+use crate::values::{parse_email, parse_timestamp, ConvError, ValueKind};
 
 const COMPANY_PROPERTIES: &[&str] = &[
     "name",
@@ -257,27 +257,18 @@ pub fn map_with(
         record.set(a.target.clone(), value);
     }
 
-    // Source version from the last-modified property, else `updatedAt`.
+    // Source version: `HubSpotObject::version` (the one rule); a
+    // last-modified value that does not parse is reported as well.
     let prop = object_type.last_modified_property();
-    let from_prop = match parse_timestamp(obj.property(prop).unwrap_or("")) {
-        Ok(t) => t,
-        Err(e) => {
-            errors.push(field_error(
-                "source_version",
-                prop,
-                ValueKind::Timestamp,
-                &e,
-            ));
-            None
-        }
-    };
-    let source_version = from_prop
-        .or_else(|| {
-            obj.updated_at
-                .as_deref()
-                .and_then(|s| parse_timestamp(s).ok().flatten())
-        })
-        .map(Timestamp::epoch_ms);
+    if let Err(e) = parse_timestamp(obj.property(prop).unwrap_or("")) {
+        errors.push(field_error(
+            "source_version",
+            prop,
+            ValueKind::Timestamp,
+            &e,
+        ));
+    }
+    let source_version = obj.version(object_type);
     let archived_at = obj
         .archived_at
         .as_deref()

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::ids::ObjectId;
+use crate::ids::{ObjectId, ObjectType};
 
 /// Property name → value. HubSpot sends every value as a string or null.
 pub type Properties = BTreeMap<String, Option<String>>;
@@ -53,6 +53,23 @@ impl HubSpotObject {
     /// The raw value of a property (`None` if absent or null).
     pub fn property(&self, name: &str) -> Option<&str> {
         self.properties.get(name).and_then(|v| v.as_deref())
+    }
+
+    /// The object's version, epoch ms — **the** version rule of hubsync:
+    /// its last-modified property (`hs_lastmodifieddate`, contacts'
+    /// `lastmodifieddate`) when that parses, else HubSpot's `updatedAt`.
+    /// The store's guard orders writes by it, so the worker, the
+    /// reconciliation and the mapping all use this one function.
+    pub fn version(&self, object_type: ObjectType) -> Option<i64> {
+        let parse = |raw: &str| {
+            crate::values::parse_timestamp(raw)
+                .ok()
+                .flatten()
+                .map(|t| t.epoch_ms())
+        };
+        self.property(object_type.last_modified_property())
+            .and_then(parse)
+            .or_else(|| self.updated_at.as_deref().and_then(parse))
     }
 }
 
