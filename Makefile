@@ -54,7 +54,7 @@ sim:
 bench:
 	cargo bench -p hubspot-sim
 	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p webhook-intake --bench intake
-	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p record-upsert --bench worker
+	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p hubsync-local --bench worker
 
 # The main job: a local end-to-end sync of a portal (moto + simulator +
 # the functions' handler code), with a summary.

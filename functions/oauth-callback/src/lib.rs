@@ -18,13 +18,12 @@
 
 pub mod http;
 pub mod link;
-pub mod queue;
 pub mod reply;
 pub mod service;
 pub mod settings;
 
 pub use http::respond;
-pub use queue::SqsJobQueue;
+pub use hubsync_messages::SqsJobQueue;
 pub use reply::Reply;
 pub use service::{
     disconnect_url, install_url, JobQueue, OAuthService, Query, QueueError, TokenEndpoint,

@@ -20,6 +20,8 @@ use hubsync_store::{
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::SecretString;
 
+use hubsync_messages::JobMessage;
+
 use crate::link::{self, LinkError, Purpose};
 use crate::reply::Reply;
 use crate::settings::FlowConfig;
@@ -65,15 +67,9 @@ impl TokenEndpoint for OAuthClient {
     }
 }
 
-/// Where sync jobs go (the sync-jobs queue).
-pub trait JobQueue: Send + Sync {
-    fn enqueue(&self, job: &SyncJob) -> impl Future<Output = Result<(), QueueError>> + Send;
-}
-
-/// A job could not be queued.
-#[derive(Debug, thiserror::Error)]
-#[error("could not queue the sync job: {0}")]
-pub struct QueueError(pub String);
+/// Where sync jobs go: the sync-jobs queue, through the one queue
+/// contract every producer uses.
+pub use hubsync_messages::{JobQueue, QueueError};
 
 /// The flow's dependencies.
 pub struct OAuthService<S, T, C, Q> {
@@ -396,7 +392,8 @@ where
         }
         let reconnected = existing.is_some();
         tracing::info!(tenant = %tenant, portal = %portal, reconnected, "HubSpot portal connected");
-        if let Err(e) = self.jobs.enqueue(&SyncJob::initial(portal)).await {
+        let job = JobMessage::from(SyncJob::initial(portal));
+        if let Err(e) = self.jobs.enqueue(std::slice::from_ref(&job)).await {
             tracing::error!(tenant = %tenant, portal = %portal, error = %e, "connected, but the initial sync could not be queued");
             return Reply::page(
                 503,

@@ -66,8 +66,8 @@ use hubsync_store::{
     TypeCounters, TypeRunReport, UpsertOutcome, WriteDecision,
 };
 
-use crate::job::{kind_name, JobMessage};
 use crate::source::CrmSource;
+use hubsync_messages::JobMessage;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -220,10 +220,7 @@ pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A new run's id: sortable by start time, then the kind.
-pub fn new_run_id(kind: SyncJobKind, at_ms: i64) -> String {
-    format!("{at_ms:013}-{}", kind_name(kind))
-}
+pub use hubsync_messages::new_run_id;
 
 impl<C, S> Engine<C, S>
 where

@@ -7,8 +7,8 @@ use hubsync_store::{ConnectionStatus, ConnectionStore, StoreError, SyncJobKind};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::new_run_id;
-use crate::job::JobMessage;
-use crate::queue::{JobQueue, QueueError};
+use hubsync_messages::JobMessage;
+use hubsync_messages::{JobQueue, QueueError};
 
 /// The EventBridge Scheduler payload (the schedule target's `Input`):
 /// `{"schedule":"nightly","scheduled_time":"<aws.scheduler.scheduled-time>"}`.

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use crate::engine::{new_run_id, now_ms, Engine, EngineError, SliceLimit, SliceOutcome};
 use crate::fanout::{fan_out, FanOut, FanOutError, ScheduleEvent};
-use crate::job::{kind_name, JobMessage};
-use crate::queue::{JobQueue, QueueError};
 use crate::source::CrmSource;
+use hubsync_messages::{kind_name, JobMessage};
+use hubsync_messages::{JobQueue, QueueError};
 
 /// What handling one job did.
 #[derive(Debug, Clone, PartialEq)]

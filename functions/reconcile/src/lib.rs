@@ -5,24 +5,23 @@
 //! * [`engine`]: the merge-join of HubSpot's id-ordered listing with the
 //!   store's id-ordered scan, checkpoints, run lock, hand-over.
 //! * [`source`]: the HubSpot reads ([`CrmSource`]) on the shared client.
-//! * [`queue`]: the sync-jobs queue ([`JobQueue`]) on SQS or in memory.
 //! * [`fanout`]: the schedule's fan-out, one job per active portal and type.
 //! * [`handler`]: jobs → slices → continuations; the Lambda faces.
 //!
-//! Run reports and checkpoints live in the Control table
+//! Jobs arrive as `hubsync_messages::JobMessage`s and are queued through
+//! its `JobQueue`. Run reports and checkpoints live in the Control table
 //! ([`hubsync_store::sync_state`]).
 
 pub mod engine;
 pub mod fanout;
 pub mod handler;
-pub mod job;
-pub mod queue;
 pub mod settings;
 pub mod source;
 
 pub use engine::{Engine, EngineConfig, EngineError, SliceLimit, SliceOutcome};
 pub use fanout::{fan_out, FanOut, ScheduleEvent};
 pub use handler::{Incoming, JobOutcome, Reconciler};
-pub use job::JobMessage;
-pub use queue::{JobQueue, MemoryJobQueue, SqsJobQueue};
+/// The sync-jobs queue and its message (the contract with the OAuth
+/// callback, ops and the application, in `hubsync-messages`).
+pub use hubsync_messages::{JobMessage, JobQueue, MemoryJobQueue, QueueError, SqsJobQueue};
 pub use source::{CrmSource, HubSpotSource};

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use hubsync_store::{MemoryStore, TypeRunReport};
 use reconcile::handler::{emit_finished_metrics, FUNCTION};
-use reconcile::queue::MemoryJobQueue;
+use reconcile::MemoryJobQueue;
 use reconcile::{fan_out, ScheduleEvent};
 use serde_json::{json, Value};
 

@@ -36,12 +36,12 @@ use hubsync_hubspot::{
     AssociationLink, BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId, TokenError,
 };
 use hubsync_mapping::{map_with, Associations, MapContext, MapOutcome, MappingConfig, Owners};
+use hubsync_messages::EventBatch;
 use hubsync_store::{
     ArchiveOutcome, ArchiveReason, ConnectionStatus, ConnectionStore, MappingConfigStore,
     OwnersCacheStore, RecordKey, RecordStore, RecordWrite, StoreError, UpsertOutcome,
 };
 use serde::Serialize;
-use webhook_intake::EventBatch;
 
 use crate::plan::{plan, Plan, ReadIntent};
 

@@ -21,7 +21,6 @@
 
 pub mod directory;
 pub mod http;
-pub mod message;
 pub mod settings;
 pub mod sink;
 
@@ -34,7 +33,8 @@ use serde::Serialize;
 pub use directory::{
     CachedDirectory, DirectoryError, PortalDirectory, PortalState, StoreDirectory,
 };
-pub use message::{EventBatch, MessageError};
+/// The queue message (the contract with `record-upsert`).
+pub use hubsync_messages::{EventBatch, MessageError};
 pub use sink::{EventSink, OutboundMessage, SinkError};
 
 /// Limits and identity checks of the intake.

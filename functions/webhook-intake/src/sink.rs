@@ -3,8 +3,6 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use hubsync_hubspot::PortalId;
-
 /// SQS's limit for one message and for one `SendMessageBatch` request.
 pub const SQS_MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// What one message's attributes (`portalId`) add to SQS's size count, with
@@ -14,18 +12,7 @@ pub const MESSAGE_ATTRIBUTE_BYTES: usize = 64;
 /// SQS's limit of entries in one `SendMessageBatch` request.
 pub const SQS_MAX_BATCH_ENTRIES: usize = 10;
 
-/// One queue message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboundMessage {
-    pub portal: PortalId,
-    pub body: String,
-}
-
-impl OutboundMessage {
-    pub fn new(portal: PortalId, body: String) -> Self {
-        Self { portal, body }
-    }
-}
+pub use hubsync_messages::OutboundMessage;
 
 /// The queue did not take every message.
 #[derive(Debug, thiserror::Error)]

@@ -17,9 +17,8 @@ use hubsync_store::{
 };
 
 pub use ::reconcile::{
-    engine, fanout, handler, job, queue, source, CrmSource, Engine, EngineConfig, HubSpotSource,
-    JobMessage, JobOutcome, MemoryJobQueue, Reconciler, ScheduleEvent, SliceLimit, SliceOutcome,
-    SqsJobQueue,
+    engine, fanout, handler, source, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
+    JobOutcome, MemoryJobQueue, Reconciler, ScheduleEvent, SliceLimit, SliceOutcome, SqsJobQueue,
 };
 /// What the engine maps with (for callers that save a config and run).
 pub use hubsync_mapping::{MappingConfig, Owners, Rule, ScopeFilter, Transform};

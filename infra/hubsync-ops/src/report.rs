@@ -65,7 +65,7 @@ pub fn summary(r: &RunReport) -> String {
 }
 
 fn kind(r: &RunReport) -> &'static str {
-    reconcile::job::kind_name(r.kind)
+    hubsync_messages::kind_name(r.kind)
 }
 
 /// The report as a table, one row per object type.

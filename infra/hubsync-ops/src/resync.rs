@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hubsync_hubspot::{ObjectType, PortalId};
+use hubsync_messages::{JobMessage, JobQueue, SqsJobQueue};
 use hubsync_store::{
     ConnectionStatus, ConnectionStore, DynamoStore, RunReport, RunStatus, SyncJobKind,
     SyncStateStore, TypeRunReport,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use reconcile::{JobMessage, JobQueue, SqsJobQueue};
 
 use crate::{report, Ops};
 
@@ -74,7 +74,7 @@ pub async fn queue_types(
     require_active(store, portal).await?;
     let mut job = JobMessage::new(SyncJobKind::Resync, PortalId(portal), types);
     let run_id =
-        reconcile::engine::new_run_id(SyncJobKind::Resync, chrono::Utc::now().timestamp_millis());
+        hubsync_messages::new_run_id(SyncJobKind::Resync, chrono::Utc::now().timestamp_millis());
     job.run_id = Some(run_id.clone());
     let body = job.to_json().context("encode the sync job")?;
     SqsJobQueue::new(ops.sqs(), ops.sync_jobs_queue_url()?)

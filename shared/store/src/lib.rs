@@ -25,7 +25,6 @@
 pub mod config;
 pub mod dynamo;
 pub mod error;
-pub mod jobs;
 pub mod mapping_config;
 pub mod memory;
 pub mod model;
@@ -39,7 +38,8 @@ pub mod traits;
 pub use config::{ConfigError, StoreConfig, CONTROL_TABLE_VAR, RECORDS_TABLE_VAR};
 pub use dynamo::{create_tables, DynamoStore, CONTROL_TTL_ATTRIBUTE};
 pub use error::StoreError;
-pub use jobs::{SyncJob, SyncJobKind};
+/// The sync-job message (defined with the other queue contracts).
+pub use hubsync_messages::{SyncJob, SyncJobKind};
 pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{

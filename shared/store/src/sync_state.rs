@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::dynamo::{sdk_error, DynamoStore};
 use crate::error::StoreError;
-use crate::jobs::SyncJobKind;
 use crate::memory::MemoryStore;
 use crate::model::{attr, Item};
+use hubsync_messages::SyncJobKind;
 
 /// Control-table key prefix of checkpoints.
 pub const CHECKPOINT_PK_PREFIX: &str = "SYNC#";

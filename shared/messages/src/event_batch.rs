@@ -9,7 +9,18 @@
 use hubsync_hubspot::{PortalId, WebhookEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::sink::OutboundMessage;
+/// One queue message of a portal's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub portal: PortalId,
+    pub body: String,
+}
+
+impl OutboundMessage {
+    pub fn new(portal: PortalId, body: String) -> Self {
+        Self { portal, body }
+    }
+}
 
 /// Version of the message format.
 pub const MESSAGE_VERSION: u32 = 1;

@@ -1,15 +1,64 @@
-//! What the reconcile function reads from the sync-jobs queue: the shared
-//! [`SyncJob`] message (as the OAuth callback queues it), optionally with
-//! the run it belongs to and whether it continues a handed-over run. A
-//! plain `SyncJob` body parses as a [`JobMessage`] of a new run.
+//! The sync-jobs queue's message: a [`SyncJob`] (what the OAuth callback,
+//! ops and the application queue: a portal and its types), optionally
+//! with the run it belongs to and whether it continues a handed-over run
+//! ([`JobMessage`], what the reconcile function reads). A plain `SyncJob`
+//! body parses as a `JobMessage` of a new run.
 //!
 //! ```json
+//! {"kind":"initial_sync","portalId":1000001,"objectTypes":["companies","contacts","deals"]}
 //! {"kind":"nightly","portalId":1000001,"objectTypes":["contacts"],"runId":"1767232800000-nightly","continuation":true}
 //! ```
+//! `objectTypes` may be omitted or empty, meaning every type.
 
-use hubsync_hubspot::ObjectType;
-use hubsync_store::{SyncJob, SyncJobKind};
+use hubsync_hubspot::{ObjectType, PortalId};
 use serde::{Deserialize, Serialize};
+
+/// Why a full sync of a portal was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SyncJobKind {
+    /// The first sync after a portal was connected (or re-connected).
+    #[serde(rename = "initial_sync")]
+    Initial,
+    /// A manual re-sync asked for by ops or the application.
+    #[serde(rename = "resync")]
+    Resync,
+    /// The nightly reconciliation.
+    #[serde(rename = "nightly")]
+    Nightly,
+}
+
+/// One full-sync job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncJob {
+    /// What started it.
+    pub kind: SyncJobKind,
+    /// The portal to sync.
+    pub portal_id: PortalId,
+    /// The object types to sync; empty means all of them.
+    #[serde(default)]
+    pub object_types: Vec<ObjectType>,
+}
+
+impl SyncJob {
+    /// The initial full sync of a newly connected portal (every type).
+    pub fn initial(portal_id: PortalId) -> Self {
+        Self {
+            kind: SyncJobKind::Initial,
+            portal_id,
+            object_types: ObjectType::ALL.to_vec(),
+        }
+    }
+
+    /// The types to sync (all when none are listed).
+    pub fn types(&self) -> Vec<ObjectType> {
+        if self.object_types.is_empty() {
+            ObjectType::ALL.to_vec()
+        } else {
+            self.object_types.clone()
+        }
+    }
+}
 
 /// A sync job plus its run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,11 +78,7 @@ pub struct JobMessage {
 
 impl JobMessage {
     /// A job of a new run.
-    pub fn new(
-        kind: SyncJobKind,
-        portal_id: hubsync_hubspot::PortalId,
-        object_types: Vec<ObjectType>,
-    ) -> Self {
+    pub fn new(kind: SyncJobKind, portal_id: PortalId, object_types: Vec<ObjectType>) -> Self {
         Self::from(SyncJob {
             kind,
             portal_id,
@@ -90,10 +135,32 @@ pub fn kind_name(kind: SyncJobKind) -> &'static str {
     }
 }
 
+/// A new run's id (`runId`): sortable by start time, then the kind.
+pub fn new_run_id(kind: SyncJobKind, at_ms: i64) -> String {
+    format!("{at_ms:013}-{}", kind_name(kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hubsync_hubspot::PortalId;
+
+    #[test]
+    fn initial_sync_job_json_is_stable() {
+        let job = SyncJob::initial(PortalId(1_000_001));
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "initial_sync",
+                "portalId": 1000001,
+                "objectTypes": ["companies", "contacts", "deals"]
+            })
+        );
+        let back: SyncJob = serde_json::from_str(r#"{"kind":"resync","portalId":"7"}"#).unwrap();
+        assert_eq!(back.kind, SyncJobKind::Resync);
+        assert_eq!(back.portal_id, PortalId(7));
+        assert_eq!(back.types(), ObjectType::ALL.to_vec());
+    }
 
     #[test]
     fn a_plain_sync_job_is_a_job_of_a_new_run_and_continuations_round_trip() {

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 \
-//!     cargo bench -p record-upsert --bench worker
+//!     cargo bench -p hubsync-local --bench worker
 //! ```
 //!
 //! Everything is started here: the HubSpot simulator in-process (rate limit

@@ -1,11 +1,12 @@
-//! The sync-jobs queue from the producer side: fan-out, per-type splits and
-//! continuations are put on it through [`JobQueue`].
+//! The sync-jobs queue from the producer side — the OAuth callback's
+//! initial sync, ops' and the application's re-syncs, the nightly fan-out,
+//! per-type splits and continuations — through one [`JobQueue`].
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::job::JobMessage;
+use crate::jobs::JobMessage;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 /// Why jobs could not be queued (the caller fails, and is retried).

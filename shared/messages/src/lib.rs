@@ -1,0 +1,18 @@
+//! The queue contracts between hubsync's functions, in one place so that
+//! no function crate depends on another:
+//!
+//! * [`EventBatch`] — `webhook-intake` → events queue → `record-upsert`:
+//!   one portal's events of one delivery, split at SQS's size limit;
+//! * [`SyncJob`] / [`JobMessage`] — the OAuth callback, ops, the
+//!   application and the nightly fan-out → sync-jobs queue → `reconcile`;
+//!   queued through the one [`JobQueue`] ([`SqsJobQueue`] in Lambda,
+//!   [`MemoryJobQueue`] locally and in tests).
+#![forbid(unsafe_code)]
+
+pub mod event_batch;
+pub mod job_queue;
+pub mod jobs;
+
+pub use event_batch::{EventBatch, MessageError, OutboundMessage, MESSAGE_VERSION};
+pub use job_queue::{JobQueue, MemoryJobQueue, QueueError, SqsJobQueue};
+pub use jobs::{kind_name, new_run_id, JobMessage, SyncJob, SyncJobKind};
