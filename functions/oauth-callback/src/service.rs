@@ -20,14 +20,16 @@ use hubsync_store::{
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::SecretString;
 
+use hubsync_admin::connection::GrantRevoker;
 use hubsync_messages::JobMessage;
 
 use crate::link::{self, LinkError, Purpose};
 use crate::reply::Reply;
 use crate::settings::FlowConfig;
 
-/// HubSpot's token endpoint, as the flow needs it.
-pub trait TokenEndpoint: Send + Sync {
+/// HubSpot's token endpoint, as the flow needs it (revocation, for the
+/// disconnect route, through the shared [`GrantRevoker`]).
+pub trait TokenEndpoint: GrantRevoker + Send + Sync {
     fn exchange_code(
         &self,
         code: &SecretString,
@@ -37,11 +39,6 @@ pub trait TokenEndpoint: Send + Sync {
         &self,
         access_token: &SecretString,
     ) -> impl Future<Output = Result<TokenInfo, OAuthError>> + Send;
-
-    fn revoke(
-        &self,
-        refresh_token: &SecretString,
-    ) -> impl Future<Output = Result<(), OAuthError>> + Send;
 }
 
 impl TokenEndpoint for OAuthClient {
@@ -57,13 +54,6 @@ impl TokenEndpoint for OAuthClient {
         access_token: &SecretString,
     ) -> impl Future<Output = Result<TokenInfo, OAuthError>> + Send {
         OAuthClient::introspect(self, access_token)
-    }
-
-    fn revoke(
-        &self,
-        refresh_token: &SecretString,
-    ) -> impl Future<Output = Result<(), OAuthError>> + Send {
-        OAuthClient::revoke(self, refresh_token)
     }
 }
 
@@ -474,40 +464,24 @@ where
                 );
             }
         };
-        let mut revoked = false;
-        if let Some(ct) = connection.refresh_token_ciphertext.as_deref() {
-            match self.cipher.decrypt(portal, ct).await {
-                Ok(refresh) => match self.hubspot.revoke(&refresh).await {
-                    Ok(()) => revoked = true,
-                    Err(e) => {
-                        tracing::warn!(portal = %portal, error = %e, "could not revoke the refresh token at HubSpot; tokens are deleted here anyway")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(portal = %portal, error = %e, "could not decrypt the refresh token to revoke it")
-                }
-            }
-        }
-        if connection.status != ConnectionStatus::Disconnected
-            || connection.access_token_ciphertext.is_some()
+        let revoked = match hubsync_admin::connection::disconnect(
+            &self.store,
+            &self.cipher,
+            &self.hubspot,
+            &connection,
+        )
+        .await
         {
-            if let Err(e) = self
-                .store
-                .set_connection_status(
-                    portal,
-                    ConnectionStatus::Disconnected,
-                    Some("disconnected_by_app"),
-                )
-                .await
-            {
+            Ok(d) => d.revoked_at_hubspot,
+            Err(e) => {
                 tracing::error!(portal = %portal, error = %e, "could not mark the connection disconnected");
                 return Reply::json(
                     503,
                     &serde_json::json!({"error": "temporarily unavailable"}),
                 );
             }
-        }
-        tracing::info!(tenant = %tenant, portal = %portal, revoked, "HubSpot portal disconnected; records kept");
+        };
+        tracing::info!(tenant = %tenant, "disconnect requested by the tenant's signed link");
         Reply::json(
             200,
             &serde_json::json!({

@@ -89,9 +89,6 @@ pub struct OpsConfig {
     /// `disconnect`, `mapping`: the Secrets Manager ARN of the app's client secret.
     #[arg(long, env = "HUBSYNC_CLIENT_SECRET_ARN", global = true)]
     pub client_secret_arn: Option<String>,
-    /// `disconnect`: the Secrets Manager ARN of the signed-link key.
-    #[arg(long, env = "HUBSYNC_LINK_SECRET_ARN", global = true)]
-    pub link_secret_arn: Option<String>,
     /// `disconnect`, `mapping`: the KMS key of the tokens (stack output
     /// `TokenKeyArn`).
     #[arg(long, env = "HUBSYNC_TOKEN_KEY_ID", global = true)]

@@ -14,17 +14,8 @@ use hubsync_hubspot::{
 use hubsync_store::{
     ConnectionStore, DeleteOutcome, DynamoStore, RecordKey, RecordStore, StoreConfig, StoreError,
 };
-use oauth_callback::link::Purpose;
-use oauth_callback::{FlowConfig, OAuthService, Query, SqsJobQueue};
 
 use crate::OpsConfig;
-
-/// HubSpot's consent page; the disconnect flow does not use it, the flow's
-/// configuration needs one.
-const AUTHORIZE_URL: &str = "https://app.hubspot.com/oauth/authorize";
-
-/// How long the disconnect link the CLI signs for itself is valid.
-const DISCONNECT_LINK_SECS: i64 = 60;
 
 /// A deployment: the AWS configuration and where its resources are.
 #[derive(Debug, Clone)]
@@ -228,10 +219,10 @@ pub async fn purge(
     }
 }
 
-/// `disconnect`: the `oauth-callback` function's disconnect route, called
-/// with a link the CLI signs with the deployment's link key for the
-/// connection's own tenant (so the behaviour is the function's: revoke,
-/// delete the tokens, mark `disconnected`, keep the records).
+/// `disconnect`: what the OAuth function's disconnect route does, through
+/// the same shared operation (`hubsync_admin::connection::disconnect`):
+/// revoke the grant at HubSpot, delete the tokens, mark `disconnected`,
+/// keep the records.
 pub async fn disconnect(ops: &Ops, portal: u64, out: &mut (dyn Write + Send)) -> Result<()> {
     let c = &ops.config;
     let client_id = need(
@@ -245,12 +236,6 @@ pub async fn disconnect(ops: &Ops, portal: u64, out: &mut (dyn Write + Send)) ->
         "HUBSYNC_CLIENT_SECRET_ARN",
         "--client-secret-arn",
         "the Secrets Manager secret of the app's client secret",
-    )?;
-    let link_secret_arn = need(
-        &c.link_secret_arn,
-        "HUBSYNC_LINK_SECRET_ARN",
-        "--link-secret-arn",
-        "the Secrets Manager secret of the signed-link key",
     )?;
     let token_key_id = need(
         &c.token_key_id,
@@ -276,9 +261,6 @@ pub async fn disconnect(ops: &Ops, portal: u64, out: &mut (dyn Write + Send)) ->
     let client_secret = hubsync_runtime::load_secret(&secrets, client_secret_arn)
         .await
         .context("read the HubSpot client secret")?;
-    let link_secret = hubsync_runtime::load_secret(&secrets, link_secret_arn)
-        .await
-        .context("read the signed-link key")?;
     let mut oauth = OAuthConfig::new(
         c.hubspot_base_url.clone(),
         client_id.to_owned(),
@@ -286,41 +268,16 @@ pub async fn disconnect(ops: &Ops, portal: u64, out: &mut (dyn Write + Send)) ->
         redirect_uri.to_owned(),
     );
     oauth.version = version;
-    let service = OAuthService {
-        config: FlowConfig::new(client_id, AUTHORIZE_URL, redirect_uri, link_secret),
-        store,
-        hubspot: OAuthClient::new(oauth).context("configure the HubSpot OAuth client")?,
-        cipher: KmsCipher::new(aws_sdk_kms::Client::new(&ops.aws), token_key_id.to_owned()),
-        jobs: SqsJobQueue::new(ops.sqs(), ops.sync_jobs_queue_url()?.to_owned()),
-    };
-    let now = chrono::Utc::now().timestamp();
-    let query = oauth_callback::link::signed_query(
-        &service.config.link_secret,
-        Purpose::Disconnect { portal },
-        &connection.tenant_id,
-        now + DISCONNECT_LINK_SECS,
-    );
-    let reply = service.disconnect(&Query::parse(Some(&query)), now).await;
-    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
-    if reply.status != 200 {
-        let why = body
-            .get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or("no details");
-        bail!(
-            "disconnecting portal {portal} failed (HTTP {}): {why}",
-            reply.status
-        );
-    }
-    let revoked = body
-        .get("revokedAtHubSpot")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    let hubspot = OAuthClient::new(oauth).context("configure the HubSpot OAuth client")?;
+    let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&ops.aws), token_key_id.to_owned());
+    let done = hubsync_admin::connection::disconnect(&store, &cipher, &hubspot, &connection)
+        .await
+        .with_context(|| format!("disconnecting portal {portal} failed; try again"))?;
     writeln!(
         out,
         "portal {portal} disconnected (was {}); tokens deleted; grant revoked at HubSpot: {}; records kept",
-        crate::status::state_name(connection.status),
-        if revoked { "yes" } else { "no (no token to revoke, or HubSpot refused; see the log)" }
+        crate::status::state_name(done.was),
+        if done.revoked_at_hubspot { "yes" } else { "no (no token to revoke, or HubSpot refused; see the log)" }
     )?;
     Ok(())
 }

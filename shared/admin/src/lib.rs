@@ -5,7 +5,10 @@
 //! tokens with single-flight refresh, `hubsync_auth::wiring`).
 //!
 //! - [`mapping`]: a portal's mapping config — show, validate, save,
-//!   preview ("Test sync").
+//!   preview ("Test sync");
+//! - [`connection`]: disconnecting a portal (revoke, delete tokens, mark
+//!   `disconnected`), for the OAuth function's disconnect route and ops.
 #![forbid(unsafe_code)]
 
+pub mod connection;
 pub mod mapping;

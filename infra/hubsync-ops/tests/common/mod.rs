@@ -43,7 +43,6 @@ pub fn config_args(env: &Environment) -> Vec<String> {
         ("--sync-jobs-queue-url", r.sync_jobs_queue_url.clone()),
         ("--hubspot-client-id", app.client_id.clone()),
         ("--client-secret-arn", r.client_secret_arn.clone()),
-        ("--link-secret-arn", r.link_secret_arn.clone()),
         ("--token-key-id", r.kms_key_id.clone()),
         (
             "--oauth-redirect-uri",
@@ -67,7 +66,6 @@ pub fn config_env(env: &Environment) -> Vec<(&'static str, String)> {
         ("HUBSYNC_SYNC_JOBS_QUEUE_URL", r.sync_jobs_queue_url.clone()),
         ("HUBSYNC_HUBSPOT_CLIENT_ID", app.client_id.clone()),
         ("HUBSYNC_CLIENT_SECRET_ARN", r.client_secret_arn.clone()),
-        ("HUBSYNC_LINK_SECRET_ARN", r.link_secret_arn.clone()),
         ("HUBSYNC_TOKEN_KEY_ID", r.kms_key_id.clone()),
         ("HUBSYNC_HUBSPOT_BASE_URL", env.sim.base_url()),
     ]
