@@ -265,6 +265,35 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
     ) -> Result<hubsync_local::reconcile::Owners, HubSpotError> {
         self.inner.owners(portal).await
     }
+    async fn properties(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+    ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
+        self.inner.properties(portal, object_type).await
+    }
+
+    async fn list_members(
+        &self,
+        portal: PortalId,
+        list_id: &str,
+    ) -> Result<Vec<ObjectId>, HubSpotError> {
+        self.inner.list_members(portal, list_id).await
+    }
+
+    async fn associations(
+        &self,
+        portal: PortalId,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
+        self.inner.associations(portal, from, to, ids).await
+    }
+
+    fn portal_stats(&self, portal: PortalId) -> hubsync_hubspot::ClientStats {
+        self.inner.portal_stats(portal)
+    }
 }
 
 #[tokio::test]
@@ -541,6 +570,35 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
         portal: PortalId,
     ) -> Result<hubsync_local::reconcile::Owners, HubSpotError> {
         self.inner.owners(portal).await
+    }
+    async fn properties(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+    ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
+        self.inner.properties(portal, object_type).await
+    }
+
+    async fn list_members(
+        &self,
+        portal: PortalId,
+        list_id: &str,
+    ) -> Result<Vec<ObjectId>, HubSpotError> {
+        self.inner.list_members(portal, list_id).await
+    }
+
+    async fn associations(
+        &self,
+        portal: PortalId,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
+        self.inner.associations(portal, from, to, ids).await
+    }
+
+    fn portal_stats(&self, portal: PortalId) -> hubsync_hubspot::ClientStats {
+        self.inner.portal_stats(portal)
     }
 }
 

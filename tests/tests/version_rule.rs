@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hubsync_hubspot::{
-    BatchReadResult, HubSpotError, HubSpotObject, ObjectId, ObjectType, Page, PortalId,
+    AssociationLink, BatchReadResult, HubSpotError, HubSpotObject, ObjectId, ObjectType, Page,
+    PortalId,
 };
 use hubsync_local::reconcile::{run_job, SliceLimit};
 use hubsync_store::{
@@ -62,6 +63,20 @@ impl ObjectReader for Fake {
     ) -> Result<BatchReadResult, HubSpotError> {
         Ok(self.read(ids))
     }
+
+    async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
+        Ok(hubsync_mapping::Owners::new())
+    }
+
+    async fn associations(
+        &self,
+        _portal: PortalId,
+        _from: ObjectType,
+        _to: ObjectType,
+        _ids: &[ObjectId],
+    ) -> Result<Vec<AssociationLink>, HubSpotError> {
+        Ok(Vec::new())
+    }
 }
 
 impl CrmSource for Fake {
@@ -101,6 +116,38 @@ impl CrmSource for Fake {
         _object_type: ObjectType,
     ) -> Result<Option<u64>, HubSpotError> {
         Ok(Some(self.0.len() as u64))
+    }
+
+    async fn properties(
+        &self,
+        _portal: PortalId,
+        _object_type: ObjectType,
+    ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
+        Err(HubSpotError::InvalidArgument(
+            "this fake has no property definitions (no saved config to check)".into(),
+        ))
+    }
+
+    async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
+        Ok(hubsync_mapping::Owners::new())
+    }
+
+    async fn list_members(
+        &self,
+        _portal: PortalId,
+        _list_id: &str,
+    ) -> Result<Vec<ObjectId>, HubSpotError> {
+        Ok(Vec::new())
+    }
+
+    async fn associations(
+        &self,
+        _portal: PortalId,
+        _from: ObjectType,
+        _to: ObjectType,
+        _ids: &[ObjectId],
+    ) -> Result<Vec<AssociationLink>, HubSpotError> {
+        Ok(Vec::new())
     }
 }
 

@@ -54,38 +54,20 @@ pub trait CrmSource: Send + Sync {
         &self,
         _portal: PortalId,
         _object_type: ObjectType,
-    ) -> impl Future<Output = Result<Vec<PropertyDefinition>, HubSpotError>> + Send {
-        async {
-            Err(HubSpotError::InvalidArgument(
-                "this source cannot read property definitions".into(),
-            ))
-        }
-    }
+    ) -> impl Future<Output = Result<Vec<PropertyDefinition>, HubSpotError>> + Send;
 
     /// The portal's owners (for `owner_email` / `owner_name` rules).
     fn owners(
         &self,
         _portal: PortalId,
-    ) -> impl Future<Output = Result<Owners, HubSpotError>> + Send {
-        async {
-            Err(HubSpotError::InvalidArgument(
-                "this source cannot read owners".into(),
-            ))
-        }
-    }
+    ) -> impl Future<Output = Result<Owners, HubSpotError>> + Send;
 
     /// Every live member of a HubSpot list (for list scopes).
     fn list_members(
         &self,
         _portal: PortalId,
         _list_id: &str,
-    ) -> impl Future<Output = Result<Vec<ObjectId>, HubSpotError>> + Send {
-        async {
-            Err(HubSpotError::InvalidArgument(
-                "this source cannot read lists".into(),
-            ))
-        }
-    }
+    ) -> impl Future<Output = Result<Vec<ObjectId>, HubSpotError>> + Send;
 
     /// Associations v4 of ≤ 1,000 ids (for association fields).
     fn associations(
@@ -94,13 +76,7 @@ pub trait CrmSource: Send + Sync {
         _from: ObjectType,
         _to: ObjectType,
         _ids: &[ObjectId],
-    ) -> impl Future<Output = Result<Vec<AssociationLink>, HubSpotError>> + Send {
-        async {
-            Err(HubSpotError::InvalidArgument(
-                "this source cannot read associations".into(),
-            ))
-        }
-    }
+    ) -> impl Future<Output = Result<Vec<AssociationLink>, HubSpotError>> + Send;
 }
 
 /// The production source: the HubSpot client and a token source.

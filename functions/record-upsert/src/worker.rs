@@ -73,13 +73,7 @@ pub trait ObjectReader: Send + Sync {
     fn owners(
         &self,
         _portal: PortalId,
-    ) -> impl Future<Output = Result<Owners, HubSpotError>> + Send {
-        async {
-            Err(HubSpotError::InvalidArgument(
-                "this reader cannot read owners".into(),
-            ))
-        }
-    }
+    ) -> impl Future<Output = Result<Owners, HubSpotError>> + Send;
 
     /// Associations v4 of ≤ 1,000 ids (for association fields).
     fn associations(
@@ -88,13 +82,7 @@ pub trait ObjectReader: Send + Sync {
         _from: ObjectType,
         _to: ObjectType,
         _ids: &[ObjectId],
-    ) -> impl Future<Output = Result<Vec<AssociationLink>, HubSpotError>> + Send {
-        async {
-            Err(HubSpotError::InvalidArgument(
-                "this reader cannot read associations".into(),
-            ))
-        }
-    }
+    ) -> impl Future<Output = Result<Vec<AssociationLink>, HubSpotError>> + Send;
 }
 
 /// What one portal maps with during one invocation.

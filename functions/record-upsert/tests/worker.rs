@@ -71,6 +71,24 @@ impl ObjectReader for FakeHubSpot {
         }
         Ok(out)
     }
+
+    async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
+        Err(HubSpotError::InvalidArgument(
+            "this fake has no owners (the tests fill the owners cache)".into(),
+        ))
+    }
+
+    async fn associations(
+        &self,
+        _portal: PortalId,
+        _from: ObjectType,
+        _to: ObjectType,
+        _ids: &[ObjectId],
+    ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
+        Err(HubSpotError::InvalidArgument(
+            "this fake has no associations (the default map reads none)".into(),
+        ))
+    }
 }
 
 fn connection(portal: u64, status: ConnectionStatus) -> Connection {
