@@ -1,4 +1,4 @@
-//! The shared per-portal HubSpot budget (`hubsync_auth::shared_limit`) on
+//! The shared per-portal HubSpot budget (`hubsync_ratelimit::shared_limit`) on
 //! the local stack: the ledger's wire format and basic behaviour on moto's
 //! DynamoDB, and a nightly-style reconciliation running while the worker
 //! handles a webhook burst for the same portal, against the simulator's
@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use hubspot_sim::{SeedSpec, SimConfig};
-use hubsync_auth::shared_limit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 use hubsync_hubspot::{
     ClientConfig, HubSpotClient, HubSpotError, PortalId, RateLimitKind, RateLimiter, StaticToken,
 };
@@ -24,6 +23,7 @@ use hubsync_local::reconcile::{
     run_job, sim_portal, EngineConfig, HubSpotSource, JobMessage, MemoryJobQueue, Reconciler,
     SimPortal, SliceLimit,
 };
+use hubsync_ratelimit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 use hubsync_store::{
     create_tables, DynamoStore, LedgerSwap, RateGrant, RateLedger, RateLedgerStore, RunStatus,
     StoreConfig, SyncJobKind,

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hubspot_sim::{SeedSpec, SimConfig, Simulator};
-use hubsync_auth::shared_limit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 use hubsync_hubspot::{
     ClientConfig, HubSpotClient, InProcessRateLimiter, ObjectId, ObjectType, PortalId,
     RateLimitConfig, RateLimiter, StaticToken, Unlimited,
 };
+use hubsync_ratelimit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 use hubsync_store::MemoryRateLedgers;
 use hubsync_store::{
     ArchiveOutcome, ArchiveReason, Checkpoint, Connection, ConnectionStatus, ConnectionStore,

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use hubsync_auth::shared_limit::PermitClass;
-use hubsync_auth::wiring::HubSpotSettings;
+use hubsync_ratelimit::{HubSpotSettings, PermitClass};
 use hubsync_runtime::{parsed_env, required_env, ConfigError};
 
 use crate::engine::EngineConfig;

@@ -1,7 +1,6 @@
 //! Typed configuration of the worker, read once at start-up.
 
-use hubsync_auth::shared_limit::PermitClass;
-use hubsync_auth::wiring::HubSpotSettings;
+use hubsync_ratelimit::{HubSpotSettings, PermitClass};
 use hubsync_runtime::{parsed_env, ConfigError};
 
 #[derive(Debug, Clone)]

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
-use hubsync_auth::shared_limit::PermitClass;
-use hubsync_auth::wiring::{HubSpotSettings, TokenSettings};
+use hubsync_auth::wiring::TokenSettings;
 use hubsync_auth::{ConnectionTokens, KmsCipher};
 use hubsync_hubspot::{
     HubSpotClient, OAuthClient, OAuthConfig, OAuthVersion, ObjectId, ObjectType, PortalId,
 };
+use hubsync_ratelimit::{HubSpotSettings, PermitClass};
 use hubsync_store::{
     ConnectionStore, DeleteOutcome, DynamoStore, RecordKey, RecordStore, StoreConfig, StoreError,
 };

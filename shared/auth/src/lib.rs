@@ -12,12 +12,10 @@
 //!   marking the portal `needs_reauth` on `invalid_grant`.
 
 pub mod cipher;
-pub mod shared_limit;
 pub mod tokens;
 pub mod wiring;
 
 pub use cipher::{CipherError, KmsCipher, TokenCipher};
-pub use shared_limit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 pub use tokens::{expires_at, ConnectionTokens, NoRefresh, RefreshPolicy, TokenRefresher};
 
 pub use hubsync_hubspot::AccessTokenSource;

@@ -9,7 +9,7 @@
 //! # Keeping several Lambda instances under the portal limit
 //!
 //! An in-process limiter only sees its own instance. The deployed worker
-//! and reconciliation use `hubsync_auth::shared_limit::SharedRateLimiter`
+//! and reconciliation use `hubsync_ratelimit::SharedRateLimiter`
 //! instead: the same trait over a per-portal ledger in the `Control` table
 //! (blocks of permits leased with a conditional write, a fair share
 //! between the real-time worker and the background reconciliation, 429

@@ -3,7 +3,7 @@
 //! One small item per portal and limit lane records the blocks of permits
 //! recently leased to any Lambda instance, a pause set after a 429, and
 //! when each caller class (real-time worker, background reconciliation)
-//! was last active. The limiter (`hubsync_auth::shared_limit`) decides;
+//! was last active. The limiter (`hubsync_ratelimit::shared_limit`) decides;
 //! this module only stores the ledger with a **compare-and-swap on its
 //! `version`**, so two instances can never both extend the same state.
 //!
