@@ -1,0 +1,119 @@
+//! Record items: metadata and field attributes to and from DynamoDB's
+//! `AttributeValue`s, and the attribute lists of archive and purge writes.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::error::StoreError;
+
+pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    rfc3339(Utc::now())
+}
+
+pub(crate) fn rfc3339_from_ms(ms: i64) -> Result<String, StoreError> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(rfc3339)
+        .ok_or_else(|| StoreError::InvalidInput("timestamp out of range".into()))
+}
+
+#[derive(Serialize)]
+struct RecordItem<'a> {
+    pk: String,
+    sk: String,
+    portal_id: PortalId,
+    object_type: ObjectType,
+    object_id: String,
+    source_version: i64,
+    content_hash: &'a str,
+    archived: bool,
+    archived_at: Option<String>,
+    archive_reason: Option<ArchiveReason>,
+    merged_into: Option<String>,
+    privacy_deleted: bool,
+    synced_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mapping_fp: Option<&'a str>,
+    #[serde(flatten)]
+    fields: &'a Map<String, Value>,
+}
+
+/// The item an upsert puts: active (un-archived), with every field.
+pub(crate) fn record_item(write: &RecordWrite, synced_at: String) -> Result<Item, StoreError> {
+    write.validate()?;
+    let key = write.key;
+    Ok(serde_dynamo::aws_sdk_dynamodb_1::to_item(RecordItem {
+        pk: key.pk(),
+        sk: key.sk(),
+        portal_id: key.portal_id,
+        object_type: key.object_type,
+        object_id: key.object_id.to_string(),
+        source_version: write.source_version,
+        content_hash: &write.content_hash,
+        archived: false,
+        archived_at: None,
+        archive_reason: None,
+        merged_into: None,
+        privacy_deleted: false,
+        synced_at,
+        mapping_fp: write.mapping_fp.as_deref(),
+        fields: &write.fields,
+    })?)
+}
+
+#[derive(Serialize)]
+struct TombstoneItem {
+    pk: String,
+    sk: String,
+    portal_id: PortalId,
+    object_type: ObjectType,
+    object_id: String,
+    privacy_deleted: bool,
+    purged_at: String,
+    source_version: i64,
+    archived: bool,
+}
+
+/// The PII-free tombstone a privacy purge leaves: ids and flags only.
+pub(crate) fn tombstone_item(key: RecordKey, purged_at: String) -> Result<Item, StoreError> {
+    Ok(serde_dynamo::aws_sdk_dynamodb_1::to_item(TombstoneItem {
+        pk: key.pk(),
+        sk: key.sk(),
+        portal_id: key.portal_id,
+        object_type: key.object_type,
+        object_id: key.object_id.to_string(),
+        privacy_deleted: true,
+        purged_at,
+        source_version: i64::MAX,
+        archived: true,
+    })?)
+}
+
+/// The attributes an archive sets (everything else is kept).
+pub(crate) fn archive_attributes(
+    occurred_at_ms: i64,
+    reason: ArchiveReason,
+    merged_into: Option<ObjectId>,
+    synced_at: String,
+    mapping_fp: Option<&str>,
+) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
+    use serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value as av;
+    let mut attributes = vec![
+        (attr::ARCHIVED, AttributeValue::Bool(true)),
+        (attr::ARCHIVED_AT, av(rfc3339_from_ms(occurred_at_ms)?)?),
+        (attr::ARCHIVE_REASON, av(reason)?),
+        (attr::MERGED_INTO, av(merged_into.map(|id| id.to_string()))?),
+        (attr::SOURCE_VERSION, av(occurred_at_ms)?),
+        (attr::SYNCED_AT, AttributeValue::S(synced_at)),
+    ];
+    if let Some(fp) = mapping_fp {
+        attributes.push((attr::MAPPING_FP, AttributeValue::S(fp.to_owned())));
+    }
+    Ok(attributes)
+}
