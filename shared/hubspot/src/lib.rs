@@ -17,6 +17,7 @@ pub mod associations;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod lists;
 pub mod model;
 pub mod oauth;
 pub mod rate_limit;
@@ -31,11 +32,12 @@ pub mod ids {
 
 pub use api_version::ApiVersion;
 pub use associations::{AssociationLink, MAX_ASSOCIATION_INPUTS};
-pub use client::{ClientConfig, ClientStats, HubSpotClient, ListInfo, RetryConfig};
+pub use client::{ClientConfig, ClientStats, HubSpotClient, RetryConfig};
 pub use error::{HubSpotError, RateLimitPolicy, TokenError};
 pub use events::{parse_delivery, DeliveryError, EventKind, SubscriptionType, WebhookEvent};
 pub use hubsync_mapping::{HubSpotObject, Properties};
 pub use ids::{ObjectId, ObjectType, PortalId};
+pub use lists::ListInfo;
 pub use model::{
     BatchReadResult, Filter, FilterGroup, Owner, Page, SearchPage, SearchRequest, Sort,
     MAX_BATCH_READ_INPUTS, MAX_PAGE_LIMIT, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
