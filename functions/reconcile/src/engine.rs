@@ -68,6 +68,7 @@ use hubsync_store::{
 
 use crate::source::CrmSource;
 use hubsync_messages::JobMessage;
+use tracing::Instrument;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -298,7 +299,16 @@ where
             return Ok(SliceOutcome::Busy);
         };
 
-        let result = self.run_locked(job, object_type, holder, limit).await;
+        let span = tracing::info_span!(
+            "reconcile_slice",
+            portal = %portal,
+            object_type = %object_type,
+            run_id = tracing::field::Empty
+        );
+        let result = self
+            .run_locked(job, object_type, holder, limit)
+            .instrument(span)
+            .await;
         let release = !matches!(result, Ok(SliceOutcome::Fenced));
         if release {
             if let Err(e) = self.store.release_lease(&lease).await {
@@ -339,6 +349,7 @@ where
                 self.new_checkpoint(job, object_type, previous.map(|c| c.seq))
             }
         };
+        tracing::Span::current().record("run_id", ck.run_id.as_str());
         // The lease taken in `run_slice`; its release is counted up front.
         ck.counters.state_writes += 2;
         ck.invocations += 1;

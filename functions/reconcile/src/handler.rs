@@ -14,6 +14,7 @@ use crate::fanout::{fan_out, FanOut, FanOutError, ScheduleEvent};
 use crate::source::CrmSource;
 use hubsync_messages::{kind_name, JobMessage};
 use hubsync_messages::{JobQueue, QueueError};
+use tracing::Instrument;
 
 /// What handling one job did.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,8 +158,13 @@ where
             };
             let holder = format!("{request_id}/{message_id}");
             let span = tracing::info_span!("sync_job", portal = %job.job.portal_id, kind = kind_name(job.job.kind), message_id = %message_id);
-            let _entered = span.enter();
-            match self.handle_job(&job, &holder, limit).await {
+            // Instrumented, not entered: the span must not stay entered
+            // across the awaits of other tasks.
+            let handled = self
+                .handle_job(&job, &holder, limit)
+                .instrument(span.clone())
+                .await;
+            span.in_scope(|| match handled {
                 Ok(outcome) => {
                     tracing::info!(outcome = ?outcome_name(&outcome), "sync job handled")
                 }
@@ -166,7 +172,7 @@ where
                     tracing::error!(error = %e, "sync job failed; it will be retried from its checkpoint");
                     response.add_failure(message_id);
                 }
-            }
+            });
         }
         response
     }

@@ -42,6 +42,7 @@ use hubsync_store::{
     OwnersCacheStore, RecordKey, RecordStore, RecordWrite, StoreError, UpsertOutcome,
 };
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::plan::{plan, Plan, ReadIntent};
 
@@ -231,6 +232,11 @@ where
 
     /// Process one SQS batch.
     pub async fn process(&self, messages: Vec<InboundMessage>) -> BatchOutcome {
+        let span = tracing::info_span!("sqs_batch", messages = messages.len());
+        self.process_batch(messages).instrument(span).await
+    }
+
+    async fn process_batch(&self, messages: Vec<InboundMessage>) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         outcome.stats.messages = messages.len();
 
@@ -354,12 +360,17 @@ where
             }
         }
         let results: Vec<_> = stream::iter(work)
-            .map(|(portal, object_type, plan, mapping)| async move {
-                let mut stats = BatchStats::default();
-                let result = self
-                    .apply(portal, object_type, &plan, &mapping, &mut stats)
-                    .await;
-                (portal, object_type, result, stats)
+            .map(|(portal, object_type, plan, mapping)| {
+                // One span per portal group (ids only, never record data).
+                let span = tracing::info_span!("portal_group", portal = %portal, object_type = %object_type);
+                async move {
+                    let mut stats = BatchStats::default();
+                    let result = self
+                        .apply(portal, object_type, &plan, &mapping, &mut stats)
+                        .await;
+                    (portal, object_type, result, stats)
+                }
+                .instrument(span)
             })
             .buffer_unordered(self.concurrency)
             .collect()

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use hubsync_hubspot::signature::WebhookVerifier;
 use hubsync_hubspot::{parse_delivery, DeliveryError, PortalId, SignatureError, WebhookEvent};
 use serde::Serialize;
+use tracing::Instrument;
 
 pub use directory::{
     CachedDirectory, DirectoryError, PortalDirectory, PortalState, StoreDirectory,
@@ -164,8 +165,13 @@ impl<S: EventSink, D: PortalDirectory> Intake<S, D> {
         &self.sink
     }
 
-    /// Handle one delivery.
+    /// Handle one delivery (in a `delivery` span: sizes only, no content).
     pub async fn handle(&self, req: IntakeRequest<'_>) -> Result<Accepted, Rejection> {
+        let span = tracing::info_span!("delivery", bytes = req.body.len());
+        self.handle_delivery(req).instrument(span).await
+    }
+
+    async fn handle_delivery(&self, req: IntakeRequest<'_>) -> Result<Accepted, Rejection> {
         if !req.method.eq_ignore_ascii_case("POST") {
             return Err(Rejection::MethodNotAllowed(req.method.to_string()));
         }
