@@ -279,11 +279,17 @@ async fn an_uninstalled_app_marks_the_portal_needs_reauth_and_its_messages_are_a
     );
     let text = log_text();
     // One span per unit of work, carrying ids (never record data).
-    for span in ["delivery{bytes=", "sqs_batch{messages=", "portal_group{portal="] {
+    for span in [
+        "delivery{bytes=",
+        "sqs_batch{messages=",
+        "portal_group{portal=",
+    ] {
         assert!(text.contains(span), "no `{span}` span in the logs");
     }
     assert!(
-        text.contains(&format!("portal_group{{portal={portal} object_type=companies}}")),
+        text.contains(&format!(
+            "portal_group{{portal={portal} object_type=companies}}"
+        )),
         "the group span names its portal and type"
     );
     let line = text
