@@ -5,7 +5,7 @@
 //! next page is asked for by resending `{"id", "after"}` for that input. A
 //! client that ignores it silently truncates a company's contacts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,11 @@ impl HubSpotClient {
                 what: "associations batch read",
             };
             let resp: WireResponse = self.execute(tokens, portal, call).await?;
+            // The cursor each input was asked with.
+            let asked: HashMap<&str, Option<&str>> = pending
+                .iter()
+                .map(|i| (i.id.as_str(), i.after.as_deref()))
+                .collect();
             let mut next = Vec::new();
             for r in resp.results {
                 let Ok(from_id) = r.from.id.parse::<ObjectId>() else {
@@ -99,10 +104,7 @@ impl HubSpotClient {
                 let Some(after) = r.paging.and_then(|p| p.next).map(|n| n.after) else {
                     continue;
                 };
-                let asked = pending
-                    .iter()
-                    .find(|i| i.id == r.from.id)
-                    .and_then(|i| i.after.as_deref());
+                let asked = asked.get(r.from.id.as_str()).copied().flatten();
                 // A cursor that does not move would loop forever.
                 if !after.is_empty() && asked != Some(after.as_str()) {
                     next.push(WireInput {

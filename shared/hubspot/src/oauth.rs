@@ -627,14 +627,10 @@ impl OAuthClient {
         Err(match status {
             StatusCode::TOO_MANY_REQUESTS => OAuthError::RateLimited { retry_after },
             s if s.is_server_error() => OAuthError::Server { status: s.as_u16() },
-            s => match body.error.as_deref() {
-                _ if body.refused_grant().is_some() => OAuthError::InvalidGrant {
-                    status: body
-                        .refused_grant()
-                        .unwrap_or(GrantStatus::Other(String::new())),
-                },
-                Some("invalid_client") => OAuthError::InvalidClient,
-                error => OAuthError::Rejected {
+            s => match (body.refused_grant(), body.error.as_deref()) {
+                (Some(status), _) => OAuthError::InvalidGrant { status },
+                (None, Some("invalid_client")) => OAuthError::InvalidClient,
+                (None, error) => OAuthError::Rejected {
                     status: s.as_u16(),
                     error: truncate(error.or(body.status.as_deref()).unwrap_or(""), 64),
                     message: truncate(
