@@ -19,6 +19,10 @@ use hubsync_store::{
     run_lock_name, ArchiveReason, MemoryStore, RecordKey, RecordStore, SyncJobKind, SyncStateStore,
     TokenStore,
 };
+use hubsync_sync::{
+    BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
+    ReadProperties,
+};
 
 struct Setup {
     sim: Simulator,
@@ -221,7 +225,7 @@ struct HangAt<C> {
     hang_at: u32,
 }
 
-impl<C: CrmSource> CrmSource for HangAt<C> {
+impl<C: CrmSource> ListPage for HangAt<C> {
     async fn list_page(
         &self,
         portal: PortalId,
@@ -238,7 +242,9 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
             .list_page(portal, object_type, after, limit, properties, archived)
             .await
     }
+}
 
+impl<C: CrmSource> BatchRead for HangAt<C> {
     async fn batch_read(
         &self,
         portal: PortalId,
@@ -250,7 +256,9 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
             .batch_read(portal, object_type, ids, properties)
             .await
     }
+}
 
+impl<C: CrmSource> CountObjects for HangAt<C> {
     async fn count(
         &self,
         portal: PortalId,
@@ -258,13 +266,18 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
     ) -> Result<Option<u64>, HubSpotError> {
         self.inner.count(portal, object_type).await
     }
+}
 
+impl<C: CrmSource> ReadOwners for HangAt<C> {
     async fn owners(
         &self,
         portal: PortalId,
     ) -> Result<hubsync_local::reconcile::Owners, HubSpotError> {
         self.inner.owners(portal).await
     }
+}
+
+impl<C: CrmSource> ReadProperties for HangAt<C> {
     async fn properties(
         &self,
         portal: PortalId,
@@ -272,7 +285,9 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
     ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
         self.inner.properties(portal, object_type).await
     }
+}
 
+impl<C: CrmSource> ReadListMembers for HangAt<C> {
     async fn list_members(
         &self,
         portal: PortalId,
@@ -280,7 +295,9 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
     ) -> Result<Vec<ObjectId>, HubSpotError> {
         self.inner.list_members(portal, list_id).await
     }
+}
 
+impl<C: CrmSource> ReadAssociations for HangAt<C> {
     async fn associations(
         &self,
         portal: PortalId,
@@ -290,7 +307,9 @@ impl<C: CrmSource> CrmSource for HangAt<C> {
     ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
         self.inner.associations(portal, from, to, ids).await
     }
+}
 
+impl<C: CrmSource> PortalStats for HangAt<C> {
     fn portal_stats(&self, portal: PortalId) -> hubsync_hubspot::ClientStats {
         self.inner.portal_stats(portal)
     }
@@ -525,7 +544,7 @@ struct Unordered<C> {
     calls: Arc<AtomicU32>,
 }
 
-impl<C: CrmSource> CrmSource for Unordered<C> {
+impl<C: CrmSource> ListPage for Unordered<C> {
     async fn list_page(
         &self,
         portal: PortalId,
@@ -544,7 +563,9 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
         }
         Ok(page)
     }
+}
 
+impl<C: CrmSource> BatchRead for Unordered<C> {
     async fn batch_read(
         &self,
         portal: PortalId,
@@ -556,7 +577,9 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
             .batch_read(portal, object_type, ids, properties)
             .await
     }
+}
 
+impl<C: CrmSource> CountObjects for Unordered<C> {
     async fn count(
         &self,
         portal: PortalId,
@@ -564,13 +587,18 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
     ) -> Result<Option<u64>, HubSpotError> {
         self.inner.count(portal, object_type).await
     }
+}
 
+impl<C: CrmSource> ReadOwners for Unordered<C> {
     async fn owners(
         &self,
         portal: PortalId,
     ) -> Result<hubsync_local::reconcile::Owners, HubSpotError> {
         self.inner.owners(portal).await
     }
+}
+
+impl<C: CrmSource> ReadProperties for Unordered<C> {
     async fn properties(
         &self,
         portal: PortalId,
@@ -578,7 +606,9 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
     ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
         self.inner.properties(portal, object_type).await
     }
+}
 
+impl<C: CrmSource> ReadListMembers for Unordered<C> {
     async fn list_members(
         &self,
         portal: PortalId,
@@ -586,7 +616,9 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
     ) -> Result<Vec<ObjectId>, HubSpotError> {
         self.inner.list_members(portal, list_id).await
     }
+}
 
+impl<C: CrmSource> ReadAssociations for Unordered<C> {
     async fn associations(
         &self,
         portal: PortalId,
@@ -596,7 +628,9 @@ impl<C: CrmSource> CrmSource for Unordered<C> {
     ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
         self.inner.associations(portal, from, to, ids).await
     }
+}
 
+impl<C: CrmSource> PortalStats for Unordered<C> {
     fn portal_stats(&self, portal: PortalId) -> hubsync_hubspot::ClientStats {
         self.inner.portal_stats(portal)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hubspot_sim::{SeedSpec, SimConfig};
 use hubsync_hubspot::{PortalId, StaticToken};
 use hubsync_local::compare::{compare_portal, describe};
-use hubsync_local::reconcile::worker::{HubSpotReader, InboundMessage, Worker};
+use hubsync_local::reconcile::worker::{HubSpotSource, InboundMessage, Worker};
 use hubsync_local::reconcile::{
     run_job, sim_client, sim_portal, sim_source, Engine, EngineConfig, JobMessage, MemoryJobQueue,
     Reconciler, SimPortal, SliceLimit,
@@ -102,7 +102,7 @@ async fn case(seed: u64) -> anyhow::Result<()> {
         }
     }
     let worker = Worker::new(
-        HubSpotReader::new(
+        HubSpotSource::new(
             sim_client(&sim.base_url(), None)?,
             StaticToken::new(token.clone()),
         ),

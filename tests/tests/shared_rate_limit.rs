@@ -18,10 +18,10 @@ use hubspot_sim::{SeedSpec, SimConfig};
 use hubsync_hubspot::{
     ClientConfig, HubSpotClient, HubSpotError, PortalId, RateLimitKind, RateLimiter, StaticToken,
 };
-use hubsync_local::reconcile::worker::{HubSpotReader, InboundMessage, Worker};
+use hubsync_local::reconcile::worker::{HubSpotSource, InboundMessage, Worker};
 use hubsync_local::reconcile::{
-    run_job, sim_portal, EngineConfig, HubSpotSource, JobMessage, MemoryJobQueue, Reconciler,
-    SimPortal, SliceLimit,
+    run_job, sim_portal, EngineConfig, JobMessage, MemoryJobQueue, Reconciler, SimPortal,
+    SliceLimit,
 };
 use hubsync_ratelimit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
 use hubsync_store::{
@@ -224,7 +224,7 @@ async fn a_reconciliation_and_a_webhook_burst_together_stay_under_the_portal_lim
             Duration::from_secs(1),
         );
         let worker = Worker::new(
-            HubSpotReader::new(client(realtime.clone())?, StaticToken::new(token.clone())),
+            HubSpotSource::new(client(realtime.clone())?, StaticToken::new(token.clone())),
             store.clone(),
         );
 

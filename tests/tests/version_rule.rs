@@ -15,8 +15,12 @@ use hubsync_store::{
     Connection, ConnectionStatus, ConnectionStore, MemoryStore, RecordKey, RecordStore,
     StoredRecord, SyncJobKind,
 };
-use reconcile::{CrmSource, Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler};
-use record_upsert::{InboundMessage, ObjectReader, Worker};
+use hubsync_sync::{
+    BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
+    ReadProperties,
+};
+use reconcile::{Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler};
+use record_upsert::{InboundMessage, Worker};
 use serde_json::json;
 
 const PORTAL: u64 = 9_101;
@@ -53,7 +57,7 @@ impl Fake {
     }
 }
 
-impl ObjectReader for Fake {
+impl BatchRead for Fake {
     async fn batch_read(
         &self,
         _portal: PortalId,
@@ -63,11 +67,15 @@ impl ObjectReader for Fake {
     ) -> Result<BatchReadResult, HubSpotError> {
         Ok(self.read(ids))
     }
+}
 
+impl ReadOwners for Fake {
     async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
         Ok(hubsync_mapping::Owners::new())
     }
+}
 
+impl ReadAssociations for Fake {
     async fn associations(
         &self,
         _portal: PortalId,
@@ -79,7 +87,7 @@ impl ObjectReader for Fake {
     }
 }
 
-impl CrmSource for Fake {
+impl ListPage for Fake {
     async fn list_page(
         &self,
         _portal: PortalId,
@@ -99,17 +107,9 @@ impl CrmSource for Fake {
             next_after: None,
         })
     }
+}
 
-    async fn batch_read(
-        &self,
-        _portal: PortalId,
-        _object_type: ObjectType,
-        ids: &[ObjectId],
-        _properties: &[&str],
-    ) -> Result<BatchReadResult, HubSpotError> {
-        Ok(self.read(ids))
-    }
-
+impl CountObjects for Fake {
     async fn count(
         &self,
         _portal: PortalId,
@@ -117,7 +117,9 @@ impl CrmSource for Fake {
     ) -> Result<Option<u64>, HubSpotError> {
         Ok(Some(self.0.len() as u64))
     }
+}
 
+impl ReadProperties for Fake {
     async fn properties(
         &self,
         _portal: PortalId,
@@ -127,11 +129,9 @@ impl CrmSource for Fake {
             "this fake has no property definitions (no saved config to check)".into(),
         ))
     }
+}
 
-    async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
-        Ok(hubsync_mapping::Owners::new())
-    }
-
+impl ReadListMembers for Fake {
     async fn list_members(
         &self,
         _portal: PortalId,
@@ -139,15 +139,11 @@ impl CrmSource for Fake {
     ) -> Result<Vec<ObjectId>, HubSpotError> {
         Ok(Vec::new())
     }
+}
 
-    async fn associations(
-        &self,
-        _portal: PortalId,
-        _from: ObjectType,
-        _to: ObjectType,
-        _ids: &[ObjectId],
-    ) -> Result<Vec<AssociationLink>, HubSpotError> {
-        Ok(Vec::new())
+impl PortalStats for Fake {
+    fn portal_stats(&self, _portal: PortalId) -> hubsync_hubspot::ClientStats {
+        hubsync_hubspot::ClientStats::default()
     }
 }
 

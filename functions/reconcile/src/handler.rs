@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hubsync_runtime::metrics::Metrics;
-use hubsync_store::{ConnectionStore, RecordStore, SyncStateStore, TokenStore, TypeRunReport};
+use hubsync_store::TypeRunReport;
 use serde::Deserialize;
 
 use crate::engine::{new_run_id, now_ms, Engine, EngineError, SliceLimit, SliceOutcome};
 use crate::fanout::{fan_out, FanOut, FanOutError, ScheduleEvent};
-use crate::source::CrmSource;
 use hubsync_messages::{kind_name, JobMessage};
 use hubsync_messages::{JobQueue, QueueError};
+use hubsync_sync::{CrmSource, RunStore};
 use tracing::Instrument;
 
 /// What handling one job did.
@@ -53,12 +53,7 @@ pub struct Reconciler<C, S, Q> {
 impl<C, S, Q> Reconciler<C, S, Q>
 where
     C: CrmSource,
-    S: RecordStore
-        + TokenStore
-        + ConnectionStore
-        + SyncStateStore
-        + hubsync_store::MappingConfigStore
-        + hubsync_store::OwnersCacheStore,
+    S: RunStore,
     Q: JobQueue,
 {
     pub fn new(engine: Engine<C, S>, queue: Q, handover_reserve: Duration) -> Self {

@@ -4,7 +4,6 @@
 //!
 //! * [`engine`]: the merge-join of HubSpot's id-ordered listing with the
 //!   store's id-ordered scan, checkpoints, run lock, hand-over.
-//! * [`source`]: the HubSpot reads ([`CrmSource`]) on the shared client.
 //! * [`fanout`]: the schedule's fan-out, one job per active portal and type.
 //! * [`handler`]: jobs → slices → continuations; the Lambda faces.
 //!
@@ -16,7 +15,6 @@ pub mod engine;
 pub mod fanout;
 pub mod handler;
 pub mod settings;
-pub mod source;
 
 pub use engine::{Engine, EngineConfig, EngineError, SliceLimit, SliceOutcome};
 pub use fanout::{fan_out, FanOut, ScheduleEvent};
@@ -24,4 +22,4 @@ pub use handler::{Incoming, JobOutcome, Reconciler};
 /// The sync-jobs queue and its message (the contract with the OAuth
 /// callback, ops and the application, in `hubsync-messages`).
 pub use hubsync_messages::{JobMessage, JobQueue, MemoryJobQueue, QueueError, SqsJobQueue};
-pub use source::{CrmSource, HubSpotSource};
+pub use hubsync_sync::{CrmSource, HubSpotSource};

@@ -2,16 +2,13 @@
 //! (the event source mapping has `ReportBatchItemFailures`).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use hubsync_store::{ConnectionStore, MappingConfigStore, OwnersCacheStore, RecordStore};
+use hubsync_sync::{ObjectReader, SyncStore};
 
-use crate::worker::{InboundMessage, ObjectReader, Worker};
+use crate::worker::{InboundMessage, Worker};
 
 /// Handle one SQS event. A record without a message id cannot be reported
 /// as failed individually, so it fails the whole invocation if it fails.
-pub async fn handle_sqs_event<
-    R: ObjectReader,
-    S: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore,
->(
+pub async fn handle_sqs_event<R: ObjectReader, S: SyncStore>(
     worker: &Worker<R, S>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
@@ -33,10 +30,7 @@ pub async fn handle_sqs_event<
 
 /// Process a batch, log it and emit its metrics (shared by the Lambda and
 /// the local runner).
-pub async fn process_and_report<
-    R: ObjectReader,
-    S: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore,
->(
+pub async fn process_and_report<R: ObjectReader, S: SyncStore>(
     worker: &Worker<R, S>,
     messages: Vec<InboundMessage>,
 ) -> crate::BatchOutcome {
@@ -46,14 +40,13 @@ pub async fn process_and_report<
         .collect();
     let before: Vec<_> = portals
         .iter()
-        .map(|p| (*p, worker.reader().client_stats(*p)))
+        .map(|p| (*p, worker.reader().portal_stats(*p)))
         .collect();
     let outcome = worker.process(messages).await;
     let mut rate_limited = std::collections::BTreeMap::new();
     for (portal, earlier) in before {
-        if let (Some(earlier), Some(now)) = (earlier, worker.reader().client_stats(portal)) {
-            rate_limited.insert(portal, now.since(&earlier).rate_limited);
-        }
+        let now = worker.reader().portal_stats(portal);
+        rate_limited.insert(portal, now.since(&earlier).rate_limited);
     }
     tracing::info!(stats = ?outcome.stats, failed = outcome.failed.len(), "batch processed");
     outcome.stats.emit_metrics(&rate_limited);

@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hubsync_auth::wiring::TokenSettings;
 use hubsync_store::{DynamoStore, StoreConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use record_upsert::{lambda::handle_sqs_event, settings::Settings, HubSpotReader, Worker};
+use record_upsert::{lambda::handle_sqs_event, settings::Settings, HubSpotSource, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
         .await?;
     // The portal's HubSpot budget is shared through the Control table.
     let client = settings.hubspot.client(store.clone())?;
-    let worker = Worker::new(HubSpotReader::new(client, tokens), store)
+    let worker = Worker::new(HubSpotSource::new(client, tokens), store)
         .with_concurrency(settings.concurrency);
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -16,7 +16,8 @@ use hubsync_store::{
     ArchiveReason, Connection, ConnectionStatus, ConnectionStore, MappingConfigStore, MemoryStore,
     RecordKey, RecordStore,
 };
-use record_upsert::{InboundMessage, ObjectReader, Worker};
+use hubsync_sync::{BatchRead, PortalStats, ReadAssociations, ReadOwners};
+use record_upsert::{InboundMessage, Worker};
 use serde_json::{json, Value};
 
 const PORTAL: u64 = 502;
@@ -63,7 +64,7 @@ impl Fake {
     }
 }
 
-impl ObjectReader for Fake {
+impl BatchRead for Fake {
     async fn batch_read(
         &self,
         _portal: PortalId,
@@ -90,7 +91,9 @@ impl ObjectReader for Fake {
         }
         Ok(out)
     }
+}
 
+impl ReadOwners for Fake {
     async fn owners(&self, _portal: PortalId) -> Result<Owners, HubSpotError> {
         self.owner_loads.fetch_add(1, Ordering::SeqCst);
         match self.owners_failure.load(Ordering::SeqCst) {
@@ -109,7 +112,9 @@ impl ObjectReader for Fake {
         }
         Ok(o)
     }
+}
 
+impl ReadAssociations for Fake {
     async fn associations(
         &self,
         _portal: PortalId,
@@ -509,4 +514,10 @@ async fn owners_that_cannot_be_loaded_retry_or_stop_the_portal() {
         .unwrap()
         .unwrap();
     assert_eq!(c.status, ConnectionStatus::NeedsReauth);
+}
+
+impl PortalStats for Fake {
+    fn portal_stats(&self, _portal: PortalId) -> hubsync_hubspot::ClientStats {
+        hubsync_hubspot::ClientStats::default()
+    }
 }

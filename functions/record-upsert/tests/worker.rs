@@ -10,7 +10,8 @@ use hubsync_mapping::HubSpotObject;
 use hubsync_store::{
     Connection, ConnectionStatus, ConnectionStore, MemoryStore, RecordKey, RecordStore,
 };
-use record_upsert::{InboundMessage, ObjectReader, Worker};
+use hubsync_sync::{BatchRead, PortalStats, ReadAssociations, ReadOwners};
+use record_upsert::{InboundMessage, Worker};
 use serde_json::{json, Value};
 
 const PORTAL: u64 = 501;
@@ -43,7 +44,7 @@ impl FakeHubSpot {
     }
 }
 
-impl ObjectReader for FakeHubSpot {
+impl BatchRead for FakeHubSpot {
     async fn batch_read(
         &self,
         _portal: PortalId,
@@ -71,13 +72,17 @@ impl ObjectReader for FakeHubSpot {
         }
         Ok(out)
     }
+}
 
+impl ReadOwners for FakeHubSpot {
     async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
         Err(HubSpotError::InvalidArgument(
             "this fake has no owners (the tests fill the owners cache)".into(),
         ))
     }
+}
 
+impl ReadAssociations for FakeHubSpot {
     async fn associations(
         &self,
         _portal: PortalId,
@@ -560,4 +565,10 @@ async fn contact_without_email_costs_no_write_at_all() {
         before,
         "nothing stored, nothing written"
     );
+}
+
+impl PortalStats for FakeHubSpot {
+    fn portal_stats(&self, _portal: PortalId) -> hubsync_hubspot::ClientStats {
+        hubsync_hubspot::ClientStats::default()
+    }
 }

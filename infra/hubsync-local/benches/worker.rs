@@ -38,7 +38,7 @@ use hubsync_store::{
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use record_upsert::{BatchStats, HubSpotReader, InboundMessage, Worker};
+use record_upsert::{BatchStats, HubSpotSource, InboundMessage, Worker};
 use secrecy::SecretString;
 use webhook_intake::directory::StaticDirectory;
 use webhook_intake::sink::MemorySink;
@@ -47,7 +47,7 @@ use webhook_intake::{Intake, IntakeConfig};
 const SECRET: &str = "bench-client-secret";
 const PUBLIC_URL: &str = "https://hooks.example.com/prod/webhooks/hubspot";
 
-type Reader = HubSpotReader<StaticToken>;
+type Reader = HubSpotSource<StaticToken>;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -63,7 +63,7 @@ async fn warm_owners<S: hubsync_store::OwnersCacheStore>(
     store: &S,
     portal: u64,
 ) -> anyhow::Result<()> {
-    let owners = record_upsert::ObjectReader::owners(reader, PortalId(portal)).await?;
+    let owners = hubsync_sync::ReadOwners::owners(reader, PortalId(portal)).await?;
     store
         .put_owners_cache(
             PortalId(portal),
@@ -137,7 +137,7 @@ impl Bench {
     }
 
     fn reader(&self) -> Reader {
-        HubSpotReader::new(self.client.clone(), self.token.clone())
+        HubSpotSource::new(self.client.clone(), self.token.clone())
     }
 
     fn ids(&self, ty: SimType) -> Vec<u64> {

@@ -17,7 +17,7 @@ use hubsync_store::{
 };
 
 pub use ::reconcile::{
-    engine, fanout, handler, source, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
+    engine, fanout, handler, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
     JobOutcome, MemoryJobQueue, Reconciler, ScheduleEvent, SliceLimit, SliceOutcome, SqsJobQueue,
 };
 /// What the engine maps with (for callers that save a config and run).
@@ -239,5 +239,5 @@ pub async fn queue_resync(
 /// The real-time worker's pieces, for tests that replay webhooks through
 /// it next to a reconciliation.
 pub mod worker {
-    pub use record_upsert::{HubSpotReader, InboundMessage, Worker};
+    pub use record_upsert::{HubSpotSource, InboundMessage, Worker};
 }

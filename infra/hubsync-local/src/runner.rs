@@ -22,7 +22,7 @@ use hubsync_hubspot::{
     RateLimitConfig,
 };
 use hubsync_store::DynamoStore;
-use record_upsert::{BatchStats, HubSpotReader, InboundMessage, Worker};
+use record_upsert::{BatchStats, HubSpotSource, InboundMessage, Worker};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use webhook_intake::directory::StoreDirectory;
@@ -82,7 +82,7 @@ pub struct RunnerStats {
 
 type LocalIntake = Intake<SqsSink, CachedDirectory<StoreDirectory<DynamoStore>>>;
 pub type LocalWorker =
-    Worker<HubSpotReader<ConnectionTokens<DynamoStore, KmsCipher, OAuthClient>>, DynamoStore>;
+    Worker<HubSpotSource<ConnectionTokens<DynamoStore, KmsCipher, OAuthClient>>, DynamoStore>;
 
 /// A running local deployment.
 pub struct LocalRunner {
@@ -171,7 +171,7 @@ impl LocalRunner {
             Arc::new(InProcessRateLimiter::new(config.rate_limit)),
         )?;
         let worker = Arc::new(Worker::new(
-            HubSpotReader::new(client, tokens),
+            HubSpotSource::new(client, tokens),
             store.clone(),
         ));
 

@@ -1,0 +1,239 @@
+//! One group — a portal and an object type — of a batch: purges, merges,
+//! batch reads, then each record read goes through the sync core's
+//! [`decide`] and is written (or archived) through the store's guard.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
+use hubsync_mapping::{map_with, MapContext, MapOutcome, ObjectConfig};
+use hubsync_store::{
+    ArchiveOutcome, ArchiveReason, RecordKey, RecordWrite, StoredMeta, UpsertOutcome,
+};
+use hubsync_sync::{
+    association_targets, decide, ContextLoader, Decision, Facts, LoadCounts, ObjectReader, Skip,
+    SyncError, SyncStore,
+};
+
+use crate::plan::{Plan, ReadIntent};
+use crate::stats::BatchStats;
+use crate::worker::{PortalMapping, Worker};
+
+/// HubSpot's limit of ids per batch read.
+pub const BATCH_READ_MAX: usize = 100;
+
+/// Conditional writes in flight at once within one group.
+const WRITE_CONCURRENCY: usize = 16;
+
+impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
+    pub(crate) async fn apply(
+        &self,
+        (portal, object_type): (PortalId, ObjectType),
+        plan: &Plan,
+        mapping: &PortalMapping,
+        stats: &mut BatchStats,
+    ) -> Result<(), SyncError> {
+        let config = mapping.config.object(object_type);
+        let key = |id: ObjectId| RecordKey::new(portal, object_type, id);
+
+        for (&id, &at) in &plan.purge {
+            self.store().privacy_purge(&key(id), at).await?;
+            stats.purged += 1;
+        }
+        for (&id, merged) in &plan.merged_away {
+            let out = self
+                .store()
+                .archive_record(
+                    &key(id),
+                    merged.occurred_at,
+                    ArchiveReason::Merged,
+                    Some(merged.into),
+                )
+                .await?;
+            if out == ArchiveOutcome::Archived {
+                stats.archived_merged += 1;
+            }
+        }
+
+        // Association changes matter only when the config maps them.
+        let mut reads: BTreeMap<ObjectId, ReadIntent> = plan.read.clone();
+        if config.associations.is_empty() {
+            stats.deferred_events += plan.association_changed.len();
+        } else {
+            for (&id, &at) in &plan.association_changed {
+                let intent = reads.entry(id).or_default();
+                intent.last_event_at = intent.last_event_at.max(at);
+            }
+        }
+
+        let ids: Vec<ObjectId> = reads.keys().copied().collect();
+        let property_names = config.properties(object_type);
+        let properties: Vec<&str> = property_names.iter().map(String::as_str).collect();
+        for chunk in ids.chunks(BATCH_READ_MAX) {
+            stats.count_calls(portal, 1);
+            stats.ids_read += chunk.len();
+            let read = self
+                .reader()
+                .batch_read(portal, object_type, chunk, &properties)
+                .await?;
+
+            // Gone from HubSpot: archived at the deletion's time (or, with
+            // no deletion seen, at the latest event's time).
+            for id in &read.missing {
+                let Some(intent) = reads.get(id) else {
+                    continue;
+                };
+                let at = intent.deleted_at.unwrap_or(intent.last_event_at);
+                let out = self
+                    .store()
+                    .archive_record(&key(*id), at, ArchiveReason::Deleted, None)
+                    .await?;
+                if out == ArchiveOutcome::Archived {
+                    stats.archived_deleted += 1;
+                }
+            }
+            self.map_and_write((portal, object_type), config, &read.found, mapping, stats)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Maps the records read and writes what [`decide`] says, reading the
+    /// stored metadata of all of them in one go first (an unchanged record
+    /// costs no write).
+    async fn map_and_write(
+        &self,
+        (portal, object_type): (PortalId, ObjectType),
+        config: &ObjectConfig,
+        found: &[hubsync_hubspot::HubSpotObject],
+        mapping: &PortalMapping,
+        stats: &mut BatchStats,
+    ) -> Result<(), SyncError> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let loader = ContextLoader::new(self.reader(), self.store());
+        let mut counts = LoadCounts::default();
+        let ids: Vec<ObjectId> = found.iter().map(|o| o.id).collect();
+        let associations = loader
+            .associations(
+                portal,
+                object_type,
+                &association_targets(config),
+                &ids,
+                &mut counts,
+            )
+            .await;
+        stats.count_calls(portal, counts.hubspot_calls as usize);
+        let associations = associations?;
+        self.refresh_owners_if_unknown(portal, config, found, mapping, stats)
+            .await?;
+        // List membership is not known here (HubSpot sends no list
+        // webhooks): the list scope is the reconciliation's; `decide` only
+        // updates records it already put in scope.
+        let ctx = MapContext {
+            owners: mapping.current_owners(),
+            associations: associations.as_ref(),
+            list_members: None,
+        };
+        let fingerprint = config.fingerprint();
+        let keys: Vec<RecordKey> = ids
+            .iter()
+            .map(|id| RecordKey::new(portal, object_type, *id))
+            .collect();
+        let stored: HashMap<RecordKey, StoredMeta> = self
+            .store()
+            .get_record_meta(&keys)
+            .await?
+            .into_iter()
+            .map(|m| (m.key(), m))
+            .collect();
+
+        let mut to_write: Vec<RecordWrite> = Vec::with_capacity(found.len());
+        for (object, key) in found.iter().zip(keys) {
+            let outcome = map_with(config, object_type, object, ctx);
+            match &outcome {
+                MapOutcome::Mapped(mapped) => {
+                    stats.field_errors += mapped.errors.len();
+                    for e in &mapped.errors {
+                        tracing::warn!(portal = %portal, object_type = %object_type, id = %mapped.id, error = %e, "field not mapped");
+                    }
+                }
+                MapOutcome::Skipped { id, reason, .. } => {
+                    tracing::info!(portal = %portal, object_type = %object_type, id = %id, reason = %reason, "record skipped");
+                    *stats.skipped.entry(reason.to_string()).or_default() += 1;
+                }
+            }
+            let facts = Facts {
+                key,
+                object_type,
+                fingerprint: &fingerprint,
+                list_scope_unknown: !config.lists.is_empty(),
+                listed_live: None,
+            };
+            match decide(facts, object, outcome, stored.get(&key)) {
+                Decision::Write { write, .. } => to_write.push(write),
+                Decision::ArchiveOutOfScope { occurred_at_ms, .. } => {
+                    let out = self
+                        .store()
+                        .archive_record_mapped(
+                            &key,
+                            occurred_at_ms,
+                            ArchiveReason::OutOfScope,
+                            None,
+                            Some(&fingerprint),
+                        )
+                        .await?;
+                    if out == ArchiveOutcome::Archived {
+                        stats.archived_out_of_scope += 1;
+                    }
+                }
+                Decision::Skip(skip) => stats.count_skip(skip),
+                Decision::Invalid(e) => {
+                    stats.record_errors += 1;
+                    tracing::error!(key = %key, error = %e, "record could not be written");
+                }
+            }
+        }
+        for chunk in to_write.chunks(WRITE_CONCURRENCY) {
+            let pending: Vec<_> = chunk
+                .iter()
+                .map(|w| self.store().upsert_record(w))
+                .collect();
+            for outcome in futures::future::join_all(pending).await {
+                match outcome? {
+                    UpsertOutcome::Created => stats.created += 1,
+                    UpsertOutcome::Updated => stats.updated += 1,
+                    UpsertOutcome::Unchanged => stats.unchanged += 1,
+                    UpsertOutcome::Stale => stats.stale += 1,
+                    UpsertOutcome::Tombstoned => stats.tombstoned += 1,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BatchStats {
+    fn count_calls(&mut self, portal: PortalId, calls: usize) {
+        self.hubspot_calls += calls;
+        *self.hubspot_calls_by_portal.entry(portal).or_default() += calls;
+    }
+
+    fn count_skip(&mut self, skip: Skip) {
+        match skip {
+            Skip::Unchanged => self.unchanged += 1,
+            Skip::Stale => self.stale += 1,
+            Skip::Tombstoned => self.tombstoned += 1,
+            Skip::ListScopePending => {
+                *self
+                    .skipped
+                    .entry("list_scope_pending".to_owned())
+                    .or_default() += 1;
+            }
+            // Counted by its map outcome's reason.
+            Skip::NotSynced => {}
+            // The worker has no listing, so never defers a restore.
+            Skip::DeferredRestore => self.stale += 1,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The worker's counts: one batch's, logged and emitted as metrics.
+
+use std::collections::BTreeMap;
+
+use hubsync_hubspot::PortalId;
+use serde::Serialize;
+
+/// Counts of one batch (logged, and turned into metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchStats {
+    pub messages: usize,
+    pub poisoned_messages: usize,
+    pub events: usize,
+    pub unknown_type_events: usize,
+    pub deferred_events: usize,
+    pub invalid_events: usize,
+    pub inactive_portal_events: usize,
+    pub hubspot_calls: usize,
+    pub ids_read: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub stale: usize,
+    pub tombstoned: usize,
+    pub archived_deleted: usize,
+    pub archived_merged: usize,
+    pub archived_out_of_scope: usize,
+    pub purged: usize,
+    pub skipped: BTreeMap<String, usize>,
+    pub field_errors: usize,
+    /// Mapped records that could not be stored (fields that do not
+    /// serialize); logged with their key, the rest of the group goes on.
+    pub record_errors: usize,
+    pub failed_groups: usize,
+    pub needs_reauth_groups: usize,
+    /// Owners read from HubSpot into a portal's owners cache.
+    pub owner_refreshes: usize,
+    /// HubSpot calls per portal.
+    pub hubspot_calls_by_portal: BTreeMap<PortalId, usize>,
+}
+
+impl BatchStats {
+    /// Add another batch's counts to these.
+    pub fn absorb(&mut self, other: &BatchStats) {
+        self.messages += other.messages;
+        self.poisoned_messages += other.poisoned_messages;
+        self.events += other.events;
+        self.unknown_type_events += other.unknown_type_events;
+        self.deferred_events += other.deferred_events;
+        self.invalid_events += other.invalid_events;
+        self.inactive_portal_events += other.inactive_portal_events;
+        self.hubspot_calls += other.hubspot_calls;
+        self.ids_read += other.ids_read;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.stale += other.stale;
+        self.tombstoned += other.tombstoned;
+        self.archived_deleted += other.archived_deleted;
+        self.archived_merged += other.archived_merged;
+        self.archived_out_of_scope += other.archived_out_of_scope;
+        self.purged += other.purged;
+        self.field_errors += other.field_errors;
+        self.record_errors += other.record_errors;
+        self.failed_groups += other.failed_groups;
+        self.needs_reauth_groups += other.needs_reauth_groups;
+        self.owner_refreshes += other.owner_refreshes;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.hubspot_calls_by_portal {
+            *self.hubspot_calls_by_portal.entry(*k).or_default() += v;
+        }
+    }
+}
+
+/// The result of one batch.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    /// Message ids to report as `batchItemFailures`.
+    pub failed: Vec<String>,
+    pub stats: BatchStats,
+}
+
+/// The `Function` dimension of the worker's metrics.
+pub const FUNCTION: &str = "record-upsert";
+
+impl BatchStats {
+    /// EMF: records written / skipped / archived, failures, and HubSpot
+    /// calls (and 429s, from `rate_limited`) per portal.
+    pub fn emit_metrics(&self, rate_limited: &BTreeMap<PortalId, u64>) {
+        use hubsync_runtime::metrics::Metrics;
+        let n = |v: usize| v as u64;
+        Metrics::new(FUNCTION)
+            .count("Messages", n(self.messages))
+            .count("Events", n(self.events))
+            .count("RecordsWritten", n(self.created + self.updated))
+            .count("RecordsCreated", n(self.created))
+            .count("RecordsUpdated", n(self.updated))
+            .count("RecordsUnchanged", n(self.unchanged))
+            .count("RecordsStale", n(self.stale))
+            .count(
+                "RecordsSkipped",
+                self.skipped.values().map(|v| *v as u64).sum(),
+            )
+            .count(
+                "RecordsArchived",
+                n(self.archived_deleted + self.archived_merged + self.archived_out_of_scope),
+            )
+            .count("RecordsPurged", n(self.purged))
+            .count("FieldErrors", n(self.field_errors))
+            .count("RecordErrors", n(self.record_errors))
+            .count("PoisonedMessages", n(self.poisoned_messages))
+            .count("FailedGroups", n(self.failed_groups))
+            .count("NeedsReauth", n(self.needs_reauth_groups))
+            .emit();
+        for (portal, calls) in &self.hubspot_calls_by_portal {
+            Metrics::new(FUNCTION)
+                .dimension("PortalId", portal)
+                .count("HubSpotCalls", *calls as u64)
+                .count(
+                    "HubSpot429s",
+                    rate_limited.get(portal).copied().unwrap_or(0),
+                )
+                .emit();
+        }
+    }
+}
+
+impl BatchStats {
+    /// What loading a mapping context cost a portal.
+    pub fn absorb_load(&mut self, portal: PortalId, counts: hubsync_sync::LoadCounts) {
+        let calls = counts.hubspot_calls as usize;
+        self.hubspot_calls += calls;
+        *self.hubspot_calls_by_portal.entry(portal).or_default() += calls;
+        self.owner_refreshes += counts.owner_reads as usize;
+    }
+}

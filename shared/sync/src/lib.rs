@@ -1,0 +1,62 @@
+//! The sync core: what the real-time worker and the reconciliation share.
+//! They differ in how they *get* HubSpot records (events and batch reads,
+//! or the full listing merge-joined with the store); what they *do* with a
+//! record is decided here, once.
+//!
+//! * [`source`]: HubSpot reads as one-method traits, implemented once by
+//!   [`HubSpotSource`]; the bundles [`ObjectReader`] (worker) and
+//!   [`CrmSource`] (reconciliation).
+//! * [`context`]: the mapping-context loader — config, owners under one
+//!   cache policy, list members, associations.
+//! * [`decide`]: the decision for one record (create, update, un-archive,
+//!   restore, archive out of scope, skip) over the version rule
+//!   (`HubSpotObject::version`) and the store's write guard.
+//! * [`SyncStore`] / [`RunStore`]: the store traits each side needs, named
+//!   once.
+#![forbid(unsafe_code)]
+
+pub mod context;
+pub mod decide;
+pub mod source;
+
+use hubsync_hubspot::HubSpotError;
+use hubsync_store::{
+    ConnectionStore, MappingConfigStore, OwnersCacheStore, RecordStore, StoreError, SyncStateStore,
+    TokenStore,
+};
+
+pub use context::{
+    association_targets, ContextLoader, LoadCounts, LoadedOwners, OwnersFreshness,
+    OWNERS_REFRESH_INTERVAL_MS,
+};
+pub use decide::{decide, Decision, Facts, ListedLive, Skip, UpdateClass, WriteKind};
+pub use source::{
+    BatchRead, CountObjects, CrmSource, HubSpotSource, ListPage, ObjectReader, PortalStats,
+    ReadAssociations, ReadListMembers, ReadOwners, ReadProperties,
+};
+
+/// Why a unit of sync work (a worker group, a reconcile slice) failed; the
+/// caller retries it (a revoked grant excepted: the portal stops syncing).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("HubSpot: {0}")]
+    HubSpot(#[from] HubSpotError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What the worker needs of the store: records, connections, mapping
+/// configs and owners caches.
+pub trait SyncStore: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore {}
+impl<T: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore> SyncStore for T {}
+
+/// What a reconciliation run needs besides: tokens and run state.
+pub trait RunStore: SyncStore + TokenStore + SyncStateStore {}
+impl<T: SyncStore + TokenStore + SyncStateStore> RunStore for T {}
+
+/// Now, epoch ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
