@@ -16,12 +16,14 @@
 //! [`http::respond`] routes for both the Lambda and the local runner.
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod http;
 pub mod link;
 pub mod reply;
 pub mod service;
 pub mod settings;
 
+pub use error::{ConnectError, DisconnectError};
 pub use http::respond;
 pub use hubsync_messages::SqsJobQueue;
 pub use reply::Reply;

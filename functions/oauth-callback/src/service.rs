@@ -3,27 +3,30 @@
 //! [`OAuthStateStore`] + [`ConnectionStore`], the [`TokenCipher`]) so that
 //! tests can drive it.
 //!
-//! Every failure ends on a [`Reply`] with a clear message and the right
-//! status; logs carry ids (tenant, portal) and error kinds, never a token,
-//! a code, a state or the client secret.
+//! The steps return typed errors ([`crate::error`]); each public route turns
+//! one into its page (or JSON) and log line in one place. Logs carry ids
+//! (tenant, portal) and error kinds, never a token, a code, a state or the
+//! client secret.
 
 use std::future::Future;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hubsync_auth::{expires_at, TokenCipher};
-use hubsync_hubspot::{GrantStatus, OAuthClient, OAuthError, PortalId, TokenGrant, TokenInfo};
+use hubsync_hubspot::{OAuthClient, OAuthError, PortalId, TokenGrant, TokenInfo};
 use hubsync_store::{
     ClaimOutcome, Connection, ConnectionStatus, ConnectionStore, OAuthStateStore, PendingAuth,
     StateOutcome, SyncJob,
 };
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::SecretString;
+use tracing::Instrument;
 
 use hubsync_admin::connection::GrantRevoker;
 use hubsync_messages::JobMessage;
 
-use crate::link::{self, LinkError, Purpose};
+use crate::error::{ConnectError, DisconnectError};
+use crate::link::{self, Purpose};
 use crate::reply::Reply;
 use crate::settings::FlowConfig;
 
@@ -100,80 +103,6 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-fn link_refused(e: LinkError) -> Reply {
-    let (status, message) = match e {
-        LinkError::Missing => (
-            401,
-            "This link is missing its signature. Open \"Connect HubSpot\" from the application again.",
-        ),
-        LinkError::BadTenant | LinkError::BadSignature => (
-            403,
-            "This link is not valid (its signature does not match). Open \"Connect HubSpot\" from the application again.",
-        ),
-        LinkError::Expired => (
-            403,
-            "This link has expired. Open \"Connect HubSpot\" from the application again.",
-        ),
-        LinkError::TooLong => (
-            403,
-            "This link is not valid (its expiry is too far away). Open \"Connect HubSpot\" from the application again.",
-        ),
-    };
-    Reply::page(status, "Link not valid", message)
-}
-
-fn unavailable() -> Reply {
-    Reply::page(
-        503,
-        "Temporarily unavailable",
-        "HubSpot could not be connected right now because of a temporary problem on our side. Please try again in a few minutes.",
-    )
-}
-
-fn restart(status: u16, title: &str, why: &str) -> Reply {
-    Reply::page(
-        status,
-        title,
-        &format!("{why} Nothing was connected. Please start again from \"Connect HubSpot\" in the application."),
-    )
-}
-
-/// The page for a failed token-endpoint call.
-fn token_endpoint_failed(e: &OAuthError) -> Reply {
-    match e {
-        OAuthError::InvalidGrant {
-            status: GrantStatus::BadAuthCode,
-        } => restart(
-            400,
-            "Authorization code not valid",
-            "HubSpot's authorization code has expired or was already used.",
-        ),
-        OAuthError::InvalidGrant { .. } => restart(
-            400,
-            "Authorization refused",
-            "HubSpot refused the authorization.",
-        ),
-        OAuthError::RateLimited { .. } => restart(
-            503,
-            "HubSpot is busy",
-            "HubSpot asked us to slow down while connecting your account.",
-        ),
-        OAuthError::Server { .. } | OAuthError::Timeout | OAuthError::Transport(_) => restart(
-            502,
-            "HubSpot is not responding",
-            "HubSpot did not answer while connecting your account.",
-        ),
-        OAuthError::InvalidClient
-        | OAuthError::Rejected { .. }
-        | OAuthError::Decode { .. }
-        | OAuthError::Config(_) => restart(
-            502,
-            "Connection failed",
-            "HubSpot rejected the connection request (a configuration problem on our side has been logged).",
-        ),
-    }
-}
-
 impl<S, T, C, Q> OAuthService<S, T, C, Q>
 where
     S: OAuthStateStore + ConnectionStore,
@@ -187,7 +116,37 @@ where
 
     /// `GET /oauth/install?tenant&expires&signature`.
     pub async fn install(&self, query: &Query, now_epoch: i64) -> Reply {
-        let tenant = match link::verify(
+        let span = tracing::info_span!("oauth_install", tenant = tracing::field::Empty);
+        answer(self.start(query, now_epoch).instrument(span).await)
+    }
+
+    /// `GET /oauth/callback?code&state` (or `?error&error_description&state`).
+    pub async fn callback(&self, query: &Query, now_epoch: i64) -> Reply {
+        let span = tracing::info_span!(
+            "oauth_callback",
+            tenant = tracing::field::Empty,
+            portal = tracing::field::Empty
+        );
+        answer(self.finish(query, now_epoch).instrument(span).await)
+    }
+
+    /// `POST /oauth/disconnect?tenant&portal&expires&signature` (signed by
+    /// the application): revokes the refresh token at HubSpot, deletes the
+    /// tokens and marks the connection `disconnected`. Records are kept.
+    pub async fn disconnect(&self, query: &Query, now_epoch: i64) -> Reply {
+        let span = tracing::info_span!("oauth_disconnect", portal = tracing::field::Empty);
+        match self.try_disconnect(query, now_epoch).instrument(span).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                e.log();
+                e.reply()
+            }
+        }
+    }
+
+    /// A verified link → a stored state → the redirect to HubSpot.
+    async fn start(&self, query: &Query, now_epoch: i64) -> Result<Reply, ConnectError> {
+        let tenant = link::verify(
             &self.config.link_secret,
             Purpose::Install,
             query.get("tenant"),
@@ -195,23 +154,16 @@ where
             query.get("signature"),
             now_epoch,
             self.max_lifetime(),
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(reason = %e, "install link refused");
-                return link_refused(e);
-            }
-        };
+        )
+        .map_err(ConnectError::Link)?;
+        tracing::Span::current().record("tenant", tenant.as_str());
         let state = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         let ttl = i64::try_from(self.config.state_ttl.as_secs()).unwrap_or(600);
         let pending = PendingAuth {
             tenant_id: tenant.clone(),
             expires_at_epoch: now_epoch.saturating_add(ttl),
         };
-        if let Err(e) = self.store.put_oauth_state(&state, &pending).await {
-            tracing::error!(tenant = %tenant, error = %e, "could not store the OAuth state");
-            return unavailable();
-        }
+        self.store.put_oauth_state(&state, &pending).await?;
         let scopes = self.config.scopes.join(" ");
         let sep = if self.config.authorize_url.contains('?') {
             '&'
@@ -235,129 +187,64 @@ where
             utf8_percent_encode(&state, QUERY_VALUE),
         );
         tracing::info!(tenant = %tenant, "install: redirecting to HubSpot's consent page");
-        Reply::redirect(location)
+        Ok(Reply::redirect(location))
     }
 
-    /// `GET /oauth/callback?code&state` (or `?error&error_description&state`).
-    pub async fn callback(&self, query: &Query, now_epoch: i64) -> Reply {
-        let Some(state) = query.get("state") else {
-            tracing::warn!("callback without a state");
-            return restart(
-                400,
-                "Connection link not valid",
-                "This page was opened without the security token HubSpot sends back.",
-            );
+    /// The state used up, HubSpot's answer read, the portal connected.
+    async fn finish(&self, query: &Query, now_epoch: i64) -> Result<Reply, ConnectError> {
+        let state = query.get("state").ok_or(ConnectError::MissingState)?;
+        let tenant = match self.store.consume_oauth_state(state, now_epoch).await? {
+            StateOutcome::Consumed { tenant_id } => tenant_id,
+            StateOutcome::Unknown => return Err(ConnectError::UnknownState),
+            StateOutcome::AlreadyUsed => return Err(ConnectError::StateUsed),
+            StateOutcome::Expired => return Err(ConnectError::StateExpired),
         };
-        let tenant = match self.store.consume_oauth_state(state, now_epoch).await {
-            Ok(StateOutcome::Consumed { tenant_id }) => tenant_id,
-            Ok(StateOutcome::Unknown) => {
-                tracing::warn!("callback with an unknown state");
-                return restart(
-                    400,
-                    "Connection link not valid",
-                    "This connection attempt is unknown (or has lapsed).",
-                );
-            }
-            Ok(StateOutcome::AlreadyUsed) => {
-                tracing::warn!("callback with a state that was already used");
-                return restart(
-                    400,
-                    "Connection link already used",
-                    "This connection attempt was already completed or used once.",
-                );
-            }
-            Ok(StateOutcome::Expired) => {
-                tracing::warn!("callback with an expired state");
-                return restart(
-                    400,
-                    "Connection link expired",
-                    "This connection attempt took too long and has expired.",
-                );
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not check the OAuth state");
-                return unavailable();
-            }
-        };
+        tracing::Span::current().record("tenant", tenant.as_str());
         if let Some(error) = query.get("error") {
-            tracing::info!(tenant = %tenant, error = %truncate(error, 64), "HubSpot returned an authorization error");
-            return if error == "access_denied" {
-                restart(
-                    403,
-                    "HubSpot access was declined",
-                    "You declined to give the application access to your HubSpot account.",
-                )
+            return Err(if error == "access_denied" {
+                ConnectError::AccessDenied
             } else {
-                restart(
-                    400,
-                    "HubSpot did not authorize the connection",
-                    &format!("HubSpot answered with \"{}\".", truncate(error, 64)),
-                )
-            };
+                ConnectError::Authorization(truncate(error, 64))
+            });
         }
-        let Some(code) = query.get("code").map(|c| SecretString::from(c.to_owned())) else {
-            tracing::warn!(tenant = %tenant, "callback without a code");
-            return restart(
-                400,
-                "Connection failed",
-                "HubSpot did not send an authorization code.",
-            );
-        };
+        let code = query
+            .get("code")
+            .map(|c| SecretString::from(c.to_owned()))
+            .ok_or(ConnectError::MissingCode)?;
         self.connect(&tenant, &code).await
     }
 
-    async fn connect(&self, tenant: &str, code: &SecretString) -> Reply {
-        let grant = match self.hubspot.exchange_code(code).await {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::warn!(tenant = %tenant, error = %e, "code exchange failed");
-                return token_endpoint_failed(&e);
-            }
-        };
+    async fn connect(&self, tenant: &str, code: &SecretString) -> Result<Reply, ConnectError> {
+        let grant = self
+            .hubspot
+            .exchange_code(code)
+            .await
+            .map_err(ConnectError::TokenEndpoint)?;
         // The granted scopes (declined optional ones are missing) decide
         // what the connection can do, e.g. list scope needs crm.lists.read.
         let (portal, scopes) = match (grant.hub_id, grant.scopes.clone()) {
             (Some(p), Some(scopes)) => (p, scopes),
-            _ => match self.hubspot.introspect(&grant.access_token).await {
-                Ok(TokenInfo {
+            _ => match self
+                .hubspot
+                .introspect(&grant.access_token)
+                .await
+                .map_err(ConnectError::TokenEndpoint)?
+            {
+                TokenInfo {
                     hub_id: Some(p),
                     scopes,
                     ..
-                }) => (p, scopes),
-                Ok(_) => {
-                    tracing::error!(tenant = %tenant, "introspection did not name the portal");
-                    return restart(
-                        502,
-                        "Connection failed",
-                        "HubSpot did not tell us which account was connected.",
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(tenant = %tenant, error = %e, "token introspection failed");
-                    return token_endpoint_failed(&e);
-                }
+                } => (p, scopes),
+                _ => return Err(ConnectError::NoPortal),
             },
         };
-        let existing = match self.store.get_connection(portal).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(tenant = %tenant, portal = %portal, error = %e, "connection lookup failed");
-                return unavailable();
-            }
-        };
+        tracing::Span::current().record("portal", portal.0);
+        let existing = self.store.get_connection(portal).await?;
         if existing.as_ref().is_some_and(|c| c.tenant_id != tenant) {
-            return self.other_tenant(tenant, portal);
+            return Err(ConnectError::OtherTenant(portal));
         }
-        let (access, refresh) = match (
-            self.cipher.encrypt(portal, &grant.access_token).await,
-            self.cipher.encrypt(portal, &grant.refresh_token).await,
-        ) {
-            (Ok(a), Ok(r)) => (a, r),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(tenant = %tenant, portal = %portal, error = %e, "token encryption failed");
-                return unavailable();
-            }
-        };
+        let access = self.cipher.encrypt(portal, &grant.access_token).await?;
+        let refresh = self.cipher.encrypt(portal, &grant.refresh_token).await?;
         let now = chrono::Utc::now();
         let connection = Connection {
             portal_id: portal,
@@ -372,27 +259,18 @@ where
             last_webhook_at: existing.as_ref().and_then(|c| c.last_webhook_at),
             status_reason: None,
         };
-        match self.store.claim_connection(&connection).await {
-            Ok(ClaimOutcome::Stored) => {}
-            Ok(ClaimOutcome::OtherTenant) => return self.other_tenant(tenant, portal),
-            Err(e) => {
-                tracing::error!(tenant = %tenant, portal = %portal, error = %e, "could not store the connection");
-                return unavailable();
-            }
+        if self.store.claim_connection(&connection).await? == ClaimOutcome::OtherTenant {
+            return Err(ConnectError::OtherTenant(portal));
         }
         let reconnected = existing.is_some();
         tracing::info!(tenant = %tenant, portal = %portal, reconnected, "HubSpot portal connected");
         let job = JobMessage::from(SyncJob::initial(portal));
-        if let Err(e) = self.jobs.enqueue(std::slice::from_ref(&job)).await {
-            tracing::error!(tenant = %tenant, portal = %portal, error = %e, "connected, but the initial sync could not be queued");
-            return Reply::page(
-                503,
-                "Connected, sync not started",
-                "Your HubSpot account is connected, but the first sync could not be started. Please connect again in a few minutes to start it.",
-            );
-        }
+        self.jobs
+            .enqueue(std::slice::from_ref(&job))
+            .await
+            .map_err(ConnectError::NotQueued)?;
         tracing::info!(portal = %portal, "initial sync queued");
-        match &self.config.success_url {
+        Ok(match &self.config.success_url {
             Some(url) => {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 Reply::redirect(format!("{url}{sep}portalId={portal}"))
@@ -404,35 +282,21 @@ where
                     "HubSpot account {portal} is connected. The first sync of your companies, contacts and deals has started; you can close this page."
                 ),
             ),
-        }
+        })
     }
 
-    fn other_tenant(&self, tenant: &str, portal: PortalId) -> Reply {
-        tracing::warn!(tenant = %tenant, portal = %portal, "portal is connected to another tenant: refused");
-        Reply::page(
-            409,
-            "HubSpot account already connected",
-            &format!(
-                "HubSpot account {portal} is already connected to another workspace of the application. Nothing was changed. Disconnect it there first, or connect a different HubSpot account."
-            ),
-        )
-    }
-
-    /// `POST /oauth/disconnect?tenant&portal&expires&signature` (signed by
-    /// the application): revokes the refresh token at HubSpot, deletes the
-    /// tokens and marks the connection `disconnected`. Records are kept.
-    pub async fn disconnect(&self, query: &Query, now_epoch: i64) -> Reply {
-        let Some(portal) = query
+    async fn try_disconnect(
+        &self,
+        query: &Query,
+        now_epoch: i64,
+    ) -> Result<Reply, DisconnectError> {
+        let portal = query
             .get("portal")
             .and_then(|p| p.parse::<u64>().ok())
             .map(PortalId)
-        else {
-            return Reply::json(
-                400,
-                &serde_json::json!({"error": "portal is missing or not a number"}),
-            );
-        };
-        let tenant = match link::verify(
+            .ok_or(DisconnectError::BadPortal)?;
+        tracing::Span::current().record("portal", portal.0);
+        let tenant = link::verify(
             &self.config.link_secret,
             Purpose::Disconnect { portal: portal.0 },
             query.get("tenant"),
@@ -440,57 +304,44 @@ where
             query.get("signature"),
             now_epoch,
             self.max_lifetime(),
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(portal = %portal, reason = %e, "disconnect request refused");
-                let status = if e == LinkError::Missing { 401 } else { 403 };
-                return Reply::json(status, &serde_json::json!({"error": e.to_string()}));
-            }
+        )
+        .map_err(DisconnectError::Link)?;
+        let connection = match self
+            .store
+            .get_connection(portal)
+            .await
+            .map_err(DisconnectError::Store)?
+        {
+            Some(c) if c.tenant_id == tenant => c,
+            _ => return Err(DisconnectError::NotConnected),
         };
-        let connection = match self.store.get_connection(portal).await {
-            Ok(Some(c)) if c.tenant_id == tenant => c,
-            Ok(_) => {
-                return Reply::json(
-                    404,
-                    &serde_json::json!({"error": "this portal is not connected to this tenant"}),
-                )
-            }
-            Err(e) => {
-                tracing::error!(portal = %portal, error = %e, "connection lookup failed");
-                return Reply::json(
-                    503,
-                    &serde_json::json!({"error": "temporarily unavailable"}),
-                );
-            }
-        };
-        let revoked = match hubsync_admin::connection::disconnect(
+        let revoked = hubsync_admin::connection::disconnect(
             &self.store,
             &self.cipher,
             &self.hubspot,
             &connection,
         )
         .await
-        {
-            Ok(d) => d.revoked_at_hubspot,
-            Err(e) => {
-                tracing::error!(portal = %portal, error = %e, "could not mark the connection disconnected");
-                return Reply::json(
-                    503,
-                    &serde_json::json!({"error": "temporarily unavailable"}),
-                );
-            }
-        };
+        .map_err(DisconnectError::Store)?
+        .revoked_at_hubspot;
         tracing::info!(tenant = %tenant, "disconnect requested by the tenant's signed link");
-        Reply::json(
+        Ok(Reply::json(
             200,
             &serde_json::json!({
                 "portalId": portal,
                 "status": "disconnected",
                 "revokedAtHubSpot": revoked,
             }),
-        )
+        ))
     }
+}
+
+/// The flow's answer: its reply, or its error's page (logged).
+fn answer(result: Result<Reply, ConnectError>) -> Reply {
+    result.unwrap_or_else(|e| {
+        e.log();
+        e.reply()
+    })
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -107,12 +107,7 @@ async fn run<S>(
     kind: SyncJobKind,
 ) -> anyhow::Result<TypeRunReport>
 where
-    S: RecordStore
-        + TokenStore
-        + ConnectionStore
-        + SyncStateStore
-        + MappingConfigStore
-        + hubsync_store::OwnersCacheStore,
+    S: hubsync_sync::RunStore,
 {
     let job = JobMessage::new(kind, PortalId(portal), vec![ObjectType::Companies]);
     match engine

@@ -33,8 +33,8 @@ use hubsync_hubspot::signature::{
 };
 use hubsync_hubspot::{ClientConfig, HubSpotClient, PortalId, StaticToken, Unlimited};
 use hubsync_store::{
-    Connection, ConnectionStatus, ConnectionStore, DynamoStore, MemoryStore, RecordStore,
-    StoreConfig, StoreStats,
+    Connection, ConnectionStatus, ConnectionStore, DynamoStore, MemoryStore, StoreConfig,
+    StoreStats,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -235,12 +235,7 @@ impl Bench {
 
 /// Feed messages to the worker `batch_size` at a time (as the SQS event
 /// source would); return the summed stats, invocations and elapsed time.
-async fn drive<
-    S: RecordStore
-        + ConnectionStore
-        + hubsync_store::MappingConfigStore
-        + hubsync_store::OwnersCacheStore,
->(
+async fn drive<S: hubsync_sync::SyncStore>(
     worker: &Worker<Reader, S>,
     messages: &[InboundMessage],
     batch_size: usize,
@@ -456,12 +451,7 @@ fn print_pass(p: &Pass) {
     );
 }
 
-async fn passes<
-    S: RecordStore
-        + ConnectionStore
-        + hubsync_store::MappingConfigStore
-        + hubsync_store::OwnersCacheStore,
->(
+async fn passes<S: hubsync_sync::SyncStore>(
     b: &Bench,
     worker: &Worker<Reader, S>,
     stats: &StoreStats,

@@ -6,6 +6,10 @@
 //! secret like the SAM template, runs the webhook intake and the worker with
 //! their Lambda handler code, connects a portal, makes changes in HubSpot
 //! and shows what landed in DynamoDB and how fast.
+//!
+//! Everything that operates a deployment (or the local stack as one) —
+//! status, re-sync, mappings, DLQs, purge, disconnect, the HubSpot app — is
+//! `hubsync-ops`; this binary only runs hubsync locally.
 
 use std::time::{Duration, Instant};
 
@@ -29,24 +33,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Queue a re-sync of one portal (optionally one object type) on the
-    /// sync-jobs queue ("Retry sync"); the reconcile function runs it.
-    Resync {
-        #[arg(long)]
-        portal: u64,
-        /// companies, contacts or deals (default: every type).
-        #[arg(long = "type")]
-        object_type: Option<ObjectType>,
-        /// The sync-jobs queue (the stack's `SyncJobsQueueUrl` output).
-        #[arg(long, env = "HUBSYNC_SYNC_JOBS_QUEUE_URL")]
-        queue_url: String,
-    },
-    /// A portal's mapping config: show the defaults, validate, save,
-    /// preview on real records.
-    Mapping {
-        #[command(subcommand)]
-        command: MappingCommand,
-    },
     /// End-to-end demo of the real-time sync (needs AWS_ENDPOINT_URL).
     Demo {
         #[arg(long, default_value_t = 200)]
@@ -75,119 +61,6 @@ fn parse_format(s: &str) -> std::result::Result<WebhookFormat, String> {
         .map_err(|_| format!("{s:?} is not generic, classic or mixed"))
 }
 
-/// Where a mapping command finds the portal's connection and HubSpot.
-#[derive(clap::Args)]
-struct MappingTarget {
-    #[arg(long)]
-    portal: u64,
-    /// The config (JSON; types left out keep their defaults).
-    #[arg(long)]
-    file: std::path::PathBuf,
-    /// HubSpot's API base URL.
-    #[arg(
-        long,
-        env = "HUBSYNC_HUBSPOT_BASE_URL",
-        default_value = "https://api.hubapi.com"
-    )]
-    hubspot_base_url: String,
-    /// The KMS key of the stored tokens.
-    #[arg(long, env = "HUBSYNC_TOKEN_KEY_ID")]
-    token_key_id: String,
-}
-
-#[derive(Subcommand)]
-enum MappingCommand {
-    /// Print the default config (DESIGN.md's field map) as JSON, a starting
-    /// point for a portal's file.
-    ShowDefault,
-    /// Validate a config against the portal's HubSpot properties.
-    Validate(MappingTarget),
-    /// Validate and save a config for the portal (Control table; tables
-    /// from HUBSYNC_RECORDS_TABLE / HUBSYNC_CONTROL_TABLE).
-    Set(MappingTarget),
-    /// Map a sample of the portal's records with a config and print the
-    /// app records and field errors as JSON; writes nothing.
-    Preview {
-        #[command(flatten)]
-        target: MappingTarget,
-        /// companies, contacts or deals (default: every type).
-        #[arg(long = "type")]
-        object_type: Option<ObjectType>,
-        /// Records per type (≤ 100).
-        #[arg(long, default_value_t = 10)]
-        sample: u32,
-    },
-}
-
-async fn mapping_command(command: MappingCommand) -> Result<()> {
-    use hubsync_admin::mapping::{preview, save_config, validate_config, MappingError};
-    use hubsync_mapping::MappingConfig;
-    let target = match &command {
-        MappingCommand::ShowDefault => {
-            println!("{}", MappingConfig::default().to_json_pretty());
-            return Ok(());
-        }
-        MappingCommand::Validate(t) | MappingCommand::Set(t) => t,
-        MappingCommand::Preview { target, .. } => target,
-    };
-    let text = std::fs::read_to_string(&target.file)
-        .with_context(|| format!("read {}", target.file.display()))?;
-    let config = MappingConfig::from_json(&text)
-        .with_context(|| format!("{} is not a mapping config", target.file.display()))?;
-    let aws = hubsync_runtime::aws_sdk_config().await;
-    let store = hubsync_store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        hubsync_store::StoreConfig::from_env()?,
-    );
-    let tokens = hubsync_auth::ConnectionTokens::new(
-        store.clone(),
-        hubsync_auth::KmsCipher::new(aws_sdk_kms::Client::new(&aws), target.token_key_id.clone()),
-    );
-    let client = hubsync_hubspot::HubSpotClient::new(hubsync_hubspot::ClientConfig::new(
-        target.hubspot_base_url.clone(),
-    ))?;
-    let portal = PortalId(target.portal);
-    let result = match &command {
-        MappingCommand::ShowDefault => return Ok(()),
-        MappingCommand::Validate(_) => validate_config(&client, &tokens, portal, &config)
-            .await
-            .map(|c| c.to_json_pretty()),
-        MappingCommand::Set(_) => save_config(&store, &client, &tokens, portal, &config)
-            .await
-            .map(|s| format!("saved revision {} for portal {portal}", s.revision)),
-        MappingCommand::Preview {
-            object_type,
-            sample,
-            ..
-        } => {
-            let types: Vec<ObjectType> = match object_type {
-                Some(t) => vec![*t],
-                None => ObjectType::ALL.to_vec(),
-            };
-            match preview(&client, &tokens, portal, &config, &types, *sample).await {
-                Ok(p) => Ok(serde_json::to_string_pretty(&p).context("print the preview")?),
-                Err(e) => Err(e),
-            }
-        }
-    };
-    match result {
-        Ok(text) => {
-            println!("{text}");
-            Ok(())
-        }
-        Err(MappingError::Rejected(errors)) => {
-            for e in &errors.0 {
-                eprintln!("rejected: {e}");
-            }
-            bail!(
-                "the mapping config was rejected ({} problems)",
-                errors.0.len()
-            )
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     hubsync_runtime::init_tracing();
@@ -197,7 +70,6 @@ async fn main() -> Result<()> {
         hubsync_runtime::metrics::capture(|_| {});
     }
     match Cli::parse().command {
-        Command::Mapping { command } => mapping_command(command).await,
         Command::Demo {
             companies,
             contacts,
@@ -217,18 +89,6 @@ async fn main() -> Result<()> {
                 webhook_format,
             )
             .await
-        }
-        Command::Resync {
-            portal,
-            object_type,
-            queue_url,
-        } => {
-            let aws = hubsync_runtime::aws_sdk_config().await;
-            let body =
-                hubsync_local::reconcile::queue_resync(&aws, &queue_url, portal, object_type)
-                    .await?;
-            println!("queued {body}");
-            Ok(())
         }
     }
 }

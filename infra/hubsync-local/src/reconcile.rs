@@ -12,9 +12,7 @@ use hubsync_hubspot::{
     ClientConfig, HubSpotClient, InProcessRateLimiter, ObjectType, PortalId, RateLimitConfig,
     RateLimiter, StaticToken, Unlimited,
 };
-use hubsync_store::{
-    ConnectionStore, DynamoStore, RecordStore, RunReport, SyncJobKind, SyncStateStore, TokenStore,
-};
+use hubsync_store::{ConnectionStore, DynamoStore, RunReport, SyncJobKind};
 
 pub use ::reconcile::{
     engine, fanout, handler, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
@@ -147,12 +145,7 @@ pub async fn drain<C, S>(
 ) -> Result<Drained>
 where
     C: CrmSource,
-    S: RecordStore
-        + TokenStore
-        + ConnectionStore
-        + SyncStateStore
-        + hubsync_store::MappingConfigStore
-        + hubsync_store::OwnersCacheStore,
+    S: hubsync_sync::RunStore,
 {
     let mut out = Drained::default();
     let mut n = 0u64;
@@ -189,12 +182,7 @@ pub async fn run_job<C, S>(
 ) -> Result<(RunReport, Drained)>
 where
     C: CrmSource,
-    S: RecordStore
-        + TokenStore
-        + ConnectionStore
-        + SyncStateStore
-        + hubsync_store::MappingConfigStore
-        + hubsync_store::OwnersCacheStore,
+    S: hubsync_sync::RunStore,
 {
     let portal = job.job.portal_id;
     reconciler.queue().enqueue_now(job);
@@ -218,22 +206,6 @@ pub fn resync_job(portal: u64, object_type: Option<ObjectType>) -> JobMessage {
         PortalId(portal),
         object_type.into_iter().collect(),
     )
-}
-
-/// Ops: queue a re-sync on the sync-jobs queue (SQS, or moto through
-/// `AWS_ENDPOINT_URL`). Returns the message body sent.
-pub async fn queue_resync(
-    aws: &aws_config::SdkConfig,
-    queue_url: &str,
-    portal: u64,
-    object_type: Option<ObjectType>,
-) -> Result<String> {
-    use ::reconcile::JobQueue;
-    let job = resync_job(portal, object_type);
-    SqsJobQueue::new(aws_sdk_sqs::Client::new(aws), queue_url)
-        .enqueue(std::slice::from_ref(&job))
-        .await?;
-    Ok(job.to_json()?)
 }
 
 /// The real-time worker's pieces, for tests that replay webhooks through
