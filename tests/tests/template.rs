@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use hubsync_runtime::{ConfigError, Env, FromEnv};
 use serde_json::{json, Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -468,51 +469,79 @@ fn queue_visibility_timeout_is_at_least_six_worker_timeouts() {
     }
 }
 
-/// The variables a function's crate requires at start-up
-/// (`required_env("…")` in its sources, plus the tables when it builds a
-/// store from the environment).
-fn required_variables(binary: &str) -> BTreeSet<String> {
-    let src = workspace_root().join("functions").join(binary).join("src");
-    let mut names = BTreeSet::new();
-    for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
-        let path = entry.expect("directory entry").path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
+/// A function's environment as the template sets it (globals, then its
+/// own): literal values as they are, a `!Ref` to a parameter as its
+/// default, any other intrinsic (an ARN, a URL) as a placeholder.
+fn function_env(t: &Value, f: &Value) -> Vec<(String, String)> {
+    let scalar = |v: &Value| -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
         }
-        let text = std::fs::read_to_string(&path).expect("read a source file");
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find("required_env(\"") {
-            rest = &rest[i + "required_env(\"".len()..];
-            if let Some(end) = rest.find('"') {
-                names.insert(rest[..end].to_string());
-            }
-        }
-        if text.contains("StoreConfig::from_env") {
-            names.insert("HUBSYNC_RECORDS_TABLE".into());
-            names.insert("HUBSYNC_CONTROL_TABLE".into());
+    };
+    let resolve = |v: &Value| -> String {
+        scalar(v)
+            .or_else(|| {
+                let p = &t["Parameters"][v["Ref"].as_str()?];
+                // No default: a value the parameter's constraints allow.
+                let numeric = p["Type"] == "Number" || p["AllowedPattern"] == "^[0-9]+$";
+                scalar(&p["Default"]).or_else(|| numeric.then(|| "12345".to_owned()))
+            })
+            .unwrap_or_else(|| "resolved-at-deploy".to_owned())
+    };
+    let mut vars = std::collections::BTreeMap::new();
+    for scope in [
+        &t["Globals"]["Function"]["Environment"]["Variables"],
+        &f["Properties"]["Environment"]["Variables"],
+    ] {
+        for (k, v) in scope.as_object().into_iter().flatten() {
+            vars.insert(k.clone(), resolve(v));
         }
     }
-    names
+    vars.into_iter().collect()
+}
+
+/// Reads a function's settings the way its `main.rs` does.
+fn read_settings(binary: &str, env: &Env) -> Result<(), ConfigError> {
+    match binary {
+        "oauth-callback" => oauth_callback::Settings::from_vars(env).map(drop),
+        "webhook-intake" => webhook_intake::settings::Settings::from_vars(env).map(drop),
+        "record-upsert" => record_upsert::settings::Settings::from_vars(env).map(drop),
+        "reconcile" => reconcile::settings::Settings::from_vars(env).map(drop),
+        other => panic!("{other}: a function this test does not know"),
+    }
 }
 
 #[test]
-fn every_variable_a_function_requires_is_set() {
+fn every_function_reads_its_settings_from_the_template() {
     let t = template();
-    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
     for (id, f) in functions(&t) {
         let binary = f["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .expect("a binary name");
-        let own = &f["Properties"]["Environment"]["Variables"];
-        let required = required_variables(binary);
-        assert!(!required.is_empty(), "{binary}: no required_env found");
-        for name in required {
-            assert!(
-                !own[&name].is_null() || !globals[&name].is_null(),
-                "{id}: {name} is required by {binary} but not set"
-            );
+        let vars = function_env(&t, f);
+        read_settings(binary, &Env::from_pairs(vars.clone()))
+            .unwrap_or_else(|e| panic!("{id} ({binary}) cannot start: {e}"));
+        // And each variable it requires, removed, is named in the error.
+        let mut required = 0;
+        for (name, _) in &vars {
+            let without = vars.iter().filter(|(k, _)| k != name).cloned();
+            if let Err(e) = read_settings(binary, &Env::from_pairs(without)) {
+                assert_eq!(e, ConfigError::Missing(leak(name)), "{id}");
+                required += 1;
+            }
         }
+        assert!(
+            required >= 3,
+            "{id}: only {required} required variables found"
+        );
     }
+}
+
+fn leak(name: &str) -> &'static str {
+    Box::leak(name.to_owned().into_boxed_str())
 }
 
 #[test]

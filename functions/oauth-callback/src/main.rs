@@ -1,9 +1,8 @@
 //! Lambda entry point: wiring only (configuration, secrets, SDK clients,
 //! the HTTP handler).
 
-use hubsync_auth::KmsCipher;
-use hubsync_hubspot::{OAuthClient, OAuthConfig};
-use hubsync_store::{DynamoStore, StoreConfig};
+use hubsync_runtime::FromEnv;
+use hubsync_store::DynamoStore;
 use lambda_http::{service_fn, Body, Error, Request, Response};
 use oauth_callback::{respond, OAuthService, Reply, Settings, SqsJobQueue};
 
@@ -12,27 +11,16 @@ async fn main() -> Result<(), Error> {
     hubsync_runtime::init_tracing();
     let settings = Settings::from_env()?;
     let aws = hubsync_runtime::aws_sdk_config().await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    let client_secret = hubsync_runtime::load_secret(&secrets, &settings.client_secret_arn).await?;
-    let link_secret = hubsync_runtime::load_secret(&secrets, &settings.link_secret_arn).await?;
-    let mut oauth = OAuthConfig::new(
-        settings.hubspot_base_url.clone(),
-        settings.client_id.clone(),
-        client_secret,
-        settings.redirect_uri.clone(),
-    );
-    oauth.version = settings.oauth_version.clone();
+    let link_secret = hubsync_runtime::load_secret(
+        &aws_sdk_secretsmanager::Client::new(&aws),
+        &settings.link_secret_arn,
+    )
+    .await?;
     let service = OAuthService {
         config: settings.flow(link_secret),
-        store: DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            StoreConfig::from_env()?,
-        ),
-        hubspot: OAuthClient::new(oauth)?,
-        cipher: KmsCipher::new(
-            aws_sdk_kms::Client::new(&aws),
-            settings.token_key_id.clone(),
-        ),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.store.clone()),
+        hubspot: settings.tokens.oauth_client(&aws).await?,
+        cipher: settings.tokens.cipher(&aws),
         jobs: SqsJobQueue::new(
             aws_sdk_sqs::Client::new(&aws),
             settings.sync_jobs_queue_url.clone(),

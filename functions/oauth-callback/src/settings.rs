@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use hubsync_hubspot::OAuthVersion;
-use hubsync_runtime::{optional_env, parsed_env, required_env, ConfigError};
+use hubsync_auth::wiring::TokenSettings;
+use hubsync_runtime::{ConfigError, Env, FromEnv};
+use hubsync_store::StoreConfig;
 use secrecy::SecretString;
 
 /// The scopes asked for when `HUBSYNC_OAUTH_SCOPES` is not set.
@@ -97,67 +98,64 @@ impl FlowConfig {
 /// Everything `main.rs` reads from the environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub client_id: String,
-    pub client_secret_arn: String,
+    pub store: StoreConfig,
+    /// The app's identity, its token endpoint and the tokens' KMS key
+    /// (shared with the functions that refresh tokens).
+    pub tokens: TokenSettings,
     pub link_secret_arn: String,
-    pub redirect_uri: String,
     pub authorize_url: String,
     pub scopes: Vec<String>,
     pub optional_scopes: Vec<String>,
-    pub oauth_version: OAuthVersion,
-    pub hubspot_base_url: String,
-    pub token_key_id: String,
     pub sync_jobs_queue_url: String,
     pub success_url: Option<String>,
     pub state_ttl: Duration,
     pub link_max_lifetime: Duration,
 }
 
-impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let scopes = optional_env("HUBSYNC_OAUTH_SCOPES")
+impl FromEnv for Settings {
+    fn from_vars(env: &Env) -> Result<Self, ConfigError> {
+        let scopes = env
+            .optional("HUBSYNC_OAUTH_SCOPES")
             .map(|s| scope_list(&s))
             .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
         // Set but empty (`""` or `none`) asks for no optional scope.
-        let optional_scopes = match std::env::var("HUBSYNC_OAUTH_OPTIONAL_SCOPES") {
-            Ok(s) if s.trim() == "none" => Vec::new(),
-            Ok(s) => scope_list(&s),
-            Err(_) => DEFAULT_OPTIONAL_SCOPES
+        let optional_scopes = match env.raw("HUBSYNC_OAUTH_OPTIONAL_SCOPES") {
+            Some(s) if s.trim() == "none" => Vec::new(),
+            Some(s) => scope_list(&s),
+            None => DEFAULT_OPTIONAL_SCOPES
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
         };
         Ok(Self {
-            client_id: required_env("HUBSYNC_HUBSPOT_CLIENT_ID")?,
-            client_secret_arn: required_env("HUBSYNC_CLIENT_SECRET_ARN")?,
-            link_secret_arn: required_env("HUBSYNC_LINK_SECRET_ARN")?,
-            redirect_uri: required_env("HUBSYNC_OAUTH_REDIRECT_URI")?,
-            authorize_url: optional_env("HUBSYNC_OAUTH_AUTHORIZE_URL")
+            store: StoreConfig::from_vars(env)?,
+            tokens: TokenSettings::from_vars(env)?,
+            link_secret_arn: env.required("HUBSYNC_LINK_SECRET_ARN")?,
+            authorize_url: env
+                .optional("HUBSYNC_OAUTH_AUTHORIZE_URL")
                 .unwrap_or_else(|| "https://app.hubspot.com/oauth/authorize".into()),
             scopes,
             optional_scopes,
-            oauth_version: parsed_env("HUBSYNC_OAUTH_VERSION")?
-                .unwrap_or_else(OAuthVersion::current),
-            hubspot_base_url: optional_env("HUBSYNC_HUBSPOT_BASE_URL")
-                .unwrap_or_else(|| "https://api.hubapi.com".into()),
-            token_key_id: required_env("HUBSYNC_TOKEN_KEY_ID")?,
-            sync_jobs_queue_url: required_env("HUBSYNC_SYNC_JOBS_QUEUE_URL")?,
-            success_url: optional_env("HUBSYNC_APP_SUCCESS_URL"),
+            sync_jobs_queue_url: env.required("HUBSYNC_SYNC_JOBS_QUEUE_URL")?,
+            success_url: env.optional("HUBSYNC_APP_SUCCESS_URL"),
             state_ttl: Duration::from_secs(
-                parsed_env("HUBSYNC_OAUTH_STATE_TTL_SECS")?.unwrap_or(600),
+                env.parsed("HUBSYNC_OAUTH_STATE_TTL_SECS")?.unwrap_or(600),
             ),
             link_max_lifetime: Duration::from_secs(
-                parsed_env("HUBSYNC_LINK_MAX_LIFETIME_SECS")?.unwrap_or(3600),
+                env.parsed("HUBSYNC_LINK_MAX_LIFETIME_SECS")?
+                    .unwrap_or(3600),
             ),
         })
     }
+}
 
+impl Settings {
     /// The flow's configuration with the link key read at start-up.
     pub fn flow(&self, link_secret: SecretString) -> FlowConfig {
         FlowConfig {
-            client_id: self.client_id.clone(),
+            client_id: self.tokens.client_id.clone(),
             authorize_url: self.authorize_url.clone(),
-            redirect_uri: self.redirect_uri.clone(),
+            redirect_uri: self.tokens.redirect_uri.clone(),
             scopes: self.scopes.clone(),
             optional_scopes: self.optional_scopes.clone(),
             state_ttl: self.state_ttl,

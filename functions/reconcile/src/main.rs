@@ -2,8 +2,8 @@
 //! One function takes both the schedule event (fan-out) and the SQS
 //! sync-job messages (partial batch failures).
 
-use hubsync_auth::wiring::TokenSettings;
-use hubsync_store::{DynamoStore, StoreConfig};
+use hubsync_runtime::FromEnv;
+use hubsync_store::DynamoStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use reconcile::settings::Settings;
 use reconcile::{Engine, HubSpotSource, Incoming, Reconciler, SqsJobQueue};
@@ -13,12 +13,10 @@ async fn main() -> Result<(), Error> {
     hubsync_runtime::init_tracing();
     let settings = Settings::from_env()?;
     let aws = hubsync_runtime::aws_sdk_config().await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        StoreConfig::from_env()?,
-    );
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.store.clone());
     // Decrypts tokens with KMS and refreshes them (once for all callers).
-    let tokens = TokenSettings::from_env()?
+    let tokens = settings
+        .tokens
         .connection_tokens(&aws, store.clone())
         .await?;
     // The portal's HubSpot budget is shared through the Control table.

@@ -2,13 +2,18 @@
 
 use std::time::Duration;
 
+use hubsync_auth::wiring::TokenSettings;
 use hubsync_ratelimit::{HubSpotSettings, PermitClass};
-use hubsync_runtime::{parsed_env, required_env, ConfigError};
+use hubsync_runtime::{ConfigError, Env, FromEnv};
+use hubsync_store::StoreConfig;
 
 use crate::engine::EngineConfig;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub store: StoreConfig,
+    /// Decrypting and refreshing the portals' tokens.
+    pub tokens: TokenSettings,
     /// The HubSpot client and its rate limiter: reconciliation is the
     /// background class of the portal's shared budget, so a webhook burst
     /// keeps its reserve (README: rate limits).
@@ -18,24 +23,27 @@ pub struct Settings {
     pub handover_reserve: Duration,
 }
 
-impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
+impl FromEnv for Settings {
+    fn from_vars(env: &Env) -> Result<Self, ConfigError> {
         let mut engine = EngineConfig::default();
-        if let Some(n) = parsed_env::<u64>("HUBSYNC_DRIFT_ALERT_THRESHOLD")? {
+        if let Some(n) = env.parsed::<u64>("HUBSYNC_DRIFT_ALERT_THRESHOLD")? {
             engine.drift_alert_threshold = n;
         }
-        if let Some(n) = parsed_env::<u32>("HUBSYNC_CHECKPOINT_EVERY_PAGES")? {
+        if let Some(n) = env.parsed::<u32>("HUBSYNC_CHECKPOINT_EVERY_PAGES")? {
             engine.checkpoint_every_pages = n.max(1);
         }
-        if let Some(s) = parsed_env::<u64>("HUBSYNC_CHECKPOINT_INTERVAL_SECS")? {
+        if let Some(s) = env.parsed::<u64>("HUBSYNC_CHECKPOINT_INTERVAL_SECS")? {
             engine.checkpoint_interval = Duration::from_secs(s.max(1));
         }
         Ok(Self {
-            hubspot: HubSpotSettings::from_env(PermitClass::Background)?,
-            jobs_queue_url: required_env("HUBSYNC_SYNC_JOBS_QUEUE_URL")?,
+            store: StoreConfig::from_vars(env)?,
+            tokens: TokenSettings::from_vars(env)?,
+            hubspot: HubSpotSettings::from_vars(env, PermitClass::Background)?,
+            jobs_queue_url: env.required("HUBSYNC_SYNC_JOBS_QUEUE_URL")?,
             engine,
             handover_reserve: Duration::from_secs(
-                parsed_env::<u64>("HUBSYNC_HANDOVER_RESERVE_SECS")?.unwrap_or(60),
+                env.parsed::<u64>("HUBSYNC_HANDOVER_RESERVE_SECS")?
+                    .unwrap_or(60),
             ),
         })
     }

@@ -1,10 +1,15 @@
 //! Typed configuration of the worker, read once at start-up.
 
+use hubsync_auth::wiring::TokenSettings;
 use hubsync_ratelimit::{HubSpotSettings, PermitClass};
-use hubsync_runtime::{parsed_env, ConfigError};
+use hubsync_runtime::{ConfigError, Env, FromEnv};
+use hubsync_store::StoreConfig;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub store: StoreConfig,
+    /// Decrypting and refreshing the portals' tokens.
+    pub tokens: TokenSettings,
     /// The HubSpot client and its rate limiter: the worker is the
     /// real-time class of the portal's shared budget (README: rate limits).
     pub hubspot: HubSpotSettings,
@@ -12,11 +17,13 @@ pub struct Settings {
     pub concurrency: usize,
 }
 
-impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
+impl FromEnv for Settings {
+    fn from_vars(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            hubspot: HubSpotSettings::from_env(PermitClass::Realtime)?,
-            concurrency: parsed_env("HUBSYNC_GROUP_CONCURRENCY")?.unwrap_or(4),
+            store: StoreConfig::from_vars(env)?,
+            tokens: TokenSettings::from_vars(env)?,
+            hubspot: HubSpotSettings::from_vars(env, PermitClass::Realtime)?,
+            concurrency: env.parsed("HUBSYNC_GROUP_CONCURRENCY")?.unwrap_or(4),
         })
     }
 }

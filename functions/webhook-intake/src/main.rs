@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hubsync_hubspot::signature::WebhookVerifier;
+use hubsync_runtime::FromEnv;
 use lambda_http::{service_fn, Body, Error, Request, Response};
 use webhook_intake::{http::respond, sink::SqsSink, CachedDirectory, Intake, StoreDirectory};
 
@@ -18,7 +19,7 @@ async fn main() -> Result<(), Error> {
     .await?;
     let store = hubsync_store::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
-        hubsync_store::StoreConfig::from_env()?,
+        settings.store.clone(),
     );
     let intake = Intake::new(
         WebhookVerifier::new(secret, settings.public_webhook_url.clone()),

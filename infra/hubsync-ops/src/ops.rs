@@ -166,8 +166,9 @@ impl Ops {
     /// lives in the Control table and is kept through a separate store
     /// handle, so [`Ops::store`]'s counters count data writes only.
     pub fn hubspot_client(&self) -> Result<HubSpotClient> {
-        let mut settings = HubSpotSettings::from_env(PermitClass::Background)
-            .context("read the HubSpot client settings")?;
+        let mut settings =
+            HubSpotSettings::from_vars(&hubsync_runtime::Env::process(), PermitClass::Background)
+                .context("read the HubSpot client settings")?;
         settings.client.base_url = self.config.hubspot_base_url.clone();
         settings
             .client(self.new_store()?)

@@ -5,7 +5,7 @@
 //! `hubsync_ratelimit::HubSpotSettings`.
 
 use hubsync_hubspot::{OAuthClient, OAuthConfig, OAuthVersion};
-use hubsync_runtime::{optional_env, parsed_env, required_env, ConfigError};
+use hubsync_runtime::{ConfigError, Env, FromEnv};
 
 use crate::cipher::KmsCipher;
 use crate::tokens::ConnectionTokens;
@@ -21,32 +21,34 @@ pub struct TokenSettings {
     pub oauth_version: OAuthVersion,
 }
 
-impl TokenSettings {
+impl FromEnv for TokenSettings {
     /// `HUBSYNC_HUBSPOT_BASE_URL` (default `https://api.hubapi.com`),
     /// `HUBSYNC_TOKEN_KEY_ID`, `HUBSYNC_HUBSPOT_CLIENT_ID`,
     /// `HUBSYNC_CLIENT_SECRET_ARN`, `HUBSYNC_OAUTH_REDIRECT_URI`,
     /// `HUBSYNC_OAUTH_VERSION` (default: the current date-versioned API).
-    pub fn from_env() -> Result<Self, ConfigError> {
+    fn from_vars(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            hubspot_base_url: optional_env("HUBSYNC_HUBSPOT_BASE_URL")
+            hubspot_base_url: env
+                .optional("HUBSYNC_HUBSPOT_BASE_URL")
                 .unwrap_or_else(|| "https://api.hubapi.com".into()),
-            token_key_id: required_env("HUBSYNC_TOKEN_KEY_ID")?,
-            client_id: required_env("HUBSYNC_HUBSPOT_CLIENT_ID")?,
-            client_secret_arn: required_env("HUBSYNC_CLIENT_SECRET_ARN")?,
-            redirect_uri: required_env("HUBSYNC_OAUTH_REDIRECT_URI")?,
-            oauth_version: parsed_env("HUBSYNC_OAUTH_VERSION")?
+            token_key_id: env.required("HUBSYNC_TOKEN_KEY_ID")?,
+            client_id: env.required("HUBSYNC_HUBSPOT_CLIENT_ID")?,
+            client_secret_arn: env.required("HUBSYNC_CLIENT_SECRET_ARN")?,
+            redirect_uri: env.required("HUBSYNC_OAUTH_REDIRECT_URI")?,
+            oauth_version: env
+                .parsed("HUBSYNC_OAUTH_VERSION")?
                 .unwrap_or_else(OAuthVersion::current),
         })
     }
+}
 
-    /// The token source: decrypts with KMS, refreshes through HubSpot's
-    /// token endpoint (single-flight through the store's lease).
-    pub async fn connection_tokens<S>(
+impl TokenSettings {
+    /// HubSpot's OAuth endpoints with the app's client secret (read from
+    /// Secrets Manager here, once per cold start).
+    pub async fn oauth_client(
         &self,
         aws: &aws_config::SdkConfig,
-        store: S,
-    ) -> Result<ConnectionTokens<S, KmsCipher, OAuthClient>, Box<dyn std::error::Error + Send + Sync>>
-    {
+    ) -> Result<OAuthClient, Box<dyn std::error::Error + Send + Sync>> {
         let secret = hubsync_runtime::load_secret(
             &aws_sdk_secretsmanager::Client::new(aws),
             &self.client_secret_arn,
@@ -59,7 +61,23 @@ impl TokenSettings {
             self.redirect_uri.clone(),
         );
         config.version = self.oauth_version.clone();
-        let cipher = KmsCipher::new(aws_sdk_kms::Client::new(aws), self.token_key_id.clone());
-        Ok(ConnectionTokens::new(store, cipher).with_refresher(OAuthClient::new(config)?))
+        Ok(OAuthClient::new(config)?)
+    }
+
+    /// The KMS cipher of the tokens at rest.
+    pub fn cipher(&self, aws: &aws_config::SdkConfig) -> KmsCipher {
+        KmsCipher::new(aws_sdk_kms::Client::new(aws), self.token_key_id.clone())
+    }
+
+    /// The token source: decrypts with KMS, refreshes through HubSpot's
+    /// token endpoint (single-flight through the store's lease).
+    pub async fn connection_tokens<S>(
+        &self,
+        aws: &aws_config::SdkConfig,
+        store: S,
+    ) -> Result<ConnectionTokens<S, KmsCipher, OAuthClient>, Box<dyn std::error::Error + Send + Sync>>
+    {
+        let refresher = self.oauth_client(aws).await?;
+        Ok(ConnectionTokens::new(store, self.cipher(aws)).with_refresher(refresher))
     }
 }

@@ -9,7 +9,7 @@ use hubsync_hubspot::{
     ApiVersion, ClientConfig, HubSpotClient, HubSpotError, InProcessRateLimiter, RateLimitConfig,
     RateLimiter,
 };
-use hubsync_runtime::{optional_env, parsed_env, ConfigError};
+use hubsync_runtime::{ConfigError, Env};
 use hubsync_store::RateLedgerStore;
 
 use crate::shared_limit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
@@ -57,31 +57,33 @@ impl HubSpotSettings {
     /// share's divisor, default 1), and the shared limiter's
     /// `HUBSYNC_RATE_LIMIT_BLOCK`, `HUBSYNC_RATE_LIMIT_REALTIME_RESERVE`,
     /// `HUBSYNC_RATE_LIMIT_BACKGROUND_RESERVE`.
-    pub fn from_env(class: PermitClass) -> Result<Self, ConfigError> {
+    pub fn from_vars(env: &Env, class: PermitClass) -> Result<Self, ConfigError> {
         let mut client = ClientConfig::new(
-            optional_env("HUBSYNC_HUBSPOT_BASE_URL")
+            env.optional("HUBSYNC_HUBSPOT_BASE_URL")
                 .unwrap_or_else(|| "https://api.hubapi.com".into()),
         );
-        if let Some(ms) = parsed_env::<u64>("HUBSYNC_HUBSPOT_TIMEOUT_MS")? {
+        if let Some(ms) = env.parsed::<u64>("HUBSYNC_HUBSPOT_TIMEOUT_MS")? {
             client.request_timeout = Duration::from_millis(ms);
         }
-        if let Some(api) = parsed_env::<ApiVersion>("HUBSYNC_HUBSPOT_API_VERSION")? {
+        if let Some(api) = env.parsed::<ApiVersion>("HUBSYNC_HUBSPOT_API_VERSION")? {
             client.api = api;
         }
-        let instances = parsed_env::<u32>("HUBSYNC_MAX_CONCURRENCY")?.unwrap_or(1);
+        let instances = env.parsed::<u32>("HUBSYNC_MAX_CONCURRENCY")?.unwrap_or(1);
         let mut shared = SharedLimitConfig::new(class);
-        if let Some(n) = parsed_env::<u32>("HUBSYNC_RATE_LIMIT_BLOCK")? {
+        if let Some(n) = env.parsed::<u32>("HUBSYNC_RATE_LIMIT_BLOCK")? {
             shared.block = n.max(1);
         }
-        if let Some(n) = parsed_env::<u32>("HUBSYNC_RATE_LIMIT_REALTIME_RESERVE")? {
+        if let Some(n) = env.parsed::<u32>("HUBSYNC_RATE_LIMIT_REALTIME_RESERVE")? {
             shared.realtime_reserve = n;
         }
-        if let Some(n) = parsed_env::<u32>("HUBSYNC_RATE_LIMIT_BACKGROUND_RESERVE")? {
+        if let Some(n) = env.parsed::<u32>("HUBSYNC_RATE_LIMIT_BACKGROUND_RESERVE")? {
             shared.background_reserve = n;
         }
         Ok(Self {
             client,
-            mode: parsed_env("HUBSYNC_RATE_LIMITER")?.unwrap_or(RateLimitMode::Shared),
+            mode: env
+                .parsed("HUBSYNC_RATE_LIMITER")?
+                .unwrap_or(RateLimitMode::Shared),
             instance: RateLimitConfig::default().per_instance_share(instances),
             shared,
         })

@@ -10,7 +10,7 @@ pub mod metrics;
 use secrecy::SecretString;
 
 /// A configuration problem found at start-up.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required but not set")]
     Missing(&'static str),
@@ -20,33 +20,82 @@ pub enum ConfigError {
     Secret { arn: String, reason: String },
 }
 
-/// A required, non-empty environment variable.
-pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(ConfigError::Missing(name)),
+/// Where settings are read from: the process environment, or given pairs
+/// (tests, tools). Every settings struct is built from one of these by
+/// [`FromEnv::from_vars`], so configuration is read one way everywhere.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `None`: the process environment.
+    given: Option<std::collections::HashMap<String, String>>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self { given: None }
+    }
+
+    /// Exactly these variables (nothing from the process).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            given: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The variable as set (possibly empty).
+    pub fn raw(&self, name: &str) -> Option<String> {
+        match &self.given {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+    }
+
+    /// An optional variable, trimmed (empty counts as unset).
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        self.raw(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A required, non-empty variable, trimmed.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// An optional variable parsed with `FromStr`.
+    pub fn parsed<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.optional(name)
+            .map(|v| {
+                v.parse::<T>().map_err(|e| ConfigError::Invalid {
+                    name,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 }
 
-/// An optional environment variable (empty counts as unset).
-pub fn optional_env(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+/// A settings struct read from an [`Env`].
+pub trait FromEnv: Sized {
+    /// Reads the settings, failing on the first missing or invalid
+    /// variable (named in the error).
+    fn from_vars(env: &Env) -> Result<Self, ConfigError>;
 
-/// An optional environment variable parsed with `FromStr`.
-pub fn parsed_env<T>(name: &'static str) -> Result<Option<T>, ConfigError>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    optional_env(name)
-        .map(|v| {
-            v.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-            })
-        })
-        .transpose()
+    /// [`FromEnv::from_vars`] on the process environment, once at start-up.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Env::process())
+    }
 }
 
 /// Logging: JSON lines inside Lambda (CloudWatch parses them), compact text
@@ -107,28 +156,33 @@ mod tests {
 
     #[test]
     fn missing_variable_is_named_in_the_error() {
-        let err = required_env("HUBSYNC_TEST_SURELY_UNSET_VARIABLE").unwrap_err();
+        let env = Env::from_pairs([("HUBSYNC_OTHER", "x")]);
+        let err = env.required("HUBSYNC_TEST_UNSET_VARIABLE").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "environment variable HUBSYNC_TEST_SURELY_UNSET_VARIABLE is required but not set"
+            "environment variable HUBSYNC_TEST_UNSET_VARIABLE is required but not set"
         );
+        // Blank counts as unset.
+        let env = Env::from_pairs([("HUBSYNC_BLANK", "  ")]);
+        assert_eq!(
+            env.required("HUBSYNC_BLANK"),
+            Err(ConfigError::Missing("HUBSYNC_BLANK"))
+        );
+        assert_eq!(env.raw("HUBSYNC_BLANK").as_deref(), Some("  "));
     }
 
     #[test]
     fn unparsable_variable_is_a_precise_error() {
-        std::env::set_var("HUBSYNC_TEST_BAD_NUMBER", "twelve");
-        let err = parsed_env::<u64>("HUBSYNC_TEST_BAD_NUMBER").unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("HUBSYNC_TEST_BAD_NUMBER is invalid"));
-        std::env::set_var("HUBSYNC_TEST_GOOD_NUMBER", " 12 ");
-        assert_eq!(
-            parsed_env::<u64>("HUBSYNC_TEST_GOOD_NUMBER").unwrap(),
-            Some(12)
-        );
-        assert_eq!(
-            parsed_env::<u64>("HUBSYNC_TEST_UNSET_NUMBER").unwrap(),
-            None
-        );
+        let env = Env::from_pairs([("BAD_NUMBER", "twelve"), ("GOOD_NUMBER", " 12 ")]);
+        let err = env.parsed::<u64>("BAD_NUMBER").unwrap_err();
+        assert!(err.to_string().contains("BAD_NUMBER is invalid"), "{err}");
+        assert_eq!(env.parsed::<u64>("GOOD_NUMBER").unwrap(), Some(12));
+        assert_eq!(env.parsed::<u64>("UNSET_NUMBER").unwrap(), None);
+    }
+
+    #[test]
+    fn the_process_environment_is_read_when_no_pairs_are_given() {
+        let env = Env::process();
+        assert_eq!(env.raw("PATH"), std::env::var("PATH").ok());
     }
 }

@@ -5,8 +5,8 @@
 
 use hubsync_mapping::ids::PortalId;
 
-use crate::config::ConfigError;
 use crate::model::RecordKey;
+use hubsync_runtime::ConfigError;
 
 /// A boxed error source (the AWS SDK error of the failed call).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

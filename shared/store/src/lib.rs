@@ -35,11 +35,13 @@ pub mod stats;
 pub mod sync_state;
 pub mod traits;
 
-pub use config::{ConfigError, StoreConfig, CONTROL_TABLE_VAR, RECORDS_TABLE_VAR};
+pub use config::{StoreConfig, CONTROL_TABLE_VAR, RECORDS_TABLE_VAR};
 pub use dynamo::{create_tables, DynamoStore, CONTROL_TTL_ATTRIBUTE};
 pub use error::StoreError;
 /// The sync-job message (defined with the other queue contracts).
 pub use hubsync_messages::{SyncJob, SyncJobKind};
+/// Settings are read through the runtime's one mechanism.
+pub use hubsync_runtime::{ConfigError, Env, FromEnv};
 pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{
