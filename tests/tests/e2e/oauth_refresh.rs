@@ -11,24 +11,14 @@ use hubsync_auth::{AccessTokenSource, ConnectionTokens, KmsCipher};
 use hubsync_hubspot::{
     ClientConfig, HubSpotClient, OAuthClient, OAuthConfig, ObjectType, PortalId, Unlimited,
 };
-use hubsync_local::{EnvOptions, Environment, QueueSettings};
+use hubsync_local::Environment;
 use hubsync_store::{ConnectionStore, MemoryStore};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::helpers;
+
 async fn connected(name: &str) -> anyhow::Result<(Environment, u64)> {
-    let env = Environment::start(
-        hubsync_testkit::aws_config().await?,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name(name),
-            sim: SimConfig::default(),
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
-    env.connect_portal(portal).await?;
-    Ok((env, portal))
+    helpers::start_connected(helpers::options(name, SimConfig::default())).await
 }
 
 fn oauth_client(env: &Environment) -> anyhow::Result<OAuthClient> {

@@ -8,8 +8,9 @@ use hubspot_sim::{SeedSpec, SimConfig};
 use hubsync_hubspot::PortalId;
 use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::reconcile::{local_reconciler, run_job, EngineConfig, JobMessage, SliceLimit};
-use hubsync_local::{EnvOptions, Environment, QueueSettings};
 use hubsync_store::SyncJobKind;
+
+use crate::helpers;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_reconciliation_repairs_exactly_what_dropped_webhooks_missed() -> anyhow::Result<()> {
@@ -22,18 +23,7 @@ async fn one_reconciliation_repairs_exactly_what_dropped_webhooks_missed() -> an
         deals: 2_000,
         ..SeedSpec::default()
     };
-    let env = Environment::start(
-        hubsync_testkit::aws_config().await?,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name("reconcile"),
-            sim,
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
-    env.connect_portal(portal).await?;
+    let (env, portal) = helpers::start_connected(helpers::options("reconcile", sim)).await?;
     // Large store pages: moto re-sorts a partition on every Query.
     let config = EngineConfig {
         store_page_size: 1_000,

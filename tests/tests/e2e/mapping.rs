@@ -14,11 +14,13 @@ use hubsync_local::mapping::{
     AssociationRule, MappingConfig, Outcome as MapOutcome, Rule, ScopeFilter, SkipReason, Transform,
 };
 use hubsync_local::reconcile::{local_reconciler, run_job, EngineConfig, JobMessage, SliceLimit};
-use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
+use hubsync_local::{wait_for, Environment};
 use hubsync_store::{
     ArchiveReason, MappingConfigStore, RecordKey, RecordStore, RunReport, StoredRecord, SyncJobKind,
 };
 use serde_json::{json, Value};
+
+use crate::helpers;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -39,18 +41,7 @@ async fn setup(name: &str) -> anyhow::Result<Setup> {
         owners: 6,
         ..SeedSpec::default()
     };
-    let env = Environment::start(
-        hubsync_testkit::aws_config().await?,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name(name),
-            sim,
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
-    env.connect_portal(portal).await?;
+    let (env, portal) = helpers::start_connected(helpers::options(name, sim)).await?;
     let token = env.sim.state().issue_token(portal)?.access_token;
     let client = HubSpotClient::new(ClientConfig::new(env.sim.base_url()))?;
     // Custom deal properties the admin maps.

@@ -9,25 +9,15 @@ use std::time::Duration;
 use hubspot_sim::{props, ObjectType as SimType, SimConfig, WebhookFormat};
 use hubsync_hubspot::{ObjectType, PortalId};
 use hubsync_local::mapping::{AssociationRule, MappingConfig};
-use hubsync_local::{EnvOptions, Environment, QueueSettings};
+use hubsync_local::Environment;
 use hubsync_store::MappingConfigStore;
+
+use crate::helpers;
 
 async fn environment(name: &str, format: WebhookFormat) -> anyhow::Result<(Environment, u64)> {
     let mut sim = SimConfig::default();
     sim.webhooks.format = format;
-    let env = Environment::start(
-        hubsync_testkit::aws_config().await?,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name(name),
-            sim,
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
-    env.connect_portal(portal).await?;
-    Ok((env, portal))
+    helpers::start_connected(helpers::options(name, sim)).await
 }
 
 /// Every delivered event's subscription type, with how often it came.

@@ -9,24 +9,15 @@ use hubspot_sim::{ObjectType as SimType, SimConfig};
 use hubsync_auth::{ConnectionTokens, KmsCipher};
 use hubsync_hubspot::{ClientConfig, HubSpotClient, ObjectType, PortalId};
 use hubsync_local::mapping::{validate_config, MappingConfig, MappingError};
-use hubsync_local::{EnvOptions, Environment, QueueSettings};
 use hubsync_store::ConnectionStore;
+
+use crate::helpers;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_scope_without_crm_lists_read_is_refused_naming_the_scope() -> anyhow::Result<()> {
     let mut sim = SimConfig::default();
     sim.oauth.decline_optional_scopes = true;
-    let env = Environment::start(
-        hubsync_testkit::aws_config().await?,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name("list-scope"),
-            sim,
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
+    let (env, portal) = helpers::start(helpers::options("list-scope", sim)).await?;
     let trace = env.connect_portal_as(portal, "tenant-lists").await?;
     assert_eq!(trace.status, 200);
     let install = trace

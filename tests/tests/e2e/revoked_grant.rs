@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use hubspot_sim::{props, OAuthErrorShape, ObjectType as SimType, SimConfig};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
-use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
+use hubsync_local::wait_for;
 use hubsync_store::{ConnectionStatus, ConnectionStore, RecordKey, RecordStore};
+
+use crate::helpers;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -27,16 +29,7 @@ async fn every_revoked_grant_shape_marks_needs_reauth_and_acknowledges() -> anyh
         portal_count: SHAPES.len(),
         ..SimConfig::default()
     };
-    let env = Environment::start(
-        hubsync_testkit::aws_config().await?,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name("revoked-shapes"),
-            sim,
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
+    let (env, _) = helpers::start(helpers::options("revoked-shapes", sim)).await?;
     let state = env.sim.state();
     let portals = state.portal_ids();
     for &portal in &portals {

@@ -16,25 +16,16 @@ use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
 use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::mapping::{validate_config, AssociationRule, MappingConfig, Rule, Transform};
 use hubsync_local::reconcile::{local_reconciler, run_job, EngineConfig, JobMessage, SliceLimit};
-use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
+use hubsync_local::{wait_for, Environment};
 use hubsync_store::{MappingConfigStore, RecordKey, RecordStore, RunStatus, SyncJobKind};
 use serde_json::Value;
+
+use crate::helpers;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn environment(name: &str, sim: SimConfig) -> anyhow::Result<(Environment, u64)> {
-    let env = Environment::start(
-        hubsync_testkit::aws_config().await?,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name(name),
-            sim,
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
-    Ok((env, portal))
+    helpers::start(helpers::options(name, sim)).await
 }
 
 async fn run(env: &Environment, portal: u64, kind: SyncJobKind) -> anyhow::Result<()> {

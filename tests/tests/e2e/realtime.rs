@@ -6,27 +6,16 @@ use std::time::Duration;
 
 use hubspot_sim::{props, ObjectType as SimType, SimConfig};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
-use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
+use hubsync_local::{wait_for, Environment};
 use hubsync_store::{RecordKey, RecordStore, StoredRecord};
 use serde_json::json;
+
+use crate::helpers;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn environment(name: &str) -> anyhow::Result<(Environment, u64)> {
-    let aws = hubsync_testkit::aws_config().await?;
-    let env = Environment::start(
-        aws,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name(name),
-            sim: SimConfig::default(),
-            queues: QueueSettings::default(),
-            batch_size: None,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
-    env.connect_portal(portal).await?;
-    Ok((env, portal))
+    helpers::start_connected(helpers::options(name, SimConfig::default())).await
 }
 
 async fn record(

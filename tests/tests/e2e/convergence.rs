@@ -6,27 +6,20 @@ use std::time::Duration;
 
 use hubspot_sim::{props, Faults, ObjectType as SimType, SimConfig};
 use hubsync_local::compare::Divergence;
-use hubsync_local::{wait_for, EnvOptions, Environment, QueueSettings};
+use hubsync_local::{wait_for, EnvOptions, Environment};
+
+use crate::helpers;
 
 async fn environment(
     name: &str,
     sim: SimConfig,
     batch_size: Option<usize>,
 ) -> anyhow::Result<(Environment, u64)> {
-    let aws = hubsync_testkit::aws_config().await?;
-    let env = Environment::start(
-        aws,
-        EnvOptions {
-            prefix: hubsync_testkit::unique_name(name),
-            sim,
-            queues: QueueSettings::default(),
-            batch_size,
-        },
-    )
-    .await?;
-    let portal = env.sim.state().portal_ids()[0];
-    env.connect_portal(portal).await?;
-    Ok((env, portal))
+    let options = EnvOptions {
+        batch_size,
+        ..helpers::options(name, sim)
+    };
+    helpers::start_connected(options).await
 }
 
 /// Create a starting population through webhooks.

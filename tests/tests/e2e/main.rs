@@ -1,0 +1,29 @@
+//! The end-to-end tests, one binary: each module is an area, each test
+//! starts its own local stack (moto + the HubSpot simulator) through
+//! [`helpers`]. Static checks of the repository (the template, the crate
+//! graph) live here too.
+//!
+//! `tests/tests/oauth_logs.rs` stays a binary of its own: it captures every
+//! log line of its process at `debug`, which must not include other tests.
+
+mod helpers;
+
+mod convergence;
+mod dependency_rules;
+mod generic_webhooks;
+mod lambda_emulator;
+mod list_scope;
+mod local_stack;
+mod mapping;
+mod oauth;
+mod oauth_refresh;
+mod platform;
+mod realtime;
+mod reconcile;
+mod reconcile_checkpoints;
+mod reconcile_engine;
+mod reconcile_props;
+mod revoked_grant;
+mod shared_rate_limit;
+mod template;
+mod version_rule;
