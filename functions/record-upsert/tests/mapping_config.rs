@@ -2,137 +2,30 @@
 //! properties are read, the scope archives and restores, owners are loaded
 //! once per invocation, association changes re-read what the config maps.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
-use hubsync_hubspot::{
-    AssociationLink, BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId,
-};
-use hubsync_mapping::{
-    AssociationRule, HubSpotObject, MappingConfig, Owners, Rule, ScopeFilter, Transform,
-};
+use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
+use hubsync_mapping::{AssociationRule, MappingConfig, Owners, Rule, ScopeFilter, Transform};
 use hubsync_store::{
     ArchiveReason, Connection, ConnectionStatus, ConnectionStore, MappingConfigStore, MemoryStore,
     RecordKey, RecordStore,
 };
-use hubsync_sync::{BatchRead, PortalStats, ReadAssociations, ReadOwners};
+use hubsync_sync::fake::{FakeHubSpot, OwnersFailure};
 use record_upsert::{InboundMessage, Worker};
 use serde_json::{json, Value};
 
 const PORTAL: u64 = 502;
 
-#[derive(Default)]
-struct Fake {
-    objects: Mutex<HashMap<(ObjectType, ObjectId), HubSpotObject>>,
-    links: Mutex<Vec<(ObjectType, ObjectType, AssociationLink)>>,
-    requested: Mutex<Vec<Vec<String>>>,
-    owner_loads: AtomicUsize,
-    association_reads: AtomicUsize,
-    /// 0: owners load; 1: HubSpot 502; 2: the grant is revoked.
-    owners_failure: AtomicUsize,
-    /// Owner 72 exists (added in HubSpot after the cache was filled).
-    owner_72: std::sync::atomic::AtomicBool,
-}
+type Fake = FakeHubSpot;
 
-impl Fake {
-    fn put(&self, t: ObjectType, id: u64, version_ms: i64, props: &[(&str, &str)]) {
-        let version = chrono::DateTime::from_timestamp_millis(version_ms)
-            .unwrap()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut all: Vec<(String, String)> = props
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        all.push((t.last_modified_property().to_string(), version));
-        self.objects
-            .lock()
-            .unwrap()
-            .insert((t, ObjectId(id)), HubSpotObject::new(id, all));
+/// The portal's owners in HubSpot: Ada (71), and Bo (72) once added.
+fn owners(with_72: bool) -> Owners {
+    let mut o = Owners::new();
+    o.insert("71", Some("ada@example.com"), Some("Ada"), Some("King"));
+    if with_72 {
+        o.insert("72", Some("bo@example.com"), Some("Bo"), None);
     }
-
-    fn link(&self, from: ObjectType, to: ObjectType, a: u64, b: u64, primary: bool) {
-        self.links.lock().unwrap().push((
-            from,
-            to,
-            AssociationLink {
-                from: ObjectId(a),
-                to: ObjectId(b),
-                primary,
-            },
-        ));
-    }
-}
-
-impl BatchRead for Fake {
-    async fn batch_read(
-        &self,
-        _portal: PortalId,
-        object_type: ObjectType,
-        ids: &[ObjectId],
-        properties: &[&str],
-    ) -> Result<BatchReadResult, HubSpotError> {
-        self.requested
-            .lock()
-            .unwrap()
-            .push(properties.iter().map(|p| p.to_string()).collect());
-        let objects = self.objects.lock().unwrap();
-        let mut out = BatchReadResult::default();
-        for id in ids {
-            match objects.get(&(object_type, *id)) {
-                Some(o) => {
-                    // Like HubSpot: only the requested properties.
-                    let mut o = o.clone();
-                    o.properties.retain(|k, _| properties.contains(&k.as_str()));
-                    out.found.push(o)
-                }
-                None => out.missing.push(*id),
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl ReadOwners for Fake {
-    async fn owners(&self, _portal: PortalId) -> Result<Owners, HubSpotError> {
-        self.owner_loads.fetch_add(1, Ordering::SeqCst);
-        match self.owners_failure.load(Ordering::SeqCst) {
-            1 => return Err(HubSpotError::Server { status: 502 }),
-            2 => {
-                return Err(HubSpotError::Token(
-                    hubsync_hubspot::TokenError::NeedsReauth,
-                ))
-            }
-            _ => {}
-        }
-        let mut o = Owners::new();
-        o.insert("71", Some("ada@example.com"), Some("Ada"), Some("King"));
-        if self.owner_72.load(Ordering::SeqCst) {
-            o.insert("72", Some("bo@example.com"), Some("Bo"), None);
-        }
-        Ok(o)
-    }
-}
-
-impl ReadAssociations for Fake {
-    async fn associations(
-        &self,
-        _portal: PortalId,
-        from: ObjectType,
-        to: ObjectType,
-        ids: &[ObjectId],
-    ) -> Result<Vec<AssociationLink>, HubSpotError> {
-        self.association_reads.fetch_add(1, Ordering::SeqCst);
-        assert!(ids.len() <= 1_000);
-        Ok(self
-            .links
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(f, t, l)| *f == from && *t == to && ids.contains(&l.from))
-            .map(|(_, _, l)| *l)
-            .collect())
-    }
+    o
 }
 
 async fn worker(config: Option<MappingConfig>) -> Worker<Fake, MemoryStore> {
@@ -160,7 +53,9 @@ async fn worker(config: Option<MappingConfig>) -> Worker<Fake, MemoryStore> {
             .await
             .unwrap();
     }
-    Worker::new(Fake::default(), store)
+    let hubspot = Fake::default();
+    hubspot.set_owners(owners(false));
+    Worker::new(hubspot, store)
 }
 
 fn event(kind: &str, id: u64, at: i64) -> Value {
@@ -330,7 +225,7 @@ async fn owners_are_loaded_once_per_invocation_and_only_when_needed() {
         )])
         .await;
     assert!(out.failed.is_empty());
-    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 1);
+    assert_eq!(w.reader().owner_reads.load(Ordering::SeqCst), 1);
     // An owner id the portal does not have: a field error, the record lands.
     assert_eq!(out.stats.field_errors, 1);
     let c = w
@@ -349,7 +244,7 @@ async fn owners_are_loaded_once_per_invocation_and_only_when_needed() {
         vec![event("company.propertyChange", 6, 2_000)],
     )])
     .await;
-    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 1);
+    assert_eq!(w.reader().owner_reads.load(Ordering::SeqCst), 1);
 }
 
 fn deal_with_owner(w: &Worker<Fake, MemoryStore>, id: u64, version: i64, owner: &str) {
@@ -397,11 +292,11 @@ async fn owners_come_from_the_cache_and_an_unknown_owner_refreshes_it_at_most_on
         assert!(out.failed.is_empty());
         assert_eq!((out.stats.hubspot_calls, out.stats.owner_refreshes), (2, 0));
     }
-    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 1);
+    assert_eq!(w.reader().owner_reads.load(Ordering::SeqCst), 1);
 
     // A new owner in HubSpot: the first record naming it refreshes the
     // cache once for the whole batch.
-    w.reader().owner_72.store(true, Ordering::SeqCst);
+    w.reader().set_owners(owners(true));
     deal_with_owner(&w, 5, 1_000, "72");
     deal_with_owner(&w, 6, 1_000, "72");
     let out = w
@@ -417,7 +312,7 @@ async fn owners_come_from_the_cache_and_an_unknown_owner_refreshes_it_at_most_on
     assert_eq!(out.stats.field_errors, 0);
     assert_eq!(owner_of(5).await, json!("bo@example.com"));
     assert_eq!(owner_of(6).await, json!("bo@example.com"));
-    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 2);
+    assert_eq!(w.reader().owner_reads.load(Ordering::SeqCst), 2);
 
     // The refreshed cache serves the next invocation.
     deal_with_owner(&w, 7, 1_000, "72");
@@ -443,7 +338,7 @@ async fn owners_come_from_the_cache_and_an_unknown_owner_refreshes_it_at_most_on
         assert_eq!(out.stats.field_errors, 1);
         assert_eq!(owner_of(id).await, Value::Null);
     }
-    assert_eq!(w.reader().owner_loads.load(Ordering::SeqCst), 2);
+    assert_eq!(w.reader().owner_reads.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -497,13 +392,13 @@ async fn owners_that_cannot_be_loaded_retry_or_stop_the_portal() {
         .put(ObjectType::Deals, 10, 1_000, &[("pipeline", "default")]);
     let batch = vec![message("m", vec![event("deal.creation", 10, 1_000)])];
     // HubSpot down: the messages are retried, nothing is written.
-    w.reader().owners_failure.store(1, Ordering::SeqCst);
+    w.reader().fail_owners(Some(OwnersFailure::Server));
     let writes = w.store().stats().writes();
     let out = w.process(batch.clone()).await;
     assert_eq!(out.failed, ["m"]);
     assert_eq!(w.store().stats().writes(), writes);
     // Grant revoked: the connection needs re-authorisation, messages acked.
-    w.reader().owners_failure.store(2, Ordering::SeqCst);
+    w.reader().fail_owners(Some(OwnersFailure::Revoked));
     let out = w.process(batch).await;
     assert!(out.failed.is_empty());
     assert_eq!(out.stats.needs_reauth_groups, 1);
@@ -514,10 +409,4 @@ async fn owners_that_cannot_be_loaded_retry_or_stop_the_portal() {
         .unwrap()
         .unwrap();
     assert_eq!(c.status, ConnectionStatus::NeedsReauth);
-}
-
-impl PortalStats for Fake {
-    fn portal_stats(&self, _portal: PortalId) -> hubsync_hubspot::ClientStats {
-        hubsync_hubspot::ClientStats::default()
-    }
 }

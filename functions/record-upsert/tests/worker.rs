@@ -1,100 +1,17 @@
 //! The worker against a fake HubSpot and the in-memory store (same
 //! semantics as DynamoDB: one suite in `hubsync-store` runs on both).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
-use hubsync_hubspot::{BatchReadResult, HubSpotError, ObjectId, ObjectType, PortalId};
-use hubsync_mapping::HubSpotObject;
+use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
 use hubsync_store::{
     Connection, ConnectionStatus, ConnectionStore, MemoryStore, RecordKey, RecordStore,
 };
-use hubsync_sync::{BatchRead, PortalStats, ReadAssociations, ReadOwners};
+use hubsync_sync::fake::FakeHubSpot;
 use record_upsert::{InboundMessage, Worker};
 use serde_json::{json, Value};
 
 const PORTAL: u64 = 501;
-
-#[derive(Default)]
-struct FakeHubSpot {
-    objects: Mutex<HashMap<(ObjectType, ObjectId), HubSpotObject>>,
-    calls: AtomicUsize,
-    failing: Mutex<Vec<ObjectType>>,
-    revoked: std::sync::atomic::AtomicBool,
-}
-
-impl FakeHubSpot {
-    fn put(&self, t: ObjectType, id: u64, version_ms: i64, props: &[(&str, &str)]) {
-        let version = chrono::DateTime::from_timestamp_millis(version_ms)
-            .unwrap()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut all: Vec<(String, String)> = props
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        all.push((t.last_modified_property().to_string(), version));
-        self.objects
-            .lock()
-            .unwrap()
-            .insert((t, ObjectId(id)), HubSpotObject::new(id, all));
-    }
-    fn remove(&self, t: ObjectType, id: u64) {
-        self.objects.lock().unwrap().remove(&(t, ObjectId(id)));
-    }
-}
-
-impl BatchRead for FakeHubSpot {
-    async fn batch_read(
-        &self,
-        _portal: PortalId,
-        object_type: ObjectType,
-        ids: &[ObjectId],
-        _properties: &[&str],
-    ) -> Result<BatchReadResult, HubSpotError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        assert!(ids.len() <= 100, "batch reads carry at most 100 ids");
-        if self.revoked.load(Ordering::SeqCst) {
-            return Err(HubSpotError::Token(
-                hubsync_hubspot::TokenError::NeedsReauth,
-            ));
-        }
-        if self.failing.lock().unwrap().contains(&object_type) {
-            return Err(HubSpotError::Server { status: 502 });
-        }
-        let objects = self.objects.lock().unwrap();
-        let mut out = BatchReadResult::default();
-        for id in ids {
-            match objects.get(&(object_type, *id)) {
-                Some(o) => out.found.push(o.clone()),
-                None => out.missing.push(*id),
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl ReadOwners for FakeHubSpot {
-    async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
-        Err(HubSpotError::InvalidArgument(
-            "this fake has no owners (the tests fill the owners cache)".into(),
-        ))
-    }
-}
-
-impl ReadAssociations for FakeHubSpot {
-    async fn associations(
-        &self,
-        _portal: PortalId,
-        _from: ObjectType,
-        _to: ObjectType,
-        _ids: &[ObjectId],
-    ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
-        Err(HubSpotError::InvalidArgument(
-            "this fake has no associations (the default map reads none)".into(),
-        ))
-    }
-}
 
 fn connection(portal: u64, status: ConnectionStatus) -> Connection {
     let now = chrono::Utc::now();
@@ -197,7 +114,7 @@ async fn many_events_for_one_record_cost_one_read_and_one_write() {
         .map(|i| event("deal.propertyChange", 9, 4_000 + i))
         .collect();
     let out = w.process(vec![message("a", events)]).await;
-    assert_eq!(w.reader().calls.load(Ordering::SeqCst), 1);
+    assert_eq!(w.reader().batch_reads.load(Ordering::SeqCst), 1);
     assert_eq!(out.stats.created, 1);
 }
 
@@ -219,7 +136,7 @@ async fn thousand_changed_records_cost_ten_batch_reads() {
     let out = w.process(messages).await;
     assert!(out.failed.is_empty());
     assert_eq!(out.stats.created, 1000);
-    assert_eq!(w.reader().calls.load(Ordering::SeqCst), 10);
+    assert_eq!(w.reader().batch_reads.load(Ordering::SeqCst), 10);
 }
 
 #[tokio::test]
@@ -451,7 +368,7 @@ async fn events_of_a_portal_that_needs_reauth_are_acknowledged_without_calls() {
         .await;
     assert!(out.failed.is_empty(), "not retried forever");
     assert_eq!(out.stats.inactive_portal_events, 1);
-    assert_eq!(w.reader().calls.load(Ordering::SeqCst), 0);
+    assert_eq!(w.reader().batch_reads.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -502,13 +419,13 @@ async fn revoked_access_marks_the_connection_and_acknowledges_the_messages() {
         .unwrap();
     assert_eq!(conn.status, ConnectionStatus::NeedsReauth);
     // The next batch for the portal makes no HubSpot call at all.
-    let calls = w.reader().calls.load(Ordering::SeqCst);
+    let calls = w.reader().batch_reads.load(Ordering::SeqCst);
     w.process(vec![message(
         "2",
         vec![event("company.creation", 2, 1_000)],
     )])
     .await;
-    assert_eq!(w.reader().calls.load(Ordering::SeqCst), calls);
+    assert_eq!(w.reader().batch_reads.load(Ordering::SeqCst), calls);
 }
 
 #[tokio::test]
@@ -565,10 +482,4 @@ async fn contact_without_email_costs_no_write_at_all() {
         before,
         "nothing stored, nothing written"
     );
-}
-
-impl PortalStats for FakeHubSpot {
-    fn portal_stats(&self, _portal: PortalId) -> hubsync_hubspot::ClientStats {
-        hubsync_hubspot::ClientStats::default()
-    }
 }

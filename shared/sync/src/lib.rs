@@ -11,12 +11,16 @@
 //! * [`decide`]: the decision for one record (create, update, un-archive,
 //!   restore, archive out of scope, skip) over the version rule
 //!   (`HubSpotObject::version`) and the store's write guard.
+//! * `fake` (feature `fake`, tests only): one fake HubSpot behind every
+//!   trait.
 //! * [`SyncStore`] / [`RunStore`]: the store traits each side needs, named
 //!   once.
 #![forbid(unsafe_code)]
 
 pub mod context;
 pub mod decide;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod source;
 
 use hubsync_hubspot::HubSpotError;

@@ -3,8 +3,12 @@
 //! [`helpers`]. Static checks of the repository (the template, the crate
 //! graph) live here too.
 //!
-//! `tests/tests/oauth_logs.rs` stays a binary of its own: it captures every
-//! log line of its process at `debug`, which must not include other tests.
+//! Two stay binaries of their own (cargo runs binaries one after another):
+//! `tests/tests/oauth_logs.rs` captures every log line of its process at
+//! `debug`, which must not include other tests', and
+//! `tests/tests/shared_rate_limit.rs` checks that HubSpot's per-window
+//! limit is never exceeded, which needs request timing free of other
+//! tests' load.
 
 mod helpers;
 
@@ -24,6 +28,5 @@ mod reconcile_checkpoints;
 mod reconcile_engine;
 mod reconcile_props;
 mod revoked_grant;
-mod shared_rate_limit;
 mod template;
 mod version_rule;

@@ -6,19 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hubsync_hubspot::{
-    AssociationLink, BatchReadResult, HubSpotError, HubSpotObject, ObjectId, ObjectType, Page,
-    PortalId,
-};
+use hubsync_hubspot::{HubSpotObject, ObjectId, ObjectType, PortalId};
 use hubsync_local::reconcile::{run_job, SliceLimit};
 use hubsync_store::{
     Connection, ConnectionStatus, ConnectionStore, MemoryStore, RecordKey, RecordStore,
     StoredRecord, SyncJobKind,
 };
-use hubsync_sync::{
-    BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
-    ReadProperties,
-};
+use hubsync_sync::fake::FakeHubSpot;
 use reconcile::{Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler};
 use record_upsert::{InboundMessage, Worker};
 use serde_json::json;
@@ -42,109 +36,8 @@ fn deals() -> Vec<HubSpotObject> {
     vec![with, without]
 }
 
-struct Fake(Vec<HubSpotObject>);
-
-impl Fake {
-    fn read(&self, ids: &[ObjectId]) -> BatchReadResult {
-        let mut out = BatchReadResult::default();
-        for id in ids {
-            match self.0.iter().find(|o| o.id == *id) {
-                Some(o) => out.found.push(o.clone()),
-                None => out.missing.push(*id),
-            }
-        }
-        out
-    }
-}
-
-impl BatchRead for Fake {
-    async fn batch_read(
-        &self,
-        _portal: PortalId,
-        _object_type: ObjectType,
-        ids: &[ObjectId],
-        _properties: &[&str],
-    ) -> Result<BatchReadResult, HubSpotError> {
-        Ok(self.read(ids))
-    }
-}
-
-impl ReadOwners for Fake {
-    async fn owners(&self, _portal: PortalId) -> Result<hubsync_mapping::Owners, HubSpotError> {
-        Ok(hubsync_mapping::Owners::new())
-    }
-}
-
-impl ReadAssociations for Fake {
-    async fn associations(
-        &self,
-        _portal: PortalId,
-        _from: ObjectType,
-        _to: ObjectType,
-        _ids: &[ObjectId],
-    ) -> Result<Vec<AssociationLink>, HubSpotError> {
-        Ok(Vec::new())
-    }
-}
-
-impl ListPage for Fake {
-    async fn list_page(
-        &self,
-        _portal: PortalId,
-        object_type: ObjectType,
-        _after: Option<&str>,
-        _limit: u32,
-        _properties: &[&str],
-        archived: bool,
-    ) -> Result<Page<HubSpotObject>, HubSpotError> {
-        let results = if archived || object_type != ObjectType::Deals {
-            Vec::new()
-        } else {
-            self.0.clone()
-        };
-        Ok(Page {
-            results,
-            next_after: None,
-        })
-    }
-}
-
-impl CountObjects for Fake {
-    async fn count(
-        &self,
-        _portal: PortalId,
-        _object_type: ObjectType,
-    ) -> Result<Option<u64>, HubSpotError> {
-        Ok(Some(self.0.len() as u64))
-    }
-}
-
-impl ReadProperties for Fake {
-    async fn properties(
-        &self,
-        _portal: PortalId,
-        _object_type: ObjectType,
-    ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
-        Err(HubSpotError::InvalidArgument(
-            "this fake has no property definitions (no saved config to check)".into(),
-        ))
-    }
-}
-
-impl ReadListMembers for Fake {
-    async fn list_members(
-        &self,
-        _portal: PortalId,
-        _list_id: &str,
-    ) -> Result<Vec<ObjectId>, HubSpotError> {
-        Ok(Vec::new())
-    }
-}
-
-impl PortalStats for Fake {
-    fn portal_stats(&self, _portal: PortalId) -> hubsync_hubspot::ClientStats {
-        hubsync_hubspot::ClientStats::default()
-    }
+fn fake() -> FakeHubSpot {
+    FakeHubSpot::with_objects(ObjectType::Deals, deals())
 }
 
 async fn store() -> MemoryStore {
@@ -190,7 +83,7 @@ async fn stored(store: &MemoryStore) -> BTreeMap<u64, StoredRecord> {
 async fn the_worker_and_the_reconciliation_store_the_same_items() {
     // The worker, from webhooks.
     let by_worker = store().await;
-    let worker = Worker::new(Fake(deals()), by_worker.clone());
+    let worker = Worker::new(fake(), by_worker.clone());
     let events: Vec<_> = [11, 12]
         .into_iter()
         .map(|id| {
@@ -211,7 +104,7 @@ async fn the_worker_and_the_reconciliation_store_the_same_items() {
     // The reconciliation, from the listing.
     let by_reconcile = store().await;
     let rec = Reconciler::new(
-        Engine::new(Fake(deals()), by_reconcile.clone(), EngineConfig::default()),
+        Engine::new(fake(), by_reconcile.clone(), EngineConfig::default()),
         MemoryJobQueue::new(),
         Duration::from_secs(1),
     );
