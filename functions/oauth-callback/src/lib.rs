@@ -12,8 +12,10 @@
 //!   grant at HubSpot, deletes the tokens, marks the connection
 //!   `disconnected` (records are kept).
 //!
-//! [`service::OAuthService`] holds the logic, generic over narrow traits;
-//! [`http::respond`] routes for both the Lambda and the local runner.
+//! [`service::OAuthService`] holds the logic, generic over narrow traits; its
+//! steps return typed errors that [`error`] turns into pages (and log
+//! lines) in one place; [`http::respond`] routes for both the Lambda and the
+//! local runner.
 #![forbid(unsafe_code)]
 
 pub mod error;

@@ -3,7 +3,9 @@
 //! as one engine.
 //!
 //! * [`engine`]: the merge-join of HubSpot's id-ordered listing with the
-//!   store's id-ordered scan, checkpoints, run lock, hand-over.
+//!   store's id-ordered scan (`engine/diff.rs`), checkpoints, run lock,
+//!   hand-over (`engine/run.rs`). The mapping context and what happens to
+//!   each record are the sync core's (`hubsync-sync`), as for the worker.
 //! * [`fanout`]: the schedule's fan-out, one job per active portal and type.
 //! * [`handler`]: jobs → slices → continuations; the Lambda faces.
 //!

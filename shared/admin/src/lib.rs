@@ -1,6 +1,6 @@
-//! Admin operations of a hubsync deployment, shared by the production ops
-//! CLI (`hubsync-ops mapping …`) and the local harness (`hubsync-local
-//! mapping …`). Depends only on the shared crates: the caller brings the
+//! Admin operations of a hubsync deployment, for the ops CLI
+//! (`hubsync-ops mapping …`, `disconnect`) and the OAuth function's
+//! disconnect route. Depends only on the shared crates: the caller brings the
 //! store, the HubSpot client and the token source (in production the KMS
 //! tokens with single-flight refresh, `hubsync_auth::wiring`).
 //!

@@ -1,6 +1,8 @@
-//! Start-up plumbing shared by the four functions and the local runner:
-//! logging, typed configuration from the environment (failing at start with a
-//! message that names the variable), and secrets from Secrets Manager.
+//! Start-up plumbing shared by the four functions, the local runner and the
+//! ops CLI: logging, settings read one way ([`Env`] + [`FromEnv`]: every
+//! settings struct — a function's, the store's tables, the token settings —
+//! is built from an [`Env`], failing at start with a message that names the
+//! variable), EMF metrics, and secrets from Secrets Manager.
 //!
 //! Secrets never travel in environment variables: the template passes the
 //! secret's ARN, and the function reads the value once per cold start.

@@ -1,6 +1,11 @@
-//! DynamoDB access for hubsync: portal connections and leases (Control
-//! table) and synced records (Records table), written with a monotonic
-//! version guard.
+//! DynamoDB access for hubsync, by concern: synced records (Records table,
+//! written with a monotonic version guard; `model/`, `dynamo.rs`,
+//! `memory.rs`), and in the Control table connections and tokens, OAuth
+//! states, leases, sync state (checkpoints, run reports), mapping configs,
+//! owners caches and rate ledgers — each concern a trait with its DynamoDB
+//! and in-memory implementations. The sets of traits the worker and the
+//! reconciliation need are named once in `hubsync-sync` (`SyncStore`,
+//! `RunStore`).
 //!
 //! - [`ConnectionStore`], [`RecordStore`] and [`TokenStore`] are the narrow
 //!   traits handlers are generic over; [`DynamoStore`] implements them on

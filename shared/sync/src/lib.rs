@@ -8,7 +8,7 @@
 //!   [`CrmSource`] (reconciliation).
 //! * [`context`]: the mapping-context loader — config, owners under one
 //!   cache policy, list members, associations.
-//! * [`decide`]: the decision for one record (create, update, un-archive,
+//! * [`decide()`]: the decision for one record (create, update, un-archive,
 //!   restore, archive out of scope, skip) over the version rule
 //!   (`HubSpotObject::version`) and the store's write guard.
 //! * `fake` (feature `fake`, tests only): one fake HubSpot behind every
