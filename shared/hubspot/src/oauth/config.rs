@@ -1,0 +1,126 @@
+//! Which OAuth endpoints the client calls, and how (timeouts, retries).
+
+use super::*;
+
+/// Which generation of HubSpot's OAuth endpoints to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthVersion {
+    /// `/oauth/v1/token`, `/oauth/v1/access-tokens/{t}`,
+    /// `DELETE /oauth/v1/refresh-tokens/{t}`.
+    V1,
+    /// `/oauth/{YYYY-MM}/token`, `/token/introspect`, `/token/revoke`.
+    Dated(String),
+}
+
+impl OAuthVersion {
+    /// The date-versioned endpoints this project was built against.
+    pub fn current() -> Self {
+        OAuthVersion::Dated("2026-03".into())
+    }
+
+    /// The path segment (`v1` or `2026-03`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            OAuthVersion::V1 => "v1",
+            OAuthVersion::Dated(d) => d,
+        }
+    }
+}
+
+impl std::str::FromStr for OAuthVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "v1" {
+            return Ok(OAuthVersion::V1);
+        }
+        let b = s.as_bytes();
+        let dated = b.len() == 7
+            && b[4] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || c.is_ascii_digit());
+        if dated {
+            Ok(OAuthVersion::Dated(s.to_owned()))
+        } else {
+            Err(format!(
+                "OAuth version must be `v1` or a date version like `2026-03`, got `{s}`"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for OAuthVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Bounded retries of the token endpoint (429, 5xx, timeout, transport).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OAuthRetry {
+    /// Most attempts per call (≥ 1).
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt.
+    pub base_delay: Duration,
+    /// Cap of any single wait, `Retry-After` included.
+    pub max_delay: Duration,
+}
+
+impl Default for OAuthRetry {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The app's OAuth credentials and where the token endpoint lives.
+#[derive(Clone)]
+pub struct OAuthConfig {
+    /// `https://api.hubapi.com` (the simulator locally). Never from a request.
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// The redirect URI registered with the app (sent with the code).
+    pub redirect_uri: String,
+    pub version: OAuthVersion,
+    pub request_timeout: Duration,
+    pub retry: OAuthRetry,
+}
+
+impl OAuthConfig {
+    pub fn new(
+        base_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            base_url: base_url.into(),
+            client_id: client_id.into(),
+            client_secret,
+            redirect_uri: redirect_uri.into(),
+            version: OAuthVersion::current(),
+            request_timeout: Duration::from_secs(10),
+            retry: OAuthRetry::default(),
+        }
+    }
+}
+
+impl fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("version", &self.version)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}

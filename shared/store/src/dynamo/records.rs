@@ -1,0 +1,289 @@
+//! The Records table: reads, the guarded upsert, archives, purges, scans.
+
+use super::*;
+
+impl RecordStore for DynamoStore {
+    async fn get_record_meta(&self, keys: &[RecordKey]) -> Result<Vec<StoredMeta>, StoreError> {
+        let unique: Vec<RecordKey> = keys
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let table = &self.config.records_table;
+        let (projection, names) = Self::meta_projection();
+        let mut found = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(BATCH_GET_MAX_KEYS) {
+            let mut pending: Vec<Item> = chunk.iter().map(RecordKey::to_key_item).collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    if attempt > MAX_UNPROCESSED_RETRIES {
+                        tracing::warn!(
+                            unprocessed = pending.len(),
+                            "BatchGetItem left keys unprocessed after every retry"
+                        );
+                        return Err(StoreError::Throttled {
+                            operation: "BatchGetItem",
+                            source: None,
+                        });
+                    }
+                    self.backoff(attempt).await;
+                }
+                attempt += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .projection_expression(projection.as_str())
+                    .set_expression_attribute_names(Some(names.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| build_error("BatchGetItem", e))?;
+                self.stats.count_read();
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table.as_str(), request)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
+                if let Some(items) = out.responses.and_then(|mut r| r.remove(table)) {
+                    for item in &items {
+                        found.push(StoredMeta::from_item(item)?);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(table))
+                    .map(|ka| ka.keys)
+                    .unwrap_or_default();
+            }
+        }
+        found.sort_by_key(StoredMeta::key);
+        Ok(found)
+    }
+
+    async fn get_record(&self, key: &RecordKey) -> Result<Option<StoredRecord>, StoreError> {
+        self.raw_record_item(key)
+            .await?
+            .map(StoredRecord::from_item)
+            .transpose()
+    }
+
+    async fn upsert_record(&self, write: &RecordWrite) -> Result<UpsertOutcome, StoreError> {
+        let item = record_item(write, now_rfc3339())?;
+        self.stats.count_write();
+        // Mirrors `model::upsert_allowed`.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.config.records_table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(#pk) OR ((#sv < :v OR (#sv = :v AND \
+                 (attribute_not_exists(#ch) OR #ch <> :h))) AND \
+                 (attribute_not_exists(#pd) OR #pd = :false))",
+            )
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sv", attr::SOURCE_VERSION)
+            .expression_attribute_names("#ch", attr::CONTENT_HASH)
+            .expression_attribute_names("#pd", attr::PRIVACY_DELETED)
+            .expression_attribute_values(":v", number(write.source_version))
+            .expression_attribute_values(":h", AttributeValue::S(write.content_hash.clone()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let outcome = match result {
+            Ok(out) if non_empty(out.attributes.as_ref()).is_some() => UpsertOutcome::Updated,
+            Ok(_) => UpsertOutcome::Created,
+            Err(err) => {
+                let stored = match err.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(e)) => {
+                        non_empty(e.item()).map(StoredMeta::from_item).transpose()?
+                    }
+                    _ => return Err(sdk_error("PutItem", err)),
+                };
+                // The condition only fails on an existing item. Without the
+                // old item (an endpoint ignoring ReturnValuesOnConditionCheck
+                // Failure), read it.
+                let stored = match stored {
+                    Some(m) => Some(m),
+                    None => self.get_record_meta(&[write.key]).await?.pop(),
+                };
+                match stored {
+                    Some(m) => classify_refused_upsert(&m, write),
+                    // Deleted between the write and the read: let the caller retry.
+                    None => {
+                        return Err(StoreError::ConditionFailed {
+                            operation: "upsert_record",
+                        })
+                    }
+                }
+            }
+        };
+        tracing::debug!(key = %write.key, version = write.source_version, ?outcome, "upsert_record");
+        Ok(outcome)
+    }
+
+    async fn archive_record(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+        reason: ArchiveReason,
+        merged_into: Option<ObjectId>,
+    ) -> Result<ArchiveOutcome, StoreError> {
+        self.archive_record_mapped(key, occurred_at_ms, reason, merged_into, None)
+            .await
+    }
+
+    async fn archive_record_mapped(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+        reason: ArchiveReason,
+        merged_into: Option<ObjectId>,
+        mapping_fp: Option<&str>,
+    ) -> Result<ArchiveOutcome, StoreError> {
+        let attributes = archive_attributes(
+            occurred_at_ms,
+            reason,
+            merged_into,
+            now_rfc3339(),
+            mapping_fp,
+        )?;
+        // Mirrors `model::archive_allowed`.
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.config.records_table)
+            .set_key(Some(key.to_key_item()))
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#pd) OR #pd = :false) AND #sv < :occurred",
+            )
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#pd", attr::PRIVACY_DELETED)
+            .expression_attribute_names("#sv", attr::SOURCE_VERSION)
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":occurred", number(occurred_at_ms))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let (update, placeholders) = set_clause(attributes);
+        for (placeholder, (name, value)) in placeholders {
+            req = req
+                .expression_attribute_names(format!("#{placeholder}"), name)
+                .expression_attribute_values(format!(":{placeholder}"), value);
+        }
+        self.stats.count_write();
+        let outcome = match req.update_expression(update).send().await {
+            Ok(_) => ArchiveOutcome::Archived,
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    let stored = non_empty(e.item()).map(StoredMeta::from_item).transpose()?;
+                    classify_refused_archive(stored.as_ref())
+                }
+                _ => return Err(sdk_error("UpdateItem", err)),
+            },
+        };
+        tracing::debug!(key = %key, occurred_at_ms, ?reason, ?outcome, "archive_record");
+        Ok(outcome)
+    }
+
+    async fn privacy_purge(
+        &self,
+        key: &RecordKey,
+        occurred_at_ms: i64,
+    ) -> Result<PurgeOutcome, StoreError> {
+        let item = tombstone_item(*key, rfc3339_from_ms(occurred_at_ms)?)?;
+        self.stats.count_write();
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.config.records_table)
+            .set_item(Some(item))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutItem", e))?;
+        let old = non_empty(out.attributes.as_ref())
+            .map(StoredMeta::from_item)
+            .transpose()?;
+        let outcome = classify_purge(old.as_ref());
+        tracing::info!(key = %key, ?outcome, "privacy_purge");
+        Ok(outcome)
+    }
+
+    async fn delete_record_permanently(
+        &self,
+        key: &RecordKey,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.stats.count_write();
+        // Mirrors `model::delete_allowed`.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.config.records_table)
+            .set_key(Some(key.to_key_item()))
+            .condition_expression("#ar = :true AND (attribute_not_exists(#pd) OR #pd = :false)")
+            .expression_attribute_names("#ar", attr::ARCHIVED)
+            .expression_attribute_names("#pd", attr::PRIVACY_DELETED)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let outcome = match result {
+            Ok(_) => DeleteOutcome::Deleted,
+            Err(err) => match err.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(e)) => {
+                    let stored = non_empty(e.item()).map(StoredMeta::from_item).transpose()?;
+                    classify_refused_delete(*key, stored.as_ref())?
+                }
+                _ => return Err(sdk_error("DeleteItem", err)),
+            },
+        };
+        tracing::info!(key = %key, ?outcome, "delete_record_permanently");
+        Ok(outcome)
+    }
+
+    async fn scan_page(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<RecordPage, StoreError> {
+        let pk = partition_key(portal, object_type);
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.config.records_table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        if let Some(after) = after {
+            req = req
+                .exclusive_start_key(attr::PK, AttributeValue::S(pk))
+                .exclusive_start_key(attr::SK, AttributeValue::S(sort_key(after)));
+        }
+        self.stats.count_read();
+        let out = req.send().await.map_err(|e| sdk_error("Query", e))?;
+        let records = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(StoredRecord::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_after = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get(attr::SK))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| parse_sort_key(s));
+        Ok(RecordPage {
+            records,
+            next_after,
+        })
+    }
+}
