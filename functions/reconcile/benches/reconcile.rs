@@ -143,12 +143,13 @@ impl RecordStore for CountingStore {
         self.upserts.fetch_add(1, Ordering::Relaxed);
         Ok(UpsertOutcome::Created)
     }
-    async fn archive_record(
+    async fn archive_record_mapped(
         &self,
         _: &RecordKey,
         _: i64,
         _: ArchiveReason,
         _: Option<ObjectId>,
+        _: Option<&str>,
     ) -> Result<ArchiveOutcome, StoreError> {
         Ok(ArchiveOutcome::NotFound)
     }

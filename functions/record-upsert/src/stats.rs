@@ -42,29 +42,14 @@ pub struct BatchStats {
 impl BatchStats {
     /// Add another batch's counts to these.
     pub fn absorb(&mut self, other: &BatchStats) {
-        self.messages += other.messages;
-        self.poisoned_messages += other.poisoned_messages;
-        self.events += other.events;
-        self.unknown_type_events += other.unknown_type_events;
-        self.deferred_events += other.deferred_events;
-        self.invalid_events += other.invalid_events;
-        self.inactive_portal_events += other.inactive_portal_events;
-        self.hubspot_calls += other.hubspot_calls;
-        self.ids_read += other.ids_read;
-        self.created += other.created;
-        self.updated += other.updated;
-        self.unchanged += other.unchanged;
-        self.stale += other.stale;
-        self.tombstoned += other.tombstoned;
-        self.archived_deleted += other.archived_deleted;
-        self.archived_merged += other.archived_merged;
-        self.archived_out_of_scope += other.archived_out_of_scope;
-        self.purged += other.purged;
-        self.field_errors += other.field_errors;
-        self.record_errors += other.record_errors;
-        self.failed_groups += other.failed_groups;
-        self.needs_reauth_groups += other.needs_reauth_groups;
-        self.owner_refreshes += other.owner_refreshes;
+        hubsync_runtime::add_counts!(self, other;
+            messages, poisoned_messages, events, unknown_type_events,
+            deferred_events, invalid_events, inactive_portal_events, hubspot_calls,
+            ids_read, created, updated, unchanged, stale, tombstoned,
+            archived_deleted, archived_merged, archived_out_of_scope, purged,
+            field_errors, record_errors, failed_groups, needs_reauth_groups,
+            owner_refreshes
+        );
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
         }

@@ -157,3 +157,12 @@ mod tests {
             .all(|l| !l.contains("\"Function\":\"x\"")));
     }
 }
+
+/// Adds the named counter fields of `$from` to `$into` (`+=`): a run's or a
+/// batch's counts absorbing a part's, one field list per struct.
+#[macro_export]
+macro_rules! add_counts {
+    ($into:expr, $from:expr; $($field:ident),+ $(,)?) => {
+        $( $into.$field += $from.$field; )+
+    };
+}

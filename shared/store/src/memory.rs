@@ -245,17 +245,6 @@ impl RecordStore for MemoryStore {
         })
     }
 
-    async fn archive_record(
-        &self,
-        key: &RecordKey,
-        occurred_at_ms: i64,
-        reason: ArchiveReason,
-        merged_into: Option<ObjectId>,
-    ) -> Result<ArchiveOutcome, StoreError> {
-        self.archive_record_mapped(key, occurred_at_ms, reason, merged_into, None)
-            .await
-    }
-
     async fn archive_record_mapped(
         &self,
         key: &RecordKey,

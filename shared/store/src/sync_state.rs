@@ -143,36 +143,17 @@ impl TypeCounters {
 
     /// Adds `other` to these counts.
     pub fn absorb(&mut self, o: &TypeCounters) {
-        self.listed += o.listed;
-        self.stored_seen += o.stored_seen;
-        self.created += o.created;
-        self.updated += o.updated;
-        self.version_only += o.version_only;
-        self.remapped += o.remapped;
-        self.owner_refreshes += o.owner_refreshes;
-        self.unchanged += o.unchanged;
-        self.unarchived += o.unarchived;
-        self.restored_same_version += o.restored_same_version;
-        self.deferred_restores += o.deferred_restores;
-        self.archived_deleted += o.archived_deleted;
-        self.archived_merged += o.archived_merged;
-        self.archived_out_of_scope += o.archived_out_of_scope;
-        self.stale += o.stale;
-        self.tombstoned += o.tombstoned;
+        hubsync_runtime::add_counts!(self, o;
+            listed, stored_seen, created, updated, version_only, remapped,
+            owner_refreshes, unchanged, unarchived, restored_same_version,
+            deferred_restores, archived_deleted, archived_merged,
+            archived_out_of_scope, stale, tombstoned, field_errors, errors, pages,
+            bin_pages, confirm_reads, hubspot_calls, http_requests, rate_limited,
+            order_violations, record_writes, state_writes
+        );
         for (k, v) in &o.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
         }
-        self.field_errors += o.field_errors;
-        self.errors += o.errors;
-        self.pages += o.pages;
-        self.bin_pages += o.bin_pages;
-        self.confirm_reads += o.confirm_reads;
-        self.hubspot_calls += o.hubspot_calls;
-        self.http_requests += o.http_requests;
-        self.rate_limited += o.rate_limited;
-        self.order_violations += o.order_violations;
-        self.record_writes += o.record_writes;
-        self.state_writes += o.state_writes;
         for p in &o.schema_drift {
             if !self.schema_drift.contains(p) {
                 self.schema_drift.push(p.clone());

@@ -139,12 +139,13 @@ pub trait RecordStore: Send + Sync {
         occurred_at_ms: i64,
         reason: ArchiveReason,
         merged_into: Option<ObjectId>,
-    ) -> impl Future<Output = Result<ArchiveOutcome, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ArchiveOutcome, StoreError>> + Send {
+        self.archive_record_mapped(key, occurred_at_ms, reason, merged_into, None)
+    }
 
     /// [`RecordStore::archive_record`], also storing the fingerprint of the
     /// mapping config that decided it (an out-of-scope archive), so that a
-    /// later config change is told from drift. Stores without the attribute
-    /// archive without it.
+    /// later config change is told from drift.
     fn archive_record_mapped(
         &self,
         key: &RecordKey,
@@ -152,10 +153,7 @@ pub trait RecordStore: Send + Sync {
         reason: ArchiveReason,
         merged_into: Option<ObjectId>,
         mapping_fp: Option<&str>,
-    ) -> impl Future<Output = Result<ArchiveOutcome, StoreError>> + Send {
-        let _ = mapping_fp;
-        self.archive_record(key, occurred_at_ms, reason, merged_into)
-    }
+    ) -> impl Future<Output = Result<ArchiveOutcome, StoreError>> + Send;
 
     /// GDPR deletion: replaces the record, unconditionally, by a PII-free
     /// tombstone (key, `portal_id`, `object_type`, `object_id`,
