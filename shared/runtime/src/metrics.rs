@@ -120,6 +120,15 @@ impl Metrics {
     }
 }
 
+/// Adds the named counter fields of `$from` to `$into` (`+=`): a run's or a
+/// batch's counts absorbing a part's, one field list per struct.
+#[macro_export]
+macro_rules! add_counts {
+    ($into:expr, $from:expr; $($field:ident),+ $(,)?) => {
+        $( $into.$field += $from.$field; )+
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,13 +165,4 @@ mod tests {
             .iter()
             .all(|l| !l.contains("\"Function\":\"x\"")));
     }
-}
-
-/// Adds the named counter fields of `$from` to `$into` (`+=`): a run's or a
-/// batch's counts absorbing a part's, one field list per struct.
-#[macro_export]
-macro_rules! add_counts {
-    ($into:expr, $from:expr; $($field:ident),+ $(,)?) => {
-        $( $into.$field += $from.$field; )+
-    };
 }
