@@ -31,9 +31,11 @@ use crate::model::{
     WireBatchReadRequest, WireBatchReadResponse, WireError, WirePage, MAX_BATCH_READ_INPUTS,
     MAX_PAGE_LIMIT, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
 };
+use crate::object::HubSpotObject;
+use crate::owners::Owners;
+use crate::properties::PropertyDefinition;
 use crate::rate_limit::{InProcessRateLimiter, RateLimitConfig, RateLimitKind, RateLimiter};
 use crate::token::AccessTokenSource;
-use hubsync_mapping::HubSpotObject;
 
 mod config;
 pub use config::*;
@@ -389,8 +391,8 @@ impl HubSpotClient {
         &self,
         tokens: &impl AccessTokenSource,
         portal: PortalId,
-    ) -> Result<hubsync_mapping::Owners, HubSpotError> {
-        let mut owners = hubsync_mapping::Owners::new();
+    ) -> Result<Owners, HubSpotError> {
+        let mut owners = Owners::new();
         for o in self.list_all_owners(tokens, portal).await? {
             owners.insert(
                 o.id,
@@ -409,7 +411,7 @@ impl HubSpotClient {
         tokens: &impl AccessTokenSource,
         portal: PortalId,
         object_type: ObjectType,
-    ) -> Result<Vec<hubsync_mapping::PropertyDefinition>, HubSpotError> {
+    ) -> Result<Vec<PropertyDefinition>, HubSpotError> {
         let call = Call {
             method: Method::GET,
             path: self.api.properties(object_type),
@@ -418,8 +420,7 @@ impl HubSpotClient {
             kind: RateLimitKind::Standard,
             what: "properties",
         };
-        let page: WirePage<hubsync_mapping::PropertyDefinition> =
-            self.execute(tokens, portal, call).await?;
+        let page: WirePage<PropertyDefinition> = self.execute(tokens, portal, call).await?;
         Ok(page.results)
     }
 

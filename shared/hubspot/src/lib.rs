@@ -17,25 +17,23 @@ pub mod associations;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod ids;
 pub mod lists;
 pub mod model;
 pub mod oauth;
+pub mod object;
+pub mod owners;
+pub mod properties;
 pub mod rate_limit;
 pub mod signature;
+pub mod time;
 pub mod token;
-
-/// Id newtypes, shared with `hubsync-mapping` (defined there so the mapping
-/// crate stays free of HTTP).
-pub mod ids {
-    pub use hubsync_mapping::ids::*;
-}
 
 pub use api_version::ApiVersion;
 pub use associations::{AssociationLink, MAX_ASSOCIATION_INPUTS};
 pub use client::{ClientConfig, ClientStats, HubSpotClient, RetryConfig};
 pub use error::{HubSpotError, RateLimitPolicy, TokenError};
 pub use events::{parse_delivery, DeliveryError, EventKind, SubscriptionType, WebhookEvent};
-pub use hubsync_mapping::{HubSpotObject, Properties};
 pub use ids::{ObjectId, ObjectType, PortalId};
 pub use lists::ListInfo;
 pub use model::{
@@ -46,9 +44,13 @@ pub use oauth::{
     GrantStatus, OAuthClient, OAuthConfig, OAuthError, OAuthRetry, OAuthVersion, TokenGrant,
     TokenInfo,
 };
+pub use object::{HubSpotObject, Properties};
+pub use owners::{OwnerInfo, Owners};
+pub use properties::{PropertyDefinition, PropertyOption};
 pub use rate_limit::{
     InProcessRateLimiter, RateLimitConfig, RateLimitKind, RateLimiter, RatePermit, Unlimited,
     WindowLimit,
 };
 pub use signature::{verify_v3, SignatureError, Tolerance, WebhookVerifier};
+pub use time::{TimeError, Timestamp};
 pub use token::{AccessTokenSource, StaticToken};

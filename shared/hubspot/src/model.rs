@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::ObjectId;
-use hubsync_mapping::HubSpotObject;
+use crate::object::HubSpotObject;
 
 /// Most ids in one batch read.
 pub const MAX_BATCH_READ_INPUTS: usize = 100;

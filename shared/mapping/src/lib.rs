@@ -1,8 +1,8 @@
 //! HubSpot properties → hubsync app records. Pure: no I/O, no clocks, no
-//! panics on input.
+//! panics on input. HubSpot's own types — ids, [`HubSpotObject`] (with the
+//! version rule), owners, property definitions, timestamps — are
+//! `hubsync-hubspot`'s; this crate reads them (and re-exports them).
 //!
-//! * [`ids`]: `PortalId`, `ObjectId`, `ObjectType`, shared by every crate.
-//! * [`object::HubSpotObject`]: a CRM object as HubSpot returns it.
 //! * [`map_object`] / [`map_company`] / [`map_contact`] / [`map_deal`]: the
 //!   default field map ([`MappingConfig::default`]), producing a [`MapOutcome`] — a [`MappedRecord`]
 //!   (typed [`AppRecord`], source version, content hash, per-field errors) or
@@ -16,18 +16,19 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod ids;
 pub mod map;
-pub mod object;
 pub mod record;
 pub mod transform;
 pub mod values;
 
 pub use config::{
     missing_properties, validate, validate_lists, AssociationRule, ConfigErrors, MappingConfig,
-    ObjectConfig, PropertyCatalog, PropertyDefinition, PropertyOption, Rule, RuleError,
-    ScopeFilter,
+    ObjectConfig, PropertyCatalog, Rule, RuleError, ScopeFilter,
 };
+/// HubSpot's own types (ids, objects, owners, property definitions, timestamps)
+/// are the HubSpot crate's; the mapping reads them.
+pub use hubsync_hubspot::{ids, object};
+pub use hubsync_hubspot::{OwnerInfo, Owners, PropertyDefinition, PropertyOption};
 pub use ids::{IdParseError, ObjectId, ObjectType, PortalId};
 pub use map::{
     map_company, map_contact, map_deal, map_object, map_with, properties_for, Associations,
@@ -38,5 +39,5 @@ pub use record::{
     AppRecord, ContentHash, FieldError, MapOutcome, MappedRecord, SkipReason, CONTENT_HASH_VERSION,
     RECORD_TYPE_FIELD,
 };
-pub use transform::{OwnerInfo, Owners, Transform};
+pub use transform::Transform;
 pub use values::{Cents, ConvError, Timestamp, ValueKind};

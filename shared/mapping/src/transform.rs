@@ -23,8 +23,6 @@
 //! | `owner_email`, `owner_name` | string | an owner id, resolved with the portal's owners |
 //! | `email` | string | an address (contacts' required field) |
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -34,6 +32,7 @@ use crate::values::{
     non_empty, parse_cents, parse_count, parse_decimal, parse_email, parse_probability, parse_text,
     parse_timestamp, ConvError, ValueKind,
 };
+use hubsync_hubspot::Owners;
 
 /// How a rule turns its source values into the app field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,87 +284,6 @@ pub fn parse_bool(raw: Option<&str>) -> Result<Option<bool>, ConvError> {
         "true" | "yes" | "1" => Ok(Some(true)),
         "false" | "no" | "0" => Ok(Some(false)),
         _ => Err(ConvError::NotABoolean),
-    }
-}
-
-/// What the mapping knows about one owner. `Debug` redacts both fields.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnerInfo {
-    pub email: Option<String>,
-    /// First and last name joined by a space.
-    pub name: Option<String>,
-}
-
-impl std::fmt::Debug for OwnerInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OwnerInfo")
-            .field("email", &self.email.as_ref().map(|_| "[REDACTED]"))
-            .field("name", &self.name.as_ref().map(|_| "[REDACTED]"))
-            .finish()
-    }
-}
-
-/// A portal's owners by id (read from the portal's owners cache once per
-/// invocation; serialized as a JSON object of id → info for that cache).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Owners(HashMap<String, OwnerInfo>);
-
-impl Owners {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds an owner (names are trimmed and joined; empty parts dropped).
-    pub fn insert(
-        &mut self,
-        id: impl Into<String>,
-        email: Option<&str>,
-        first_name: Option<&str>,
-        last_name: Option<&str>,
-    ) {
-        let parts: Vec<&str> = [first_name, last_name]
-            .into_iter()
-            .filter_map(non_empty)
-            .collect();
-        let name = (!parts.is_empty()).then(|| parts.join(" "));
-        self.0.insert(
-            id.into(),
-            OwnerInfo {
-                email: non_empty(email).map(str::to_owned),
-                name,
-            },
-        );
-    }
-
-    pub fn get(&self, id: &str) -> Option<&OwnerInfo> {
-        self.0.get(id.trim())
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Owners in id order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &OwnerInfo)> {
-        let mut all: Vec<(&str, &OwnerInfo)> =
-            self.0.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        all.sort_unstable_by_key(|(k, _)| *k);
-        all.into_iter()
-    }
-
-    /// Adds an owner as the cache stores it.
-    pub fn insert_info(&mut self, id: impl Into<String>, info: OwnerInfo) {
-        self.0.insert(id.into(), info);
-    }
-
-    /// Adds every owner of `other` (replacing same ids).
-    pub fn extend(&mut self, other: Owners) {
-        self.0.extend(other.0);
     }
 }
 

@@ -10,12 +10,12 @@
 //!   scientific notation, no floats).
 
 use std::fmt;
-use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use hubsync_hubspot::time::TimeError;
+pub use hubsync_hubspot::time::Timestamp;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// What kind of value a field expected; reported in [`crate::FieldError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,63 +113,6 @@ impl Cents {
     }
 }
 
-/// A UTC instant, serialized as RFC 3339 with milliseconds and `Z`
-/// (`2024-05-01T12:00:00.123Z`). Limited to years 1..=9999 so the text form
-/// is always valid RFC 3339.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Timestamp(DateTime<Utc>);
-
-impl Timestamp {
-    /// From epoch milliseconds, if within years 1..=9999.
-    pub fn from_epoch_ms(ms: i64) -> Option<Self> {
-        DateTime::<Utc>::from_timestamp_millis(ms).and_then(Self::from_datetime)
-    }
-
-    /// From a chrono UTC instant, if within years 1..=9999. Sub-millisecond
-    /// precision is dropped.
-    pub fn from_datetime(dt: DateTime<Utc>) -> Option<Self> {
-        use chrono::Datelike;
-        if !(1..=9999).contains(&dt.year()) {
-            return None;
-        }
-        DateTime::<Utc>::from_timestamp_millis(dt.timestamp_millis()).map(Timestamp)
-    }
-
-    pub fn epoch_ms(self) -> i64 {
-        self.0.timestamp_millis()
-    }
-
-    pub fn as_datetime(self) -> DateTime<Utc> {
-        self.0
-    }
-
-    pub fn to_rfc3339(self) -> String {
-        self.0.to_rfc3339_opts(SecondsFormat::Millis, true)
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
-    }
-}
-
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        match parse_timestamp(&s) {
-            Ok(Some(t)) => Ok(t),
-            _ => Err(serde::de::Error::custom("invalid timestamp")),
-        }
-    }
-}
-
 /// The trimmed value, or `None` for null / empty / whitespace-only.
 pub fn non_empty(raw: Option<&str>) -> Option<&str> {
     raw.map(str::trim).filter(|s| !s.is_empty())
@@ -239,36 +182,14 @@ pub fn parse_probability(raw: Option<&str>) -> Result<Option<Decimal>, ConvError
     Ok(Some(d))
 }
 
-/// A date/time as HubSpot sends it:
-/// * ISO-8601 / RFC 3339 with `Z` or an offset (`2024-05-01T12:00:00.123Z`);
-/// * ISO-8601 without an offset (`2024-05-01T12:00:00`), read as UTC
-///   (HubSpot stores UTC);
-/// * a date only (`2024-05-01`): midnight UTC, which is how HubSpot stores
-///   date properties;
-/// * epoch milliseconds as a digit string (`1714564800123`), optionally
-///   negative.
-///
-/// Years outside 1..=9999 are out of range.
+/// A date/time as HubSpot sends it ([`hubsync_hubspot::time::parse_timestamp`]:
+/// RFC 3339, ISO-8601 without offset as UTC, a date only as midnight UTC,
+/// or epoch milliseconds), with its error as a [`ConvError`].
 pub fn parse_timestamp(raw: &str) -> Result<Option<Timestamp>, ConvError> {
-    let Some(s) = non_empty(Some(raw)) else {
-        return Ok(None);
-    };
-    let out_of_range = ConvError::OutOfRange("date outside years 1..=9999");
-    let unsigned = s.strip_prefix('-').unwrap_or(s);
-    if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        let ms = i64::from_str(s).map_err(|_| out_of_range.clone())?;
-        return Timestamp::from_epoch_ms(ms).map(Some).ok_or(out_of_range);
-    }
-    let dt = if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        dt.with_timezone(&Utc)
-    } else if let Ok(naive) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
-        Utc.from_utc_datetime(&naive)
-    } else if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Utc.from_utc_datetime(&date.and_time(chrono::NaiveTime::MIN))
-    } else {
-        return Err(ConvError::NotATimestamp);
-    };
-    Timestamp::from_datetime(dt).map(Some).ok_or(out_of_range)
+    hubsync_hubspot::time::parse_timestamp(raw).map_err(|e| match e {
+        TimeError::OutOfRange(why) => ConvError::OutOfRange(why),
+        TimeError::NotATimestamp => ConvError::NotATimestamp,
+    })
 }
 
 /// An email address: trimmed; must have one `@` with a non-empty local part

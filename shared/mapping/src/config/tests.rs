@@ -1,3 +1,5 @@
+use crate::PropertyOption;
+
 use super::*;
 
 fn def(name: &str, prop_type: &str, field_type: &str, options: &[&str]) -> PropertyDefinition {

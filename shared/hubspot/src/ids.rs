@@ -1,7 +1,7 @@
 //! Identifier newtypes shared by every hubsync crate.
 //!
-//! They live here (and not in the HTTP client) because the mapping crate must
-//! stay free of I/O; `hubsync-hubspot` re-exports them.
+//! They are HubSpot's, so they live in the HubSpot crate; the mapping
+//! (which depends on it) re-exports them.
 //!
 //! HubSpot is inconsistent about how it encodes ids: webhook payloads carry
 //! JSON numbers, the CRM API carries strings (`"id": "12345"`). Both

@@ -62,7 +62,7 @@ impl HubSpotObject {
     /// reconciliation and the mapping all use this one function.
     pub fn version(&self, object_type: ObjectType) -> Option<i64> {
         let parse = |raw: &str| {
-            crate::values::parse_timestamp(raw)
+            crate::time::parse_timestamp(raw)
                 .ok()
                 .flatten()
                 .map(|t| t.epoch_ms())
