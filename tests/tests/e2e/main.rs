@@ -24,8 +24,6 @@ mod oauth_refresh;
 mod platform;
 mod realtime;
 mod reconcile;
-mod reconcile_checkpoints;
-mod reconcile_engine;
 mod reconcile_props;
 mod revoked_grant;
 mod template;
