@@ -2,7 +2,7 @@
 //! every few pages, so a fast no-change rerun writes a handful of state
 //! items instead of three per five pages; and the interval really does
 //! checkpoint while pages are read. (Hand-over and crash resumption are in
-//! `reconcile_engine.rs`.)
+//! `engine.rs`.)
 
 use std::time::Duration;
 
