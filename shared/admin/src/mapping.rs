@@ -16,15 +16,17 @@
 //!   app records and every field error. Read-only: it takes no store, so it
 //!   cannot write one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use hubsync_hubspot::PortalId;
 use hubsync_hubspot::{AccessTokenSource, HubSpotClient, HubSpotError, ObjectId, ObjectType};
 use hubsync_mapping::{
-    map_with, validate, validate_lists, Associations, MapContext, MapOutcome, Owners,
-    PropertyCatalog,
+    map_with, validate, validate_lists, MapContext, MapOutcome, Owners, PropertyCatalog,
 };
 use hubsync_store::{MappingConfigStore, StoreError};
+use hubsync_sync::{
+    association_targets, ContextLoader, HubSpotSource, LoadCounts, ReadOwners, SyncError,
+};
 use serde::Serialize;
 
 /// The config and outcome types, for callers of these functions.
@@ -43,6 +45,15 @@ pub enum MappingError {
     HubSpot(#[from] HubSpotError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+}
+
+impl From<SyncError> for MappingError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::HubSpot(e) => MappingError::HubSpot(e),
+            SyncError::Store(e) => MappingError::Store(e),
+        }
+    }
 }
 
 /// Every type's property definitions (one call per type).
@@ -240,6 +251,8 @@ pub async fn preview(
     let config = validate_config(client, tokens, portal, config).await?;
     let limit = sample.clamp(1, MAX_PREVIEW_SAMPLE);
     let mut owners: Option<Owners> = None;
+    let source = HubSpotSource::new(client.clone(), tokens);
+    let loader = ContextLoader::new(&source, &());
     let mut out = Preview {
         portal_id: portal,
         types: Vec::new(),
@@ -247,41 +260,21 @@ pub async fn preview(
     for &t in types {
         let oc = config.object(t);
         if config.needs_owners(t) && owners.is_none() {
-            owners = Some(client.owners(tokens, portal).await?);
+            owners = Some(source.owners(portal).await?);
         }
         let properties = oc.properties(t);
         let refs: Vec<&str> = properties.iter().map(String::as_str).collect();
         let page = client
             .list_page(tokens, portal, t, None, limit, &refs, false)
             .await?;
+        // Associations and list scope as the sync loads them (owners are
+        // read fresh above: a preview writes no cache).
         let ids: Vec<ObjectId> = page.results.iter().map(|o| o.id).collect();
-        let associations = if oc.associations.is_empty() {
-            None
-        } else {
-            let mut a = Associations::new();
-            let mut targets: Vec<ObjectType> = oc.associations.iter().map(|r| r.to).collect();
-            targets.sort_unstable();
-            targets.dedup();
-            for to in targets {
-                for l in client
-                    .batch_read_associations(tokens, portal, t, to, &ids)
-                    .await?
-                {
-                    a.insert(to, l.from, l.to, l.primary);
-                }
-                a.mark_loaded(to);
-            }
-            Some(a)
-        };
-        let list_members: Option<BTreeSet<ObjectId>> = if oc.lists.is_empty() {
-            None
-        } else {
-            let mut members = BTreeSet::new();
-            for list in &oc.lists {
-                members.extend(client.list_memberships(tokens, portal, list).await?);
-            }
-            Some(members)
-        };
+        let mut counts = LoadCounts::default();
+        let associations = loader
+            .associations(portal, t, &association_targets(oc), &ids, &mut counts)
+            .await?;
+        let list_members = loader.list_members(portal, oc, &mut counts).await?;
         let ctx = MapContext {
             owners: owners.as_ref(),
             associations: associations.as_ref(),
