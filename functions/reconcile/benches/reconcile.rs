@@ -71,21 +71,9 @@ async fn sim_with(
 }
 
 async fn connect(store: &impl ConnectionStore, portal: u64) -> anyhow::Result<()> {
-    let now = chrono::Utc::now();
+    let _now = chrono::Utc::now();
     store
-        .put_connection(&Connection {
-            portal_id: PortalId(portal),
-            tenant_id: "bench".into(),
-            status: ConnectionStatus::Active,
-            scopes: vec![],
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
-            access_token_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            last_webhook_at: None,
-            status_reason: None,
-        })
+        .put_connection(&Connection::active(PortalId(portal), "bench"))
         .await?;
     Ok(())
 }

@@ -30,21 +30,9 @@ fn owners(with_72: bool) -> Owners {
 
 async fn worker(config: Option<MappingConfig>) -> Worker<Fake, MemoryStore> {
     let store = MemoryStore::new();
-    let now = chrono::Utc::now();
+    let _now = chrono::Utc::now();
     store
-        .put_connection(&Connection {
-            portal_id: PortalId(PORTAL),
-            tenant_id: "t".into(),
-            status: ConnectionStatus::Active,
-            scopes: vec![],
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
-            access_token_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            last_webhook_at: None,
-            status_reason: None,
-        })
+        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
         .await
         .unwrap();
     if let Some(c) = config {

@@ -33,8 +33,7 @@ use hubsync_hubspot::signature::{
 };
 use hubsync_hubspot::{ClientConfig, HubSpotClient, PortalId, StaticToken, Unlimited};
 use hubsync_store::{
-    Connection, ConnectionStatus, ConnectionStore, DynamoStore, MemoryStore, StoreConfig,
-    StoreStats,
+    Connection, ConnectionStore, DynamoStore, MemoryStore, StoreConfig, StoreStats,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -75,20 +74,8 @@ async fn warm_owners<S: hubsync_store::OwnersCacheStore>(
 }
 
 fn connection(portal: u64) -> Connection {
-    let now = chrono::Utc::now();
-    Connection {
-        portal_id: PortalId(portal),
-        tenant_id: format!("tenant-{portal}"),
-        status: ConnectionStatus::Active,
-        scopes: vec![],
-        access_token_ciphertext: None,
-        refresh_token_ciphertext: None,
-        access_token_expires_at: None,
-        created_at: now,
-        updated_at: now,
-        last_webhook_at: None,
-        status_reason: None,
-    }
+    let _now = chrono::Utc::now();
+    Connection::active(PortalId(portal), format!("tenant-{portal}"))
 }
 
 struct Bench {

@@ -9,8 +9,7 @@ use std::time::Duration;
 use hubsync_hubspot::{HubSpotObject, ObjectId, ObjectType, PortalId};
 use hubsync_local::reconcile::{run_job, SliceLimit};
 use hubsync_store::{
-    Connection, ConnectionStatus, ConnectionStore, MemoryStore, RecordKey, RecordStore,
-    StoredRecord, SyncJobKind,
+    Connection, ConnectionStore, MemoryStore, RecordKey, RecordStore, StoredRecord, SyncJobKind,
 };
 use hubsync_sync::fake::FakeHubSpot;
 use reconcile::{Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler};
@@ -42,21 +41,9 @@ fn fake() -> FakeHubSpot {
 
 async fn store() -> MemoryStore {
     let store = MemoryStore::new();
-    let now = chrono::Utc::now();
+    let _now = chrono::Utc::now();
     store
-        .put_connection(&Connection {
-            portal_id: PortalId(PORTAL),
-            tenant_id: "tenant".into(),
-            status: ConnectionStatus::Active,
-            scopes: vec![],
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
-            access_token_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            last_webhook_at: None,
-            status_reason: None,
-        })
+        .put_connection(&Connection::active(PortalId(PORTAL), "tenant"))
         .await
         .unwrap();
     hubsync_store::OwnersCacheStore::put_owners_cache(

@@ -61,6 +61,27 @@ pub struct Connection {
     pub status_reason: Option<String>,
 }
 
+impl Connection {
+    /// An active connection made now, without tokens or scopes yet (a
+    /// starting point for tests, tools and the local stack).
+    pub fn active(portal_id: PortalId, tenant_id: impl Into<String>) -> Self {
+        let now = Utc::now();
+        Self {
+            portal_id,
+            tenant_id: tenant_id.into(),
+            status: ConnectionStatus::Active,
+            scopes: Vec::new(),
+            access_token_ciphertext: None,
+            refresh_token_ciphertext: None,
+            access_token_expires_at: None,
+            created_at: now,
+            updated_at: now,
+            last_webhook_at: None,
+            status_reason: None,
+        }
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secret = |v: &Option<String>| v.as_ref().map(|_| Redacted);
