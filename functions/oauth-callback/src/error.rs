@@ -25,6 +25,10 @@ pub enum ConnectError {
     StateUsed,
     #[error("callback with an expired state")]
     StateExpired,
+    #[error("install link already used")]
+    LinkUsed,
+    #[error("callback from another browser than the one that started the flow")]
+    OtherBrowser,
     #[error("the user declined access at HubSpot")]
     AccessDenied,
     /// HubSpot's `error` parameter (control characters removed, ≤ 64
@@ -87,6 +91,16 @@ impl ConnectError {
                 400,
                 "Connection link expired",
                 "This connection attempt took too long and has expired.",
+            ),
+            ConnectError::LinkUsed => Reply::page(
+                403,
+                "Link already used",
+                "This link was already used to start a connection. Open \"Connect HubSpot\" from the application again.",
+            ),
+            ConnectError::OtherBrowser => restart(
+                400,
+                "Connection not started in this browser",
+                "This connection was started in another browser, or this browser blocked the cookie it needs.",
             ),
             ConnectError::AccessDenied => restart(
                 403,
@@ -262,6 +276,8 @@ mod tests {
             ConnectError::UnknownState,
             ConnectError::StateUsed,
             ConnectError::StateExpired,
+            ConnectError::LinkUsed,
+            ConnectError::OtherBrowser,
             ConnectError::AccessDenied,
             ConnectError::Authorization("server_error".into()),
             ConnectError::MissingCode,

@@ -7,12 +7,14 @@ use crate::reply::Reply;
 use crate::service::{JobQueue, OAuthService, Query, TokenEndpoint};
 
 /// Answers one request. `path` may carry a stage prefix (only its ending is
-/// matched); `query` is the raw query string.
+/// matched); `query` is the raw query string; `cookie` the request's
+/// `Cookie` header.
 pub async fn respond<S, T, C, Q>(
     service: &OAuthService<S, T, C, Q>,
     method: &str,
     path: &str,
     query: Option<&str>,
+    cookie: Option<&str>,
     now_epoch: i64,
 ) -> Reply
 where
@@ -26,7 +28,9 @@ where
     let method = method.to_ascii_uppercase();
     match (method.as_str(), route) {
         ("GET", r) if r.ends_with("/oauth/install") => service.install(&query, now_epoch).await,
-        ("GET", r) if r.ends_with("/oauth/callback") => service.callback(&query, now_epoch).await,
+        ("GET", r) if r.ends_with("/oauth/callback") => {
+            service.callback(&query, cookie, now_epoch).await
+        }
         ("POST", r) if r.ends_with("/oauth/disconnect") => {
             service.disconnect(&query, now_epoch).await
         }

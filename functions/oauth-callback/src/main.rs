@@ -33,6 +33,9 @@ async fn main() -> Result<(), Error> {
             req.method().as_str(),
             req.uri().path(),
             req.uri().query(),
+            req.headers()
+                .get(lambda_http::http::header::COOKIE)
+                .and_then(|v| v.to_str().ok()),
             chrono::Utc::now().timestamp(),
         )
         .await;
@@ -50,6 +53,10 @@ fn into_response(reply: Reply) -> Result<Response<Body>, lambda_http::http::Erro
     }
     if let Some(location) = reply.location {
         builder = builder.header("location", location);
+    }
+    if let Some(cookie) = reply.set_cookie {
+        // API Gateway's HTTP API (payload 2.0) sends it as `cookies`.
+        builder = builder.header("set-cookie", cookie);
     }
     builder.body(Body::from(reply.body))
 }

@@ -9,6 +9,8 @@ pub struct Reply {
     pub content_type: &'static str,
     /// `Location` of a redirect.
     pub location: Option<String>,
+    /// A `Set-Cookie` value (the connect flow's browser binding).
+    pub set_cookie: Option<String>,
     pub body: String,
 }
 
@@ -27,6 +29,7 @@ impl Reply {
             status,
             content_type: "text/html; charset=utf-8",
             location: None,
+            set_cookie: None,
             body: format!(
                 "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
                  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -44,6 +47,7 @@ impl Reply {
             status: 302,
             content_type: "text/plain; charset=utf-8",
             location: Some(location),
+            set_cookie: None,
             body: String::new(),
         }
     }
@@ -54,8 +58,17 @@ impl Reply {
             status,
             content_type: "application/json",
             location: None,
+            set_cookie: None,
             body: value.to_string(),
         }
+    }
+}
+
+impl Reply {
+    /// The same answer, also setting `cookie`.
+    pub fn with_cookie(mut self, cookie: String) -> Self {
+        self.set_cookie = Some(cookie);
+        self
     }
 }
 

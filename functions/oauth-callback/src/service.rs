@@ -15,11 +15,12 @@ use base64::Engine as _;
 use hubsync_auth::{expires_at, TokenCipher};
 use hubsync_hubspot::{OAuthClient, OAuthError, PortalId, TokenGrant, TokenInfo};
 use hubsync_store::{
-    ClaimOutcome, Connection, ConnectionStatus, ConnectionStore, OAuthStateStore, PendingAuth,
-    StateOutcome, SyncJob,
+    state_digest, ClaimOutcome, Connection, ConnectionStatus, ConnectionStore, OAuthStateStore,
+    PendingAuth, StateOutcome, SyncJob,
 };
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::SecretString;
+use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
 use hubsync_admin::connection::GrantRevoker;
@@ -120,14 +121,18 @@ where
         answer(self.start(query, now_epoch).instrument(span).await)
     }
 
-    /// `GET /oauth/callback?code&state` (or `?error&error_description&state`).
-    pub async fn callback(&self, query: &Query, now_epoch: i64) -> Reply {
+    /// `GET /oauth/callback?code&state` (or `?error&error_description&state`),
+    /// with the browser's `Cookie` header. Every answer clears the flow's
+    /// cookie.
+    pub async fn callback(&self, query: &Query, cookie: Option<&str>, now_epoch: i64) -> Reply {
         let span = tracing::info_span!(
             "oauth_callback",
             tenant = tracing::field::Empty,
             portal = tracing::field::Empty
         );
-        answer(self.finish(query, now_epoch).instrument(span).await)
+        let nonce = cookie.and_then(|c| cookie_value(c, BROWSER_COOKIE));
+        answer(self.finish(query, nonce, now_epoch).instrument(span).await)
+            .with_cookie(clear_browser_cookie())
     }
 
     /// `POST /oauth/disconnect?tenant&portal&expires&signature` (signed by
@@ -157,11 +162,29 @@ where
         )
         .map_err(ConnectError::Link)?;
         tracing::Span::current().record("tenant", tenant.as_str());
+        // A link starts one flow: its second use is refused (a link left in
+        // a chat or a browser history cannot mint states for someone else).
+        let link = state_digest(&format!(
+            "{tenant}:{}:{}",
+            query.get("expires").unwrap_or_default(),
+            query.get("signature").unwrap_or_default()
+        ));
+        let link_expiry = query
+            .get("expires")
+            .and_then(|e| e.parse::<i64>().ok())
+            .unwrap_or(now_epoch);
+        if !self.store.claim_install_link(&link, link_expiry).await? {
+            return Err(ConnectError::LinkUsed);
+        }
         let state = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        // The state is bound to this browser: the callback must come back
+        // with the cookie whose digest is stored with the state.
+        let nonce = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         let ttl = i64::try_from(self.config.state_ttl.as_secs()).unwrap_or(600);
         let pending = PendingAuth {
             tenant_id: tenant.clone(),
             expires_at_epoch: now_epoch.saturating_add(ttl),
+            browser_digest: state_digest(&nonce),
         };
         self.store.put_oauth_state(&state, &pending).await?;
         let scopes = self.config.scopes.join(" ");
@@ -187,14 +210,35 @@ where
             utf8_percent_encode(&state, QUERY_VALUE),
         );
         tracing::info!(tenant = %tenant, "install: redirecting to HubSpot's consent page");
-        Ok(Reply::redirect(location))
+        Ok(Reply::redirect(location).with_cookie(browser_cookie(&nonce, ttl)))
     }
 
     /// The state used up, HubSpot's answer read, the portal connected.
-    async fn finish(&self, query: &Query, now_epoch: i64) -> Result<Reply, ConnectError> {
+    async fn finish(
+        &self,
+        query: &Query,
+        nonce: Option<&str>,
+        now_epoch: i64,
+    ) -> Result<Reply, ConnectError> {
         let state = query.get("state").ok_or(ConnectError::MissingState)?;
         let tenant = match self.store.consume_oauth_state(state, now_epoch).await? {
-            StateOutcome::Consumed { tenant_id } => tenant_id,
+            StateOutcome::Consumed {
+                tenant_id,
+                browser_digest,
+            } => {
+                // Login CSRF: a state minted in another browser (someone
+                // else's install link) is refused before anything is stored.
+                let same_browser = match (nonce, browser_digest) {
+                    (Some(n), Some(d)) => {
+                        bool::from(state_digest(n).as_bytes().ct_eq(d.as_bytes()))
+                    }
+                    _ => false,
+                };
+                if !same_browser {
+                    return Err(ConnectError::OtherBrowser);
+                }
+                tenant_id
+            }
             StateOutcome::Unknown => return Err(ConnectError::UnknownState),
             StateOutcome::AlreadyUsed => return Err(ConnectError::StateUsed),
             StateOutcome::Expired => return Err(ConnectError::StateExpired),
@@ -341,6 +385,28 @@ fn answer(result: Result<Reply, ConnectError>) -> Reply {
     result.unwrap_or_else(|e| {
         e.log();
         e.reply()
+    })
+}
+
+/// The cookie binding a connect flow to its browser. `__Host-`: only ever
+/// set by this host, over HTTPS, for every path.
+pub const BROWSER_COOKIE: &str = "__Host-hubsync_connect";
+
+fn browser_cookie(nonce: &str, max_age_secs: i64) -> String {
+    format!(
+        "{BROWSER_COOKIE}={nonce}; Path=/; Max-Age={max_age_secs}; Secure; HttpOnly; SameSite=Lax"
+    )
+}
+
+fn clear_browser_cookie() -> String {
+    format!("{BROWSER_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax")
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name && !v.is_empty()).then_some(v)
     })
 }
 

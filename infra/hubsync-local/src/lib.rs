@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use hubspot_sim::{SimConfig, Simulator};
 use secrecy::SecretString;
 
-pub use oauth::{follow, FlowTrace, Hop};
+pub use oauth::{follow, Browser, FlowTrace, Hop};
 pub use provision::{provision, QueueSettings, Resources};
 pub use runner::{LocalRunner, RunnerConfig, RunnerStats};
 
@@ -101,14 +101,25 @@ impl Environment {
         follow(&self.install_link(tenant)).await
     }
 
-    /// A signed install link for `tenant`, valid for five minutes (what the
-    /// application would put behind its "Connect HubSpot" button).
+    /// A signed install link for `tenant`, valid for about five minutes
+    /// (what the application would put behind its "Connect HubSpot"
+    /// button). Links are single-use, so each one this process makes
+    /// expires at a second of its own.
     pub fn install_link(&self, tenant: &str) -> String {
+        static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+        let wanted = chrono::Utc::now().timestamp() + 300;
+        let previous = LAST
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |last| Some(wanted.max(last + 1)),
+            )
+            .unwrap_or(wanted - 1);
         oauth_callback::install_url(
             &self.runner.base_url(),
             &self.runner.oauth().config.link_secret,
             tenant,
-            chrono::Utc::now().timestamp() + 300,
+            wanted.max(previous + 1),
         )
     }
 

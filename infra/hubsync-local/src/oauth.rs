@@ -33,13 +33,18 @@ async fn handle(
     State(service): State<Arc<LocalOAuth>>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let cookie = headers
+        .get(axum::http::header::COOKIE)
+        .and_then(|v| v.to_str().ok());
     let reply = oauth_callback::respond(
         &service,
         method.as_str(),
         uri.path(),
         query.as_deref(),
+        cookie,
         chrono::Utc::now().timestamp(),
     )
     .await;
@@ -59,6 +64,12 @@ fn into_response(reply: Reply) -> Response {
     }
     if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         headers.insert(axum::http::header::LOCATION, location);
+    }
+    if let Some(cookie) = reply
+        .set_cookie
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        headers.insert(axum::http::header::SET_COOKIE, cookie);
     }
     response
 }
@@ -90,37 +101,107 @@ impl FlowTrace {
     }
 }
 
-/// Follows `url` and its redirects (at most 5) like a browser would, with
-/// GET requests.
-pub async fn follow(url: &str) -> Result<FlowTrace> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("build the browser client")?;
-    let mut hops = Vec::new();
-    let mut next = url.to_owned();
-    for _ in 0..6 {
-        let resp = http
-            .get(&next)
-            .send()
-            .await
-            .with_context(|| format!("GET hop {}", hops.len() + 1))?;
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = resp.text().await.unwrap_or_default();
-        hops.push(Hop {
-            url: next.clone(),
-            status,
-            location: location.clone(),
-        });
-        match (status, location) {
-            (301 | 302 | 303 | 307 | 308, Some(loc)) => next = loc,
-            _ => return Ok(FlowTrace { hops, status, body }),
+/// A browser for walking flows: it follows redirects by hand and keeps the
+/// cookies the local runner sets (name → value; one host, so no domain
+/// matching), sending them back like a browser would — `Secure` cookies
+/// included, as a browser does for `localhost`.
+#[derive(Debug, Default)]
+pub struct Browser {
+    cookies: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Follows `url` and its redirects (at most 5) with GET requests.
+    pub async fn follow(&self, url: &str) -> Result<FlowTrace> {
+        self.walk(url, |_| false).await
+    }
+
+    /// Follows `url` until the next hop would be a request matching
+    /// `stop` (not sent); returns the walk so far.
+    pub async fn follow_until(&self, url: &str, stop: impl Fn(&str) -> bool) -> Result<FlowTrace> {
+        self.walk(url, stop).await
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        let jar = self.cookies.lock().ok()?;
+        (!jar.is_empty()).then(|| {
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    fn keep(&self, set_cookie: &str) {
+        let Some((pair, attrs)) = set_cookie.split_once(';').or(Some((set_cookie, ""))) else {
+            return;
+        };
+        let Some((name, value)) = pair.trim().split_once('=') else {
+            return;
+        };
+        let expired = attrs
+            .split(';')
+            .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+        if let Ok(mut jar) = self.cookies.lock() {
+            if expired || value.is_empty() {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_owned(), value.to_owned());
+            }
         }
     }
-    anyhow::bail!("too many redirects ({} hops)", hops.len())
+
+    async fn walk(&self, url: &str, stop: impl Fn(&str) -> bool) -> Result<FlowTrace> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("build the browser client")?;
+        let mut hops: Vec<Hop> = Vec::new();
+        let mut next = url.to_owned();
+        for _ in 0..6 {
+            let mut request = http.get(&next);
+            if let Some(cookie) = self.cookie_header() {
+                request = request.header(reqwest::header::COOKIE, cookie);
+            }
+            let resp = request
+                .send()
+                .await
+                .with_context(|| format!("GET hop {}", hops.len() + 1))?;
+            let status = resp.status().as_u16();
+            for c in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+                if let Ok(c) = c.to_str() {
+                    self.keep(c);
+                }
+            }
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = resp.text().await.unwrap_or_default();
+            hops.push(Hop {
+                url: next.clone(),
+                status,
+                location: location.clone(),
+            });
+            match (status, location) {
+                (301 | 302 | 303 | 307 | 308, Some(loc)) if stop(&loc) => {
+                    return Ok(FlowTrace { hops, status, body })
+                }
+                (301 | 302 | 303 | 307 | 308, Some(loc)) => next = loc,
+                _ => return Ok(FlowTrace { hops, status, body }),
+            }
+        }
+        anyhow::bail!("too many redirects ({} hops)", hops.len())
+    }
+}
+
+/// Follows `url` and its redirects (at most 5) like a browser would, with
+/// GET requests — a fresh browser, its cookies kept for the walk.
+pub async fn follow(url: &str) -> Result<FlowTrace> {
+    Browser::new().follow(url).await
 }

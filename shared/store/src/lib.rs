@@ -54,7 +54,7 @@ pub use model::{
     DeleteOutcome, Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
     StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision,
 };
-pub use oauth_state::{ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
+pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use owners_cache::{CachedOwners, OwnersCacheStore};
 pub use rate_ledger::{LedgerSwap, MemoryRateLedgers, RateGrant, RateLedger, RateLedgerStore};
 pub use stats::StoreStats;

@@ -10,6 +10,12 @@
 //! * Consuming a state is one conditional update (`SET consumed_at` only if
 //!   the item exists and has no `consumed_at`): of two concurrent callbacks
 //!   with the same state exactly one gets [`StateOutcome::Consumed`].
+//! * A state is bound to the browser that asked for it: the digest of a
+//!   nonce the install route sets as a cookie is stored with it and handed
+//!   back on consumption, for the callback to compare.
+//! * Install links are single-use: [`OAuthStateStore::claim_install_link`]
+//!   records a link (by digest, `pk = "OAUTH_LINK#…"`, with the link's
+//!   expiry as TTL) with one conditional put.
 //! * [`OAuthStateStore::claim_connection`] writes a connection only if the
 //!   portal has none or it belongs to the same tenant (one conditional put).
 
@@ -32,6 +38,10 @@ use crate::model::{attr, connection_from_item, connection_item, Connection, Item
 pub const OAUTH_STATE_PK_PREFIX: &str = "OAUTH_STATE#";
 /// Control-table sort key of an OAuth state.
 pub const OAUTH_STATE_SK: &str = "STATE";
+/// Control-table key prefix of used install links.
+pub const OAUTH_LINK_PK_PREFIX: &str = "OAUTH_LINK#";
+/// Control-table sort key of a used install link.
+pub const OAUTH_LINK_SK: &str = "LINK";
 
 /// A pending authorisation: the tenant that asked to connect, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +50,9 @@ pub struct PendingAuth {
     pub tenant_id: String,
     /// When the state lapses, epoch seconds (also the TTL attribute).
     pub expires_at_epoch: i64,
+    /// [`state_digest`] of the nonce set as a cookie in the browser that
+    /// started the flow.
+    pub browser_digest: String,
 }
 
 /// What [`OAuthStateStore::consume_oauth_state`] found.
@@ -49,6 +62,9 @@ pub enum StateOutcome {
     Consumed {
         /// The tenant it was issued for.
         tenant_id: String,
+        /// The browser binding stored with it (`None`: a state stored
+        /// before states were bound, which no browser can match).
+        browser_digest: Option<String>,
     },
     /// The state existed but has lapsed (it is now used up as well).
     Expired,
@@ -85,6 +101,14 @@ pub trait OAuthStateStore: Send + Sync {
         now_epoch: i64,
     ) -> impl Future<Output = Result<StateOutcome, StoreError>> + Send;
 
+    /// Records the first use of an install link (by its digest), kept until
+    /// the link's own expiry: `true` the first time, `false` ever after.
+    fn claim_install_link(
+        &self,
+        link_digest: &str,
+        expires_at_epoch: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Writes the whole connection if the portal has no connection or one
     /// of the same tenant (any status): one conditional put.
     fn claim_connection(
@@ -115,6 +139,8 @@ fn state_key(state: &str) -> Item {
 struct StateItem {
     tenant_id: String,
     expires_at_epoch: i64,
+    #[serde(default)]
+    browser_digest: Option<String>,
     created_at: DateTime<Utc>,
     #[serde(default)]
     consumed_at: Option<DateTime<Utc>>,
@@ -127,6 +153,7 @@ fn state_item(state: &str, pending: &PendingAuth) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(StateItem {
         tenant_id: pending.tenant_id.clone(),
         expires_at_epoch: pending.expires_at_epoch,
+        browser_digest: Some(pending.browser_digest.clone()),
         created_at: Utc::now(),
         consumed_at: None,
     })?;
@@ -146,8 +173,26 @@ fn classify_consumed(stored: StateItem, now_epoch: i64) -> StateOutcome {
     } else {
         StateOutcome::Consumed {
             tenant_id: stored.tenant_id,
+            browser_digest: stored.browser_digest,
         }
     }
+}
+
+fn link_item(link_digest: &str, expires_at_epoch: i64) -> Item {
+    HashMap::from([
+        (
+            attr::PK.to_owned(),
+            AttributeValue::S(format!("{OAUTH_LINK_PK_PREFIX}{link_digest}")),
+        ),
+        (
+            attr::SK.to_owned(),
+            AttributeValue::S(OAUTH_LINK_SK.to_owned()),
+        ),
+        (
+            "expires_at_epoch".to_owned(),
+            AttributeValue::N(expires_at_epoch.to_string()),
+        ),
+    ])
 }
 
 fn claim_allowed(stored: Option<&Connection>, tenant_id: &str) -> bool {
@@ -221,6 +266,30 @@ impl OAuthStateStore for DynamoStore {
         }
     }
 
+    async fn claim_install_link(
+        &self,
+        link_digest: &str,
+        expires_at_epoch: i64,
+    ) -> Result<bool, StoreError> {
+        self.stats().count_write();
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.config().control_table)
+            .set_item(Some(link_item(link_digest, expires_at_epoch)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(sdk_error("PutItem", err)),
+            },
+        }
+    }
+
     async fn claim_connection(&self, connection: &Connection) -> Result<ClaimOutcome, StoreError> {
         let item = connection_item(connection)?;
         self.stats().count_write();
@@ -285,6 +354,23 @@ impl OAuthStateStore for MemoryStore {
         Ok(classify_consumed(stored, now_epoch))
     }
 
+    async fn claim_install_link(
+        &self,
+        link_digest: &str,
+        expires_at_epoch: i64,
+    ) -> Result<bool, StoreError> {
+        self.stats().count_write();
+        let key = format!("{OAUTH_LINK_PK_PREFIX}{link_digest}");
+        let mut guard = self.lock();
+        if guard.oauth_states.contains_key(&key) {
+            return Ok(false);
+        }
+        guard
+            .oauth_states
+            .insert(key, link_item(link_digest, expires_at_epoch));
+        Ok(true)
+    }
+
     async fn claim_connection(&self, connection: &Connection) -> Result<ClaimOutcome, StoreError> {
         let item = connection_item(connection)?;
         self.stats().count_write();
@@ -324,6 +410,7 @@ mod tests {
         let item = |exp| StateItem {
             tenant_id: "t".into(),
             expires_at_epoch: exp,
+            browser_digest: None,
             created_at: Utc::now(),
             consumed_at: None,
         };
@@ -331,7 +418,8 @@ mod tests {
         assert_eq!(
             classify_consumed(item(101), 100),
             StateOutcome::Consumed {
-                tenant_id: "t".into()
+                tenant_id: "t".into(),
+                browser_digest: None
             }
         );
     }

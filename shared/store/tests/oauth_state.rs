@@ -24,6 +24,7 @@ fn pending(tenant: &str, expires: i64) -> PendingAuth {
     PendingAuth {
         tenant_id: tenant.into(),
         expires_at_epoch: expires,
+        browser_digest: hubsync_store::state_digest(&format!("nonce-{tenant}")),
     }
 }
 
@@ -51,7 +52,8 @@ async fn a_state_is_used_once_then_reported_as_used<S: OAuthStateStore>(s: S) {
     assert_eq!(
         s.consume_oauth_state("s1", 1_000).await.unwrap(),
         StateOutcome::Consumed {
-            tenant_id: "acme".into()
+            tenant_id: "acme".into(),
+            browser_digest: Some(hubsync_store::state_digest("nonce-acme")),
         }
     );
     assert_eq!(
@@ -115,6 +117,17 @@ async fn a_connection_is_claimed_by_one_tenant_only<S: OAuthStateStore + Connect
     assert_eq!(stored.access_token_ciphertext.as_deref(), Some("ct-new"));
 }
 
+async fn an_install_link_is_claimed_once<S: OAuthStateStore>(s: S) {
+    let link = hubsync_store::state_digest("signature-of-a-link");
+    assert!(s.claim_install_link(&link, 2_000).await.unwrap());
+    assert!(
+        !s.claim_install_link(&link, 2_000).await.unwrap(),
+        "a second use"
+    );
+    let other = hubsync_store::state_digest("another-link");
+    assert!(s.claim_install_link(&other, 2_000).await.unwrap());
+}
+
 macro_rules! both {
     ($($case:ident),*) => {
         mod memory {
@@ -129,5 +142,6 @@ macro_rules! both {
 both!(
     a_state_is_used_once_then_reported_as_used,
     a_lapsed_state_is_expired_and_used_up,
-    a_connection_is_claimed_by_one_tenant_only
+    a_connection_is_claimed_by_one_tenant_only,
+    an_install_link_is_claimed_once
 );

@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use hubspot_sim::{props, ObjectType as SimType, SimConfig};
 use hubsync_auth::{KmsCipher, TokenCipher};
 use hubsync_hubspot::{OAuthVersion, ObjectId, ObjectType, PortalId};
-use hubsync_local::{follow, wait_for, EnvOptions, Environment, QueueSettings, RunnerConfig};
+use hubsync_local::{
+    follow, wait_for, Browser, EnvOptions, Environment, QueueSettings, RunnerConfig,
+};
 use hubsync_store::{Connection, ConnectionStatus, ConnectionStore, RecordKey, RecordStore};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -152,22 +154,25 @@ async fn authorize(env: &Environment, portal: u64, state: &str) -> anyhow::Resul
     query_param(&location, "code").ok_or_else(|| anyhow::anyhow!("no code in {location}"))
 }
 
-/// The state the install link created (from the authorize redirect).
-async fn fresh_state(env: &Environment, tenant: &str) -> anyhow::Result<String> {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?
-        .get(env.install_link(tenant))
-        .send()
+/// A browser that followed a fresh install link up to HubSpot's consent
+/// page (not visited), and the state in that redirect: the browser holds
+/// the flow's cookie.
+async fn fresh_state(env: &Environment, tenant: &str) -> anyhow::Result<(String, Browser)> {
+    let browser = Browser::new();
+    let trace = browser
+        .follow_until(&env.install_link(tenant), |next| {
+            next.contains("/oauth/authorize")
+        })
         .await?;
-    assert_eq!(resp.status(), 302);
-    let location = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    query_param(&location, "state").ok_or_else(|| anyhow::anyhow!("no state in the redirect"))
+    assert_eq!(trace.status, 302, "{}", trace.body);
+    let location = trace
+        .hops
+        .last()
+        .and_then(|h| h.location.clone())
+        .unwrap_or_default();
+    let state = query_param(&location, "state")
+        .ok_or_else(|| anyhow::anyhow!("no state in the redirect"))?;
+    Ok((state, browser))
 }
 
 async fn get(url: &str) -> anyhow::Result<(u16, String)> {
@@ -421,6 +426,7 @@ async fn missing_unknown_expired_and_reused_states_are_refused() -> anyhow::Resu
             &PendingAuth {
                 tenant_id: "acme".into(),
                 expires_at_epoch: chrono::Utc::now().timestamp() - 1,
+                browser_digest: hubsync_store::state_digest("no-browser-has-it"),
             },
         )
         .await?;
@@ -473,12 +479,14 @@ async fn access_denied_and_other_hubspot_errors_end_on_a_clear_page() -> anyhow:
     assert!(trace.body.contains("declined"), "{}", trace.body);
     assert!(trace.body.contains("<h1>"), "an HTML page");
 
-    let state = fresh_state(&env, "acme").await?;
-    let (status, body) = get(&format!(
-        "{}/oauth/callback?error=server_error&error_description=boom&state={state}",
-        env.runner.base_url()
-    ))
-    .await?;
+    let (state, browser) = fresh_state(&env, "acme").await?;
+    let trace = browser
+        .follow(&format!(
+            "{}/oauth/callback?error=server_error&error_description=boom&state={state}",
+            env.runner.base_url()
+        ))
+        .await?;
+    let (status, body) = (trace.status, trace.body);
     assert_eq!(status, 400);
     assert!(body.contains("server_error"), "{body}");
     assert_nothing_stored(&env, portal).await?;
@@ -490,15 +498,20 @@ async fn access_denied_and_other_hubspot_errors_end_on_a_clear_page() -> anyhow:
 async fn a_code_used_twice_is_refused_and_changes_nothing() -> anyhow::Result<()> {
     let (env, portal) = environment("oauth-code-twice").await?;
     let base = env.runner.base_url();
-    let first = fresh_state(&env, "acme").await?;
+    let (first, browser) = fresh_state(&env, "acme").await?;
     let code = authorize(&env, portal, &first).await?;
-    let (status, _) = get(&format!("{base}/oauth/callback?code={code}&state={first}")).await?;
-    assert_eq!(status, 200);
+    let trace = browser
+        .follow(&format!("{base}/oauth/callback?code={code}&state={first}"))
+        .await?;
+    assert_eq!(trace.status, 200, "{}", trace.body);
     let before = raw_connection_item(&env, portal).await?;
     assert_eq!(sync_jobs(&env).await?.len(), 1);
 
-    let second = fresh_state(&env, "acme").await?;
-    let (status, body) = get(&format!("{base}/oauth/callback?code={code}&state={second}")).await?;
+    let (second, browser) = fresh_state(&env, "acme").await?;
+    let trace = browser
+        .follow(&format!("{base}/oauth/callback?code={code}&state={second}"))
+        .await?;
+    let (status, body) = (trace.status, trace.body);
     assert_eq!(status, 400);
     assert!(body.contains("already used"), "{body}");
     assert_eq!(raw_connection_item(&env, portal).await?, before);
@@ -670,6 +683,81 @@ async fn disconnect_revokes_at_hubspot_deletes_tokens_and_keeps_records() -> any
     assert!(err.is_revoked_grant(), "{err}");
     // Disconnecting again is harmless.
     assert_eq!(http.post(&url).send().await?.status(), 200);
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_state_minted_in_another_browser_is_refused_and_an_install_link_works_once(
+) -> anyhow::Result<()> {
+    let (env, portal) = environment("oauth-csrf").await?;
+
+    // Tenant A's admin mints a state with his own install link and sends
+    // HubSpot's consent URL (carrying his state) to a victim.
+    let attacker = Browser::new();
+    let trace = attacker
+        .follow_until(&env.install_link("tenant-a"), |next| {
+            next.contains("/oauth/authorize")
+        })
+        .await?;
+    let consent_url = trace
+        .hops
+        .last()
+        .and_then(|h| h.location.clone())
+        .ok_or_else(|| anyhow::anyhow!("no consent redirect"))?;
+
+    // The victim approves in her browser — without the flow's cookie, and
+    // with a cookie of a flow of her own: refused both times, nothing
+    // stored, no code exchanged.
+    env.sim.state().set_next_authorize_portal(Some(portal));
+    let victim = Browser::new();
+    let refused = victim.follow(&consent_url).await?;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("another browser"), "{}", refused.body);
+    let own = victim
+        .follow_until(&env.install_link("tenant-b"), |next| {
+            next.contains("/oauth/authorize")
+        })
+        .await?;
+    assert_eq!(own.status, 302);
+    env.sim.state().set_next_authorize_portal(Some(portal));
+    let refused = victim.follow(&consent_url).await?;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_nothing_stored(&env, portal).await?;
+    assert_eq!(
+        env.sim
+            .state()
+            .counters()
+            .token_calls
+            .get("authorization_code"),
+        None,
+        "no code was exchanged"
+    );
+
+    // The normal flow still connects.
+    let trace = env.connect_portal_as(portal, "tenant-b").await?;
+    assert_eq!(trace.status, 200, "{}", trace.body);
+    assert_eq!(
+        env.runner
+            .store()
+            .get_connection(PortalId(portal))
+            .await?
+            .map(|c| c.tenant_id),
+        Some("tenant-b".to_owned())
+    );
+
+    // An install link starts one flow: its second use is refused and
+    // mints no state.
+    let link = env.install_link("tenant-b");
+    let first = Browser::new()
+        .follow_until(&link, |next| next.contains("/oauth/authorize"))
+        .await?;
+    assert_eq!(first.status, 302);
+    let states = control_items(&env, "OAUTH_STATE#").await?;
+    let (status, body) = get(&link).await?;
+    assert_eq!(status, 403);
+    assert!(body.contains("already used"), "{body}");
+    assert_eq!(control_items(&env, "OAUTH_STATE#").await?, states);
     env.stop().await;
     Ok(())
 }
