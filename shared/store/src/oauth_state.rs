@@ -199,27 +199,38 @@ fn claim_allowed(stored: Option<&Connection>, tenant_id: &str) -> bool {
     stored.is_none_or(|c| c.tenant_id == tenant_id)
 }
 
-impl OAuthStateStore for DynamoStore {
-    async fn put_oauth_state(&self, state: &str, pending: &PendingAuth) -> Result<(), StoreError> {
-        let item = state_item(state, pending)?;
+impl DynamoStore {
+    /// Puts a Control item unless its key exists: `false` when it did.
+    async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
         self.stats().count_write();
-        self.client()
+        let result = self
+            .client()
             .put_item()
             .table_name(&self.config().control_table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", attr::PK)
             .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => {
-                    StoreError::ConditionFailed {
-                        operation: "put_oauth_state",
-                    }
-                }
-                _ => sdk_error("PutItem", e),
-            })?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(sdk_error("PutItem", err)),
+            },
+        }
+    }
+}
+
+impl OAuthStateStore for DynamoStore {
+    async fn put_oauth_state(&self, state: &str, pending: &PendingAuth) -> Result<(), StoreError> {
+        if self.put_if_absent(state_item(state, pending)?).await? {
+            Ok(())
+        } else {
+            Err(StoreError::ConditionFailed {
+                operation: "put_oauth_state",
+            })
+        }
     }
 
     async fn consume_oauth_state(
@@ -271,23 +282,8 @@ impl OAuthStateStore for DynamoStore {
         link_digest: &str,
         expires_at_epoch: i64,
     ) -> Result<bool, StoreError> {
-        self.stats().count_write();
-        let result = self
-            .client()
-            .put_item()
-            .table_name(&self.config().control_table)
-            .set_item(Some(link_item(link_digest, expires_at_epoch)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
-                _ => Err(sdk_error("PutItem", err)),
-            },
-        }
+        self.put_if_absent(link_item(link_digest, expires_at_epoch))
+            .await
     }
 
     async fn claim_connection(&self, connection: &Connection) -> Result<ClaimOutcome, StoreError> {
