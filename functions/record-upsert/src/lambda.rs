@@ -1,16 +1,29 @@
 //! The Lambda face of the worker: `SqsEvent` in, `SqsBatchResponse` out
 //! (the event source mapping has `ReportBatchItemFailures`).
 
+use std::time::{Duration, Instant};
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hubsync_sync::{ObjectReader, SyncStore};
 
 use crate::worker::{InboundMessage, Worker};
+
+/// When to stop starting groups: the invocation's deadline (epoch ms, from
+/// the Lambda context) less `reserve`, as an instant of this process.
+pub fn start_deadline(deadline_epoch_ms: u64, reserve: Duration) -> Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(reserve)
+}
 
 /// Handle one SQS event. A record without a message id cannot be reported
 /// as failed individually, so it fails the whole invocation if it fails.
 pub async fn handle_sqs_event<R: ObjectReader, S: SyncStore>(
     worker: &Worker<R, S>,
     event: SqsEvent,
+    deadline: Option<Instant>,
 ) -> SqsBatchResponse {
     let messages: Vec<InboundMessage> = event
         .records
@@ -20,7 +33,7 @@ pub async fn handle_sqs_event<R: ObjectReader, S: SyncStore>(
             body: r.body.unwrap_or_default(),
         })
         .collect();
-    let outcome = process_and_report(worker, messages).await;
+    let outcome = process_and_report(worker, messages, deadline).await;
     let mut response = SqsBatchResponse::default();
     for id in outcome.failed {
         response.add_failure(id);
@@ -33,6 +46,7 @@ pub async fn handle_sqs_event<R: ObjectReader, S: SyncStore>(
 pub async fn process_and_report<R: ObjectReader, S: SyncStore>(
     worker: &Worker<R, S>,
     messages: Vec<InboundMessage>,
+    deadline: Option<Instant>,
 ) -> crate::BatchOutcome {
     let portals: Vec<hubsync_hubspot::PortalId> = messages
         .iter()
@@ -42,7 +56,7 @@ pub async fn process_and_report<R: ObjectReader, S: SyncStore>(
         .iter()
         .map(|p| (*p, worker.reader().portal_stats(*p)))
         .collect();
-    let outcome = worker.process(messages).await;
+    let outcome = worker.process_before(messages, deadline).await;
     let mut rate_limited = std::collections::BTreeMap::new();
     for (portal, earlier) in before {
         let now = worker.reader().portal_stats(portal);

@@ -4,7 +4,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hubsync_runtime::FromEnv;
 use hubsync_store::DynamoStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use record_upsert::{lambda::handle_sqs_event, settings::Settings, HubSpotSource, Worker};
+use record_upsert::lambda::{handle_sqs_event, start_deadline};
+use record_upsert::{settings::Settings, HubSpotSource, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,7 +24,8 @@ async fn main() -> Result<(), Error> {
         .with_concurrency(settings.concurrency);
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(handle_sqs_event(worker, event.payload).await)
+        let deadline = start_deadline(event.context.deadline, settings.deadline_reserve);
+        Ok::<SqsBatchResponse, Error>(handle_sqs_event(worker, event.payload, Some(deadline)).await)
     }))
     .await
 }

@@ -15,6 +15,9 @@ pub struct Settings {
     pub hubspot: HubSpotSettings,
     /// Groups processed at once within one batch.
     pub concurrency: usize,
+    /// No group starts this close to the invocation's deadline; their
+    /// messages are returned as failures and received again.
+    pub deadline_reserve: std::time::Duration,
 }
 
 impl FromEnv for Settings {
@@ -24,6 +27,9 @@ impl FromEnv for Settings {
             tokens: TokenSettings::from_vars(env)?,
             hubspot: HubSpotSettings::from_vars(env, PermitClass::Realtime)?,
             concurrency: env.parsed("HUBSYNC_GROUP_CONCURRENCY")?.unwrap_or(4),
+            deadline_reserve: std::time::Duration::from_secs(
+                env.parsed("HUBSYNC_DEADLINE_RESERVE_SECS")?.unwrap_or(10),
+            ),
         })
     }
 }

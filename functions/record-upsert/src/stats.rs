@@ -32,6 +32,9 @@ pub struct BatchStats {
     /// serialize); logged with their key, the rest of the group goes on.
     pub record_errors: usize,
     pub failed_groups: usize,
+    /// Groups not started before the invocation's deadline (their
+    /// messages are received again).
+    pub deferred_groups: usize,
     pub needs_reauth_groups: usize,
     /// Owners read from HubSpot into a portal's owners cache.
     pub owner_refreshes: usize,
@@ -47,7 +50,7 @@ impl BatchStats {
             deferred_events, invalid_events, inactive_portal_events, hubspot_calls,
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
-            field_errors, record_errors, failed_groups, needs_reauth_groups,
+            field_errors, record_errors, failed_groups, deferred_groups, needs_reauth_groups,
             owner_refreshes
         );
         for (k, v) in &other.skipped {
@@ -97,6 +100,7 @@ impl BatchStats {
             .count("RecordErrors", n(self.record_errors))
             .count("PoisonedMessages", n(self.poisoned_messages))
             .count("FailedGroups", n(self.failed_groups))
+            .count("DeferredGroups", n(self.deferred_groups))
             .count("NeedsReauth", n(self.needs_reauth_groups))
             .emit();
         for (portal, calls) in &self.hubspot_calls_by_portal {

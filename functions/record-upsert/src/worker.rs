@@ -30,6 +30,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use hubsync_hubspot::{HubSpotError, ObjectType, PortalId, TokenError};
@@ -111,11 +112,29 @@ where
 
     /// Process one SQS batch.
     pub async fn process(&self, messages: Vec<InboundMessage>) -> BatchOutcome {
-        let span = tracing::info_span!("sqs_batch", messages = messages.len());
-        self.process_batch(messages).instrument(span).await
+        self.process_before(messages, None).await
     }
 
-    async fn process_batch(&self, messages: Vec<InboundMessage>) -> BatchOutcome {
+    /// Process one SQS batch, starting no group at or after `deadline`
+    /// (the Lambda's deadline less a reserve): the messages of groups not
+    /// started are returned as failures, to be received again, and
+    /// everything started finishes.
+    pub async fn process_before(
+        &self,
+        messages: Vec<InboundMessage>,
+        deadline: Option<Instant>,
+    ) -> BatchOutcome {
+        let span = tracing::info_span!("sqs_batch", messages = messages.len());
+        self.process_batch(messages, deadline)
+            .instrument(span)
+            .await
+    }
+
+    async fn process_batch(
+        &self,
+        messages: Vec<InboundMessage>,
+        deadline: Option<Instant>,
+    ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         outcome.stats.messages = messages.len();
 
@@ -244,10 +263,13 @@ where
                 let span = tracing::info_span!("portal_group", portal = %portal, object_type = %object_type);
                 async move {
                     let mut stats = BatchStats::default();
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return (portal, object_type, None, stats);
+                    }
                     let result = self
                         .apply((portal, object_type), &plan, &mapping, &mut stats)
                         .await;
-                    (portal, object_type, result, stats)
+                    (portal, object_type, Some(result), stats)
                 }
                 .instrument(span)
             })
@@ -256,6 +278,14 @@ where
             .await;
         for (portal, object_type, result, stats) in results {
             outcome.stats.absorb(&stats);
+            let Some(result) = result else {
+                // Not started before the deadline: received again later.
+                outcome.stats.deferred_groups += 1;
+                if let Some(ids) = feeders.get(&(portal, object_type)) {
+                    failed.extend(ids.iter().cloned());
+                }
+                continue;
+            };
             if let Err(GroupError::HubSpot(HubSpotError::Token(TokenError::NeedsReauth))) = result {
                 // The grant is gone: stop syncing the portal instead of
                 // retrying its messages forever. Reconnecting re-runs a full

@@ -483,3 +483,76 @@ async fn contact_without_email_costs_no_write_at_all() {
         "nothing stored, nothing written"
     );
 }
+
+#[tokio::test]
+async fn groups_not_started_before_the_deadline_are_returned_as_failures() {
+    // One group per type, one at a time, each batch read taking a second;
+    // the deadline falls while the second group runs.
+    let w = worker().await.with_concurrency(1);
+    w.reader()
+        .put(ObjectType::Companies, 1, 2_000, &[("name", "Acme")]);
+    w.reader().put(
+        ObjectType::Contacts,
+        2,
+        2_000,
+        &[("email", "a@example.com")],
+    );
+    w.reader()
+        .put(ObjectType::Deals, 3, 2_000, &[("dealname", "Big")]);
+    *w.reader().read_delay.lock().unwrap() = std::time::Duration::from_millis(1_000);
+    let messages = vec![
+        message("c", vec![event("company.creation", 1, 1_000)]),
+        message("k", vec![event("contact.creation", 2, 1_000)]),
+        message("d", vec![event("deal.creation", 3, 1_000)]),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1_500);
+    let out = w.process_before(messages.clone(), Some(deadline)).await;
+
+    assert!(out.stats.deferred_groups >= 1, "{:?}", out.stats);
+    assert!(
+        !out.failed.is_empty(),
+        "the late group's message is retried"
+    );
+    let by_message = [
+        ("c", ObjectType::Companies, 1),
+        ("k", ObjectType::Contacts, 2),
+        ("d", ObjectType::Deals, 3),
+    ];
+    let mut finished = 0;
+    for (id, t, object) in by_message {
+        let stored = w
+            .store()
+            .get_record(&key(t, object))
+            .await
+            .unwrap()
+            .is_some();
+        let failed = out.failed.iter().any(|f| f == id);
+        assert_ne!(
+            stored, failed,
+            "message {id}: stored exactly when not returned"
+        );
+        finished += usize::from(stored);
+    }
+    assert!(finished >= 1, "work before the deadline finishes");
+
+    // The returned messages, received again, complete the batch.
+    *w.reader().read_delay.lock().unwrap() = std::time::Duration::ZERO;
+    let again: Vec<InboundMessage> = messages
+        .into_iter()
+        .filter(|m| out.failed.contains(&m.message_id))
+        .collect();
+    let out = w.process(again).await;
+    assert!(out.failed.is_empty(), "{:?}", out.stats);
+    for (t, object) in [
+        (ObjectType::Companies, 1),
+        (ObjectType::Contacts, 2),
+        (ObjectType::Deals, 3),
+    ] {
+        assert!(w
+            .store()
+            .get_record(&key(t, object))
+            .await
+            .unwrap()
+            .is_some());
+    }
+}

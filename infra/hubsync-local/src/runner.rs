@@ -323,7 +323,7 @@ async fn poll(
                 body: m.body().unwrap_or_default().to_string(),
             })
             .collect();
-        let outcome = record_upsert::lambda::process_and_report(&worker, inbound).await;
+        let outcome = record_upsert::lambda::process_and_report(&worker, inbound, None).await;
         // Acknowledge (delete) what succeeded; failures stay on the queue.
         let done: Vec<(String, String)> = received
             .iter()

@@ -46,6 +46,8 @@ pub struct FakeHubSpot {
     pub failing: Mutex<Vec<ObjectType>>,
     /// Every call fails as a revoked grant.
     pub revoked: AtomicBool,
+    /// How long each batch read takes.
+    pub read_delay: Mutex<std::time::Duration>,
     pub batch_reads: AtomicUsize,
     pub owner_reads: AtomicUsize,
     pub association_reads: AtomicUsize,
@@ -130,6 +132,10 @@ impl BatchRead for FakeHubSpot {
     ) -> Result<BatchReadResult, HubSpotError> {
         self.batch_reads.fetch_add(1, Ordering::SeqCst);
         assert!(ids.len() <= 100, "batch reads carry at most 100 ids");
+        let delay = *self.read_delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.check_grant()?;
         if self.failing.lock().unwrap().contains(&object_type) {
             return Err(HubSpotError::Server { status: 502 });
