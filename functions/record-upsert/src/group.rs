@@ -199,13 +199,21 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                 .iter()
                 .map(|w| self.store().upsert_record(w))
                 .collect();
-            for outcome in futures::future::join_all(pending).await {
-                match outcome? {
-                    UpsertOutcome::Created => stats.created += 1,
-                    UpsertOutcome::Updated => stats.updated += 1,
-                    UpsertOutcome::Unchanged => stats.unchanged += 1,
-                    UpsertOutcome::Stale => stats.stale += 1,
-                    UpsertOutcome::Tombstoned => stats.tombstoned += 1,
+            for (write, outcome) in chunk.iter().zip(futures::future::join_all(pending).await) {
+                match outcome {
+                    Ok(UpsertOutcome::Created) => stats.created += 1,
+                    Ok(UpsertOutcome::Updated) => stats.updated += 1,
+                    Ok(UpsertOutcome::Unchanged) => stats.unchanged += 1,
+                    Ok(UpsertOutcome::Stale) => stats.stale += 1,
+                    Ok(UpsertOutcome::Tombstoned) => stats.tombstoned += 1,
+                    // A record the store refuses for good (over the item
+                    // limit): counted and logged, never retried, and the
+                    // group's other records go on.
+                    Err(e) if !e.is_retryable() => {
+                        stats.record_errors += 1;
+                        tracing::error!(key = %write.key, error = %e, "record refused by the store: counted, not retried");
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

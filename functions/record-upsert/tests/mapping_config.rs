@@ -398,3 +398,63 @@ async fn owners_that_cannot_be_loaded_retry_or_stop_the_portal() {
         .unwrap();
     assert_eq!(c.status, ConnectionStatus::NeedsReauth);
 }
+
+#[tokio::test]
+async fn a_record_over_the_item_limit_is_counted_and_the_rest_is_written() {
+    // Seven mapped notes at HubSpot's 65,536-character maximum make one
+    // deal larger than a DynamoDB item may be.
+    let mut cfg = MappingConfig::default();
+    for i in 0..7 {
+        let name = format!("notes_{i}");
+        cfg.object_mut(ObjectType::Deals).rules.push(Rule::new(
+            &name,
+            &[name.as_str()],
+            Transform::String,
+        ));
+    }
+    let w = worker(Some(cfg)).await;
+    let big = "n".repeat(65_536);
+    let notes: Vec<(String, String)> = (0..7)
+        .map(|i| (format!("notes_{i}"), big.clone()))
+        .collect();
+    let mut props: Vec<(&str, &str)> = notes
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    props.push(("dealname", "Huge"));
+    w.reader().put(ObjectType::Deals, 1, 1_000, &props);
+    w.reader().put(
+        ObjectType::Deals,
+        2,
+        1_000,
+        &[("dealname", "Small"), ("notes_0", "a")],
+    );
+    w.reader()
+        .put(ObjectType::Deals, 3, 1_000, &[("dealname", "Tiny")]);
+    let out = w
+        .process(vec![message(
+            "m",
+            vec![
+                event("deal.creation", 1, 1_000),
+                event("deal.creation", 2, 1_000),
+                event("deal.creation", 3, 1_000),
+            ],
+        )])
+        .await;
+    assert!(out.failed.is_empty(), "not retried: {:?}", out.stats);
+    assert_eq!(out.stats.record_errors, 1);
+    assert_eq!(out.stats.created, 2);
+    let store = w.store();
+    assert!(store
+        .get_record(&key(ObjectType::Deals, 1))
+        .await
+        .unwrap()
+        .is_none());
+    for id in [2, 3] {
+        assert!(store
+            .get_record(&key(ObjectType::Deals, id))
+            .await
+            .unwrap()
+            .is_some());
+    }
+}

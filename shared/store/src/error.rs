@@ -77,6 +77,11 @@ pub enum StoreError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// The item would exceed DynamoDB's item size limit: it is refused
+    /// before any request, by both stores alike.
+    #[error("item of {bytes} bytes is over DynamoDB's {limit}-byte item limit")]
+    ItemTooLarge { bytes: usize, limit: usize },
+
     /// Missing or empty configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -96,6 +101,7 @@ impl StoreError {
             | StoreError::Serde(_)
             | StoreError::Fields(_)
             | StoreError::InvalidInput(_)
+            | StoreError::ItemTooLarge { .. }
             | StoreError::Config(_) => false,
         }
     }

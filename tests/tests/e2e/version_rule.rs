@@ -41,7 +41,6 @@ fn fake() -> FakeHubSpot {
 
 async fn store() -> MemoryStore {
     let store = MemoryStore::new();
-    let _now = chrono::Utc::now();
     store
         .put_connection(&Connection::active(PortalId(PORTAL), "tenant"))
         .await

@@ -362,7 +362,17 @@ where
             .collect()
             .await;
         for r in results {
-            self.ck.counters.absorb(&r?);
+            match r {
+                Ok(c) => self.ck.counters.absorb(&c),
+                // A record the store refuses for good (over the item
+                // limit): counted, and the run goes on past it.
+                Err(e) if !e.is_retryable() => {
+                    self.ck.counters.errors += 1;
+                    tracing::error!(portal = %self.portal, object_type = %self.object_type, error = %e,
+                        "record refused by the store: counted, the run goes on");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }

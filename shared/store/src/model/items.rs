@@ -44,9 +44,53 @@ struct RecordItem<'a> {
     fields: &'a Map<String, Value>,
 }
 
+/// DynamoDB's item size limit (attribute names and values together).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item's size as DynamoDB counts it: the UTF-8 length of every
+/// attribute name plus its value (strings and binaries by length, numbers
+/// by their digits, a few bytes of overhead per map and list entry).
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match v {
+        A::S(s) => s.len(),
+        A::N(n) => n.len().div_ceil(2) + 1,
+        A::B(b) => b.as_ref().len(),
+        A::Bool(_) | A::Null(_) => 1,
+        A::Ss(v) => v.iter().map(String::len).sum(),
+        A::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        A::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        A::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        A::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        _ => 0,
+    }
+}
+
 /// The item an upsert puts: active (un-archived), with every field.
+/// Refused (permanently) when it would exceed [`MAX_ITEM_BYTES`].
 pub(crate) fn record_item(write: &RecordWrite, synced_at: String) -> Result<Item, StoreError> {
     write.validate()?;
+    let item = build_record_item(write, synced_at)?;
+    let bytes = item_size(&item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(StoreError::ItemTooLarge {
+            bytes,
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(item)
+}
+
+fn build_record_item(write: &RecordWrite, synced_at: String) -> Result<Item, StoreError> {
     let key = write.key;
     Ok(serde_dynamo::aws_sdk_dynamodb_1::to_item(RecordItem {
         pk: key.pk(),

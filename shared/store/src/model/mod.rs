@@ -605,6 +605,7 @@ mod leases;
 
 pub use connections::*;
 pub(crate) use items::*;
+pub use items::{item_size, MAX_ITEM_BYTES};
 pub use leases::*;
 
 #[cfg(test)]

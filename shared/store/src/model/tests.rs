@@ -153,3 +153,28 @@ fn record_items_round_trip_through_serde_dynamo() {
     assert!(!rec.meta.archived);
     assert_eq!(rec.fields, fields);
 }
+
+#[test]
+fn an_item_over_dynamodbs_limit_is_refused_permanently_before_any_request() {
+    // Seven text properties at HubSpot's 65,536-character maximum: over
+    // 400 KB together.
+    let big = "x".repeat(65_536);
+    let fields: Map<String, Value> = (0..7)
+        .map(|i| (format!("field_{i}"), Value::String(big.clone())))
+        .collect();
+    let w = RecordWrite::new(key(1), 1, "h", fields);
+    match record_item(&w, "2026-01-01T00:00:00Z".into()) {
+        Err(e @ StoreError::ItemTooLarge { bytes, limit }) => {
+            assert!(bytes > limit && limit == MAX_ITEM_BYTES);
+            assert!(!e.is_retryable(), "a retry would fail the same way");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Six fit: the size counts names and values like DynamoDB.
+    let fields: Map<String, Value> = (0..6)
+        .map(|i| (format!("field_{i}"), Value::String(big.clone())))
+        .collect();
+    let item = record_item(&RecordWrite::new(key(1), 1, "h", fields), "t".into()).unwrap();
+    let size = item_size(&item);
+    assert!(size > 6 * 65_536 && size < MAX_ITEM_BYTES, "{size}");
+}
