@@ -7,7 +7,7 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup test test-rust lint fmt template-lint sim bench demo clean
+.PHONY: help setup test test-rust lint audit fmt template-lint sim bench demo clean
 
 help:
 	@echo "make demo           local end-to-end sync of a seeded portal (moto + hubspot-sim)"
@@ -44,6 +44,9 @@ sam-build: setup
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+audit: setup
+	bash infra/local/audit.sh
 
 fmt:
 	cargo fmt --all

