@@ -41,7 +41,9 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn start_moto() -> Result<String> {
+/// Starts a moto server of this process's own on a free loopback port (tied
+/// to the process by a watchdog); returns its URL.
+pub fn start_moto() -> Result<String> {
     let root = workspace_root();
     let status = Command::new("bash")
         .arg(root.join("infra/local/setup.sh"))
@@ -92,12 +94,17 @@ pub async fn aws_config() -> Result<aws_config::SdkConfig> {
         "local-stack",
         aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "local"),
     );
-    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .load()
-        .await)
+        .credentials_provider(creds);
+    // An endpoint from the environment is left to the SDK, which then lets
+    // the service-specific variables (`AWS_ENDPOINT_URL_DYNAMODB`, …) take
+    // precedence over it, as in production; only a stack this process
+    // started itself is set in code (which would override them).
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        loader = loader.endpoint_url(endpoint);
+    }
+    Ok(loader.load().await)
 }
 
 /// A name no other test (or earlier run against the same server) uses.

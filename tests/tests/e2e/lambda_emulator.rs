@@ -243,6 +243,11 @@ impl LambdaFunction {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("RUST_LOG", "info")
             .env("RUST_BACKTRACE", "1");
+        // Service-specific endpoints of the test's environment reach the
+        // function as they would any process (AWS_ENDPOINT_URL_DYNAMODB, …).
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_ENDPOINT_URL_")) {
+            cmd.env(k, v);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
