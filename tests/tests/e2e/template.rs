@@ -1581,3 +1581,117 @@ fn the_emitted_metric_check_rejects_what_the_code_does_not_emit() {
     assert_eq!(search.dimension("Function"), Some(&json!("webhook-intake")));
     assert!(check_emitted(&emitted, &search).is_ok());
 }
+
+/// The key prefixes a function's DynamoDB statements on the Control table
+/// allow (`dynamodb:LeadingKeys`), or `None` when a statement has no such
+/// condition (any item).
+fn control_key_prefixes(t: &Value, function: &str) -> Option<BTreeSet<String>> {
+    let f = &resources(t)[function];
+    let mut out = Vec::new();
+    statements(&f["Properties"]["Policies"], function, &mut out);
+    let mut prefixes = BTreeSet::new();
+    for (_, s) in out {
+        let on_control = match &s["Resource"] {
+            Value::Array(items) => items
+                .iter()
+                .any(|r| get_att(r).is_some_and(|(r, _)| r == "ControlTable")),
+            r => get_att(r).is_some_and(|(r, _)| r == "ControlTable"),
+        };
+        let dynamo = strings(&s["Action"])
+            .iter()
+            .any(|a| a.starts_with("dynamodb:"));
+        if !(on_control && dynamo) {
+            continue;
+        }
+        let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+        let keys = strings(keys);
+        if keys.is_empty() {
+            return None;
+        }
+        prefixes.extend(keys.into_iter().map(str::to_owned));
+    }
+    Some(prefixes)
+}
+
+#[test]
+fn the_intake_and_the_oauth_function_reach_only_their_own_control_items() {
+    let t = template();
+    assert_eq!(
+        control_key_prefixes(&t, "WebhookIntakeFunction"),
+        Some(BTreeSet::from(["CONN#*".to_owned()])),
+        "the intake reads (and heartbeats) connection items only"
+    );
+    assert_eq!(
+        control_key_prefixes(&t, "OAuthCallbackFunction"),
+        Some(BTreeSet::from([
+            "CONN#*".to_owned(),
+            "OAUTH_LINK#*".to_owned(),
+            "OAUTH_STATE#*".to_owned(),
+        ])),
+        "the OAuth function: states, used links and connections"
+    );
+    // The prefixes are the store's own key prefixes.
+    assert_eq!(
+        hubsync_store::oauth_state::OAUTH_STATE_PK_PREFIX,
+        "OAUTH_STATE#"
+    );
+    assert_eq!(
+        hubsync_store::oauth_state::OAUTH_LINK_PK_PREFIX,
+        "OAUTH_LINK#"
+    );
+}
+
+#[test]
+fn each_route_has_its_own_throttle_and_the_public_functions_reserve_concurrency() {
+    let t = template();
+    let api = &resources(&t)["HttpApi"]["Properties"];
+    let routes = api["RouteSettings"]
+        .as_object()
+        .expect("per-route settings");
+    for (route, rate, burst) in [
+        (
+            "POST /webhooks/hubspot",
+            "WebhookRateLimit",
+            "WebhookBurstLimit",
+        ),
+        ("GET /oauth/install", "OAuthRateLimit", "OAuthBurstLimit"),
+        ("GET /oauth/callback", "OAuthRateLimit", "OAuthBurstLimit"),
+        (
+            "POST /oauth/disconnect",
+            "OAuthRateLimit",
+            "OAuthBurstLimit",
+        ),
+    ] {
+        let r = &routes[route];
+        assert_eq!(ref_name(&r["ThrottlingRateLimit"]), Some(rate), "{route}");
+        assert_eq!(ref_name(&r["ThrottlingBurstLimit"]), Some(burst), "{route}");
+        assert!(as_u64(&t["Parameters"][rate]["Default"]).is_some_and(|v| v > 0));
+    }
+    // The OAuth routes are sized far below the webhook route.
+    let default = |p: &str| as_u64(&t["Parameters"][p]["Default"]).unwrap_or(0);
+    assert!(default("OAuthRateLimit") * 10 <= default("WebhookRateLimit"));
+    // Every route the functions serve has its own setting.
+    for (id, f) in functions(&t) {
+        for (_, e) in f["Properties"]["Events"].as_object().into_iter().flatten() {
+            if e["Type"] == "HttpApi" {
+                let key = format!(
+                    "{} {}",
+                    e["Properties"]["Method"].as_str().unwrap_or_default(),
+                    e["Properties"]["Path"].as_str().unwrap_or_default()
+                );
+                assert!(routes.contains_key(&key), "{id}: {key} has no throttle");
+            }
+        }
+    }
+    for (function, parameter) in [
+        ("WebhookIntakeFunction", "IntakeReservedConcurrency"),
+        ("OAuthCallbackFunction", "OAuthReservedConcurrency"),
+    ] {
+        let reserved = &resources(&t)[function]["Properties"]["ReservedConcurrentExecutions"];
+        assert!(
+            reserved.to_string().contains(parameter),
+            "{function}: reserved concurrency from {parameter}: {reserved}"
+        );
+        assert!(default(parameter) > 0, "{parameter} reserves by default");
+    }
+}
