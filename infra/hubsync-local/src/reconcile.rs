@@ -46,21 +46,8 @@ pub async fn sim_portal(config: hubspot_sim::SimConfig) -> Result<SimPortal> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .access_token;
     let store = hubsync_store::MemoryStore::new();
-    let now = chrono::Utc::now();
     store
-        .put_connection(&hubsync_store::Connection {
-            portal_id: PortalId(portal),
-            tenant_id: "t".into(),
-            status: hubsync_store::ConnectionStatus::Active,
-            scopes: vec![],
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
-            access_token_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            last_webhook_at: None,
-            status_reason: None,
-        })
+        .put_connection(&hubsync_store::Connection::active(PortalId(portal), "t"))
         .await?;
     Ok(SimPortal {
         sim,
