@@ -9,13 +9,15 @@ use hubsync_sync::{ObjectReader, SyncStore};
 use crate::worker::{InboundMessage, Worker};
 
 /// When to stop starting groups: the invocation's deadline (epoch ms, from
-/// the Lambda context) less `reserve`, as an instant of this process.
+/// the Lambda context) less `reserve` (at most half the time left), as an
+/// instant of this process.
 pub fn start_deadline(deadline_epoch_ms: u64, reserve: Duration) -> Instant {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(reserve)
+    // A short invocation keeps at least half its time for work.
+    Instant::now() + left.saturating_sub(reserve.min(left / 2))
 }
 
 /// Handle one SQS event. A record without a message id cannot be reported
@@ -65,4 +67,37 @@ pub async fn process_and_report<R: ObjectReader, S: SyncStore>(
     tracing::info!(stats = ?outcome.stats, failed = outcome.failed.len(), "batch processed");
     outcome.stats.emit_metrics(&rate_limited);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    #[test]
+    fn the_reserve_comes_off_the_deadline_but_never_more_than_half() {
+        let reserve = Duration::from_secs(10);
+        // 60 s left: stop starting groups about 50 s from now.
+        let d = start_deadline(now_ms() + 60_000, reserve);
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(48) && left <= Duration::from_secs(50),
+            "{left:?}"
+        );
+        // 4 s left (a short timeout): half of it, not none.
+        let d = start_deadline(now_ms() + 4_000, reserve);
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_millis(1_500) && left <= Duration::from_secs(2),
+            "{left:?}"
+        );
+        // Already past: now.
+        let d = start_deadline(now_ms().saturating_sub(1_000), reserve);
+        assert!(d <= Instant::now());
+    }
 }

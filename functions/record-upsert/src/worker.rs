@@ -29,6 +29,7 @@
 //!    nothing harmful.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -116,9 +117,10 @@ where
     }
 
     /// Process one SQS batch, starting no group at or after `deadline`
-    /// (the Lambda's deadline less a reserve): the messages of groups not
-    /// started are returned as failures, to be received again, and
-    /// everything started finishes.
+    /// (the Lambda's deadline less a reserve) — except the first, so that
+    /// every invocation makes progress: the messages of groups not started
+    /// are returned as failures, to be received again, and everything
+    /// started finishes.
     pub async fn process_before(
         &self,
         messages: Vec<InboundMessage>,
@@ -257,15 +259,21 @@ where
                 work.push((portal, object_type, plan, Arc::clone(mapping)));
             }
         }
+        let started = AtomicUsize::new(0);
         let results: Vec<_> = stream::iter(work)
             .map(|(portal, object_type, plan, mapping)| {
                 // One span per portal group (ids only, never record data).
                 let span = tracing::info_span!("portal_group", portal = %portal, object_type = %object_type);
+                let started = &started;
                 async move {
                     let mut stats = BatchStats::default();
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                    // The first group always starts, so every invocation
+                    // makes progress however little time it was given.
+                    let late = deadline.is_some_and(|d| Instant::now() >= d);
+                    if late && started.load(Ordering::SeqCst) > 0 {
                         return (portal, object_type, None, stats);
                     }
+                    started.fetch_add(1, Ordering::SeqCst);
                     let result = self
                         .apply((portal, object_type), &plan, &mapping, &mut stats)
                         .await;

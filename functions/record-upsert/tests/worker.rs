@@ -556,3 +556,29 @@ async fn groups_not_started_before_the_deadline_are_returned_as_failures() {
             .is_some());
     }
 }
+
+#[tokio::test]
+async fn a_deadline_already_past_still_lets_the_first_group_run() {
+    let w = worker().await.with_concurrency(1);
+    w.reader()
+        .put(ObjectType::Companies, 1, 2_000, &[("name", "Acme")]);
+    w.reader().put(
+        ObjectType::Contacts,
+        2,
+        2_000,
+        &[("email", "a@example.com")],
+    );
+    let out = w
+        .process_before(
+            vec![
+                message("c", vec![event("company.creation", 1, 1_000)]),
+                message("k", vec![event("contact.creation", 2, 1_000)]),
+            ],
+            Some(std::time::Instant::now()),
+        )
+        .await;
+    // Progress every invocation: one group done, the other returned.
+    assert_eq!(out.stats.deferred_groups, 1, "{:?}", out.stats);
+    assert_eq!(out.failed.len(), 1);
+    assert_eq!(out.stats.created, 1);
+}
