@@ -179,6 +179,9 @@ impl ConnectionStore for CountingStore {
     async fn list_connections(&self) -> Result<Vec<Connection>, StoreError> {
         self.control.list_connections().await
     }
+    async fn tenant_connections(&self, t: &str) -> Result<Vec<Connection>, StoreError> {
+        self.control.tenant_connections(t).await
+    }
     async fn record_webhook_seen(
         &self,
         p: PortalId,

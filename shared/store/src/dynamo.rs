@@ -28,7 +28,9 @@ use crate::model::{
     tombstone_item, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome,
     Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
     TokenSwap, TokenUpdate, UpsertOutcome, CONNECTION_PK_PREFIX, CONNECTION_SK,
+    TENANT_INDEX, TENANT_INDEX_KEY,
 };
+use crate::model::portal_of_connection_pk;
 use crate::stats::StoreStats;
 use crate::traits::{ConnectionStore, RecordStore, TokenStore};
 use crate::BATCH_GET_MAX_KEYS;
@@ -337,6 +339,51 @@ impl ConnectionStore for DynamoStore {
             }
         }
         connections.sort_by_key(|c| c.portal_id);
+        Ok(connections)
+    }
+
+    async fn tenant_connections(&self, tenant: &str) -> Result<Vec<Connection>, StoreError> {
+        let mut portals = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            self.stats.count_read();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.config.control_table)
+                .index_name(TENANT_INDEX)
+                .key_condition_expression("#tenant = :tenant AND begins_with(#pk, :prefix)")
+                .expression_attribute_names("#tenant", TENANT_INDEX_KEY)
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_owned()))
+                .expression_attribute_values(
+                    ":prefix",
+                    AttributeValue::S(CONNECTION_PK_PREFIX.into()),
+                )
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(pk)) = item.get(attr::PK) {
+                    portals.extend(portal_of_connection_pk(pk));
+                }
+            }
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+        portals.sort();
+        portals.dedup();
+        let mut connections = Vec::with_capacity(portals.len());
+        for portal in portals {
+            if let Some(c) = self.get_connection(portal).await? {
+                if c.tenant_id == tenant {
+                    connections.push(c);
+                }
+            }
+        }
         Ok(connections)
     }
 }

@@ -141,6 +141,11 @@ impl ConnectionStore for MemoryStore {
         let items: Vec<Item> = self.lock().connections.values().cloned().collect();
         items.into_iter().map(connection_from_item).collect()
     }
+
+    async fn tenant_connections(&self, tenant: &str) -> Result<Vec<Connection>, StoreError> {
+        let all = self.list_connections().await?;
+        Ok(all.into_iter().filter(|c| c.tenant_id == tenant).collect())
+    }
 }
 
 impl TokenStore for MemoryStore {

@@ -50,6 +50,16 @@ pub trait ConnectionStore: Send + Sync {
     /// table; meant for the nightly fan-out over portals).
     fn list_connections(&self) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
 
+    /// The connections of one tenant of the application, in portal order:
+    /// one Query on the Control table's tenant index, then a strongly
+    /// consistent read of each (the index is eventually consistent; a
+    /// connection it lists that no longer belongs to the tenant is left
+    /// out).
+    fn tenant_connections(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
+
     /// Records that a webhook for the portal arrived at `at` (sets
     /// `last_webhook_at`, nothing else). [`StoreError::ConnectionNotFound`]
     /// when the portal has no connection: a delivery never creates one.

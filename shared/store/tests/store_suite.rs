@@ -113,6 +113,7 @@ suite!(
     spawned_writers_converge_on_the_newest_version,
     write_counter_counts_every_write_request,
     connection_round_trip_and_status_change,
+    a_tenants_connections_come_from_the_tenant_index,
     status_change_of_an_unknown_connection_is_not_found,
     webhook_seen_sets_only_last_webhook_at,
     reserved_field_names_are_refused_without_a_write,
@@ -787,6 +788,37 @@ async fn connection_round_trip_and_status_change<S: Harness>(s: S) {
         dbg.contains("<redacted>") && dbg.contains("1000001"),
         "{dbg}"
     );
+}
+
+async fn a_tenants_connections_come_from_the_tenant_index<S: Harness>(s: S) {
+    assert!(s.tenant_connections("acme").await.unwrap().is_empty());
+    let of = |portal: u64, tenant: &str| Connection {
+        tenant_id: tenant.into(),
+        ..connection(PortalId(portal))
+    };
+    for c in [of(30, "acme"), of(10, "acme"), of(20, "globex")] {
+        s.put_connection(&c).await.unwrap();
+    }
+    s.set_connection_status(PortalId(10), ConnectionStatus::NeedsReauth, None)
+        .await
+        .unwrap();
+    // The index is eventually consistent (moto's is immediate; DynamoDB's
+    // usually is within a second): poll briefly.
+    let mut acme = Vec::new();
+    for _ in 0..50 {
+        acme = s.tenant_connections("acme").await.unwrap();
+        if acme.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let portals: Vec<u64> = acme.iter().map(|c| c.portal_id.0).collect();
+    assert_eq!(portals, [10, 30], "the tenant's portals, in portal order");
+    assert_eq!(acme[0].status, ConnectionStatus::NeedsReauth, "read whole");
+    assert_eq!(acme[1], of(30, "acme"), "the index key stays out of the connection");
+    let globex = s.tenant_connections("globex").await.unwrap();
+    assert_eq!(globex, vec![of(20, "globex")]);
+    assert!(s.tenant_connections("acm").await.unwrap().is_empty(), "exact match");
 }
 
 async fn webhook_seen_sets_only_last_webhook_at<S: Harness>(s: S) {

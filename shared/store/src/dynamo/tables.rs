@@ -1,22 +1,22 @@
 //! Creating the tables as the template declares them (local stack, tests).
 
 use super::*;
+use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
 
 /// Creates the `Records` and `Control` tables as `template.yaml` declares
-/// them (string `pk` HASH + `sk` RANGE, on-demand billing, TTL on
-/// `expires_at_epoch` for Control), for the local stack and tests. Tables
+/// them (string `pk` HASH + `sk` RANGE, on-demand billing; for Control, TTL
+/// on `expires_at_epoch` and the tenant index), for the local stack and tests. Tables
 /// that already exist are left as they are (TTL is still ensured).
 pub async fn create_tables(client: &Client, config: &StoreConfig) -> Result<(), StoreError> {
-    for table in [&config.records_table, &config.control_table] {
-        create_table(client, table).await?;
-    }
+    create_table(client, &config.records_table, false).await?;
+    create_table(client, &config.control_table, true).await?;
     for table in [&config.records_table, &config.control_table] {
         wait_active(client, table).await?;
     }
     ensure_ttl(client, &config.control_table).await
 }
 
-async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+async fn create_table(client: &Client, table: &str, tenant_index: bool) -> Result<(), StoreError> {
     let key_attr = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -31,16 +31,32 @@ async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
             .build()
             .map_err(|e| build_error("CreateTable", e))
     };
-    let result = client
+    let mut request = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(key_attr(attr::PK)?)
         .attribute_definitions(key_attr(attr::SK)?)
         .key_schema(key_schema(attr::PK, KeyType::Hash)?)
-        .key_schema(key_schema(attr::SK, KeyType::Range)?)
-        .send()
-        .await;
+        .key_schema(key_schema(attr::SK, KeyType::Range)?);
+    if tenant_index {
+        // The Control table's tenant index (see `TENANT_INDEX`).
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(TENANT_INDEX)
+            .key_schema(key_schema(TENANT_INDEX_KEY, KeyType::Hash)?)
+            .key_schema(key_schema(attr::PK, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| build_error("CreateTable", e))?;
+        request = request
+            .attribute_definitions(key_attr(TENANT_INDEX_KEY)?)
+            .global_secondary_indexes(index);
+    }
+    let result = request.send().await;
     match result {
         Ok(_) => Ok(()),
         Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),

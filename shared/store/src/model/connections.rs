@@ -126,12 +126,33 @@ pub fn connection_key(portal: PortalId) -> Item {
     ])
 }
 
+/// The Control table's tenant index (`template.yaml`): a sparse, keys-only
+/// global secondary index whose partition key, [`TENANT_INDEX_KEY`], only
+/// connection items carry, and whose sort key is the table's `pk`. "The
+/// connections of tenant T" is one Query on it, never a Scan.
+pub const TENANT_INDEX: &str = "tenant-connections";
+/// The tenant index's partition key: the connection's tenant id.
+pub const TENANT_INDEX_KEY: &str = "tenant_key";
+
 pub(crate) fn connection_item(conn: &Connection) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(conn)?;
     item.extend(connection_key(conn.portal_id));
+    item.insert(
+        TENANT_INDEX_KEY.to_owned(),
+        AttributeValue::S(conn.tenant_id.clone()),
+    );
     Ok(item)
 }
 
-pub(crate) fn connection_from_item(item: Item) -> Result<Connection, StoreError> {
+pub(crate) fn connection_from_item(mut item: Item) -> Result<Connection, StoreError> {
+    item.remove(TENANT_INDEX_KEY);
     Ok(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?)
+}
+
+/// The portal of a connection's Control-table `pk` (`CONN#{portal}`).
+pub(crate) fn portal_of_connection_pk(pk: &str) -> Option<PortalId> {
+    pk.strip_prefix(CONNECTION_PK_PREFIX)?
+        .parse::<u64>()
+        .ok()
+        .map(PortalId)
 }
