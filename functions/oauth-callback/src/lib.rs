@@ -1,7 +1,7 @@
 //! `oauth-callback`: "Connect HubSpot".
 //!
 //! * `GET /oauth/install?tenant&expires&signature` — a link signed by the
-//!   application ([`link`]); stores a single-use, expiring `state` bound to
+//!   application or the admin API ([`link`]); stores a single-use, expiring `state` bound to
 //!   the tenant and redirects (302) to HubSpot's consent page.
 //! * `GET /oauth/callback` — checks and uses up the state, exchanges the
 //!   code, learns the portal, stores the KMS-encrypted tokens (refusing a
@@ -20,16 +20,14 @@
 
 pub mod error;
 pub mod http;
-pub mod link;
 pub mod reply;
 pub mod service;
 pub mod settings;
 
 pub use error::{ConnectError, DisconnectError};
 pub use http::respond;
+pub use hubsync_admin::link::{self, disconnect_url, install_url};
 pub use hubsync_messages::SqsJobQueue;
 pub use reply::Reply;
-pub use service::{
-    disconnect_url, install_url, JobQueue, OAuthService, Query, QueueError, TokenEndpoint,
-};
+pub use service::{JobQueue, OAuthService, Query, QueueError, TokenEndpoint};
 pub use settings::{FlowConfig, Settings};

@@ -27,9 +27,9 @@ use hubsync_admin::connection::GrantRevoker;
 use hubsync_messages::JobMessage;
 
 use crate::error::{ConnectError, DisconnectError};
-use crate::link::{self, Purpose};
 use crate::reply::Reply;
 use crate::settings::FlowConfig;
+use hubsync_admin::link::{self, Purpose};
 
 /// HubSpot's token endpoint, as the flow needs it (revocation, for the
 /// disconnect route, through the shared [`GrantRevoker`]).
@@ -412,28 +412,4 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().filter(|c| !c.is_control()).take(max).collect()
-}
-
-/// For the application and tests: a complete signed install URL.
-pub fn install_url(base_url: &str, secret: &SecretString, tenant: &str, expires: i64) -> String {
-    format!(
-        "{}/oauth/install?{}",
-        base_url.trim_end_matches('/'),
-        link::signed_query(secret, Purpose::Install, tenant, expires)
-    )
-}
-
-/// For the application and tests: a complete signed disconnect URL (POST).
-pub fn disconnect_url(
-    base_url: &str,
-    secret: &SecretString,
-    tenant: &str,
-    portal: u64,
-    expires: i64,
-) -> String {
-    format!(
-        "{}/oauth/disconnect?{}",
-        base_url.trim_end_matches('/'),
-        link::signed_query(secret, Purpose::Disconnect { portal }, tenant, expires)
-    )
 }

@@ -283,6 +283,9 @@ impl SyncStateStore for CountingStore {
     ) -> Result<Option<RunReport>, StoreError> {
         self.control.get_run_report(p, run_id).await
     }
+    async fn list_run_reports(&self, p: PortalId, n: usize) -> Result<Vec<RunReport>, StoreError> {
+        self.control.list_run_reports(p, n).await
+    }
 }
 
 fn rate(report: &TypeRunReport, elapsed: Duration) -> f64 {

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use hubsync_store::{Connection, ConnectionStatus, ConnectionStore};
+use hubsync_store::{Connection, ConnectionStatus, ConnectionStore, SyncStateStore};
 
 use crate::{queues, report, Ops};
 

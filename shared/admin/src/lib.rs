@@ -6,9 +6,11 @@
 //!
 //! - [`mapping`]: a portal's mapping config — show, validate, save,
 //!   preview ("Test sync");
+//! - [`link`]: the signed install and disconnect links;
 //! - [`connection`]: disconnecting a portal (revoke, delete tokens, mark
 //!   `disconnected`), for the OAuth function's disconnect route and ops.
 #![forbid(unsafe_code)]
 
 pub mod connection;
+pub mod link;
 pub mod mapping;

@@ -20,6 +20,7 @@ use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
 use crate::config::StoreConfig;
 use crate::error::StoreError;
+use crate::model::portal_of_connection_pk;
 use crate::model::{
     archive_attributes, attr, classify_purge, classify_refused_archive, classify_refused_delete,
     classify_refused_swap, classify_refused_upsert, conn_attr, connection_from_item,
@@ -27,10 +28,9 @@ use crate::model::{
     partition_key, record_item, rfc3339_from_ms, sort_key, status_attributes, token_attributes,
     tombstone_item, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome,
     Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
-    TokenSwap, TokenUpdate, UpsertOutcome, CONNECTION_PK_PREFIX, CONNECTION_SK,
-    TENANT_INDEX, TENANT_INDEX_KEY,
+    TokenSwap, TokenUpdate, UpsertOutcome, CONNECTION_PK_PREFIX, CONNECTION_SK, TENANT_INDEX,
+    TENANT_INDEX_KEY,
 };
-use crate::model::portal_of_connection_pk;
 use crate::stats::StoreStats;
 use crate::traits::{ConnectionStore, RecordStore, TokenStore};
 use crate::BATCH_GET_MAX_KEYS;

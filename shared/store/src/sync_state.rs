@@ -348,6 +348,13 @@ pub trait SyncStateStore: Send + Sync {
         portal: PortalId,
         run_id: &str,
     ) -> impl Future<Output = Result<Option<RunReport>, StoreError>> + Send;
+
+    /// The portal's most recent runs (at most `max_runs`), newest first.
+    fn list_run_reports(
+        &self,
+        portal: PortalId,
+        max_runs: usize,
+    ) -> impl Future<Output = Result<Vec<RunReport>, StoreError>> + Send;
 }
 
 fn checkpoint_key(portal: PortalId, object_type: ObjectType) -> (String, String) {

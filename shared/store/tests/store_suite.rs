@@ -815,10 +815,17 @@ async fn a_tenants_connections_come_from_the_tenant_index<S: Harness>(s: S) {
     let portals: Vec<u64> = acme.iter().map(|c| c.portal_id.0).collect();
     assert_eq!(portals, [10, 30], "the tenant's portals, in portal order");
     assert_eq!(acme[0].status, ConnectionStatus::NeedsReauth, "read whole");
-    assert_eq!(acme[1], of(30, "acme"), "the index key stays out of the connection");
+    assert_eq!(
+        acme[1],
+        of(30, "acme"),
+        "the index key stays out of the connection"
+    );
     let globex = s.tenant_connections("globex").await.unwrap();
     assert_eq!(globex, vec![of(20, "globex")]);
-    assert!(s.tenant_connections("acm").await.unwrap().is_empty(), "exact match");
+    assert!(
+        s.tenant_connections("acm").await.unwrap().is_empty(),
+        "exact match"
+    );
 }
 
 async fn webhook_seen_sets_only_last_webhook_at<S: Harness>(s: S) {

@@ -115,13 +115,10 @@ impl SyncStateStore for DynamoStore {
         }
         Ok(RunReport::from_types(types))
     }
-}
 
-impl DynamoStore {
-    /// The portal's most recent runs (at most `max_runs`), newest first
-    /// (ops `status` and `report`): a descending Query of the portal's
-    /// report items that stops once a further run appears.
-    pub async fn list_run_reports(
+    /// A descending Query of the portal's report items that stops once a
+    /// further run appears.
+    async fn list_run_reports(
         &self,
         portal: PortalId,
         max_runs: usize,

@@ -74,11 +74,8 @@ impl SyncStateStore for MemoryStore {
             .collect::<Result<Vec<TypeRunReport>, _>>()?;
         Ok(RunReport::from_types(types))
     }
-}
-impl MemoryStore {
-    /// The portal's most recent runs (at most `max_runs`), newest first
-    /// (ops `status` and `report`).
-    pub async fn list_run_reports(
+
+    async fn list_run_reports(
         &self,
         portal: PortalId,
         max_runs: usize,

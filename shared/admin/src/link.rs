@@ -1,5 +1,7 @@
 //! Signed, expiring links: how the application authenticates its admins'
-//! `/oauth/install` requests and its own `/oauth/disconnect` calls.
+//! `/oauth/install` requests and its own `/oauth/disconnect` calls. The
+//! OAuth function verifies them; the admin API (and the application, if it
+//! holds the link secret) signs them.
 //!
 //! A link carries `tenant`, `expires` (epoch seconds) and `signature` =
 //! lowercase hex of HMAC-SHA256, keyed with the link secret the
@@ -124,6 +126,31 @@ pub fn verify(
         return Err(LinkError::TooLong);
     }
     Ok(tenant.to_owned())
+}
+
+/// A complete signed install URL (`GET`), for the admin API, the
+/// application and tests.
+pub fn install_url(base_url: &str, secret: &SecretString, tenant: &str, expires: i64) -> String {
+    format!(
+        "{}/oauth/install?{}",
+        base_url.trim_end_matches('/'),
+        signed_query(secret, Purpose::Install, tenant, expires)
+    )
+}
+
+/// A complete signed disconnect URL (`POST`).
+pub fn disconnect_url(
+    base_url: &str,
+    secret: &SecretString,
+    tenant: &str,
+    portal: u64,
+    expires: i64,
+) -> String {
+    format!(
+        "{}/oauth/disconnect?{}",
+        base_url.trim_end_matches('/'),
+        signed_query(secret, Purpose::Disconnect { portal }, tenant, expires)
+    )
 }
 
 #[cfg(test)]
