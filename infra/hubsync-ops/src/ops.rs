@@ -11,9 +11,9 @@ use hubsync_hubspot::{
     HubSpotClient, OAuthClient, OAuthConfig, OAuthVersion, ObjectId, ObjectType, PortalId,
 };
 use hubsync_ratelimit::{HubSpotSettings, PermitClass};
-use hubsync_store::{
-    ConnectionStore, DeleteOutcome, DynamoStore, RecordKey, RecordStore, StoreConfig, StoreError,
-};
+use hubsync_store::{ConnectionStore, DynamoStore, RecordKey, StoreConfig};
+
+use hubsync_admin::AdminError;
 
 use crate::OpsConfig;
 
@@ -197,23 +197,17 @@ pub async fn purge(
 ) -> Result<()> {
     let store = ops.store()?;
     let key = RecordKey::new(PortalId(portal), object_type, ObjectId(id));
-    match store.delete_record_permanently(&key).await {
-        Ok(DeleteOutcome::Deleted) => {
+    match hubsync_admin::records::purge_one(&store, &key).await {
+        Ok(()) => {
             writeln!(
                 out,
                 "deleted {object_type} record {id} of portal {portal} permanently (it was archived)"
             )?;
             Ok(())
         }
-        Ok(DeleteOutcome::NotFound) => {
-            bail!("no {object_type} record {id} is stored for portal {portal}; nothing deleted")
+        Err(e @ (AdminError::NotFound(_) | AdminError::Conflict(_))) => {
+            bail!("refused: {e}. Nothing changed")
         }
-        Ok(DeleteOutcome::TombstoneKept) => bail!(
-            "{object_type} record {id} of portal {portal} is a privacy-deletion tombstone; it is kept so that late events cannot bring the contact back. Nothing deleted"
-        ),
-        Err(StoreError::NotArchived { .. }) => bail!(
-            "refused: {object_type} record {id} of portal {portal} is active, not archived; only archived records can be deleted permanently. Nothing changed"
-        ),
         Err(e) => Err(e).with_context(|| {
             format!("delete {object_type} record {id} of portal {portal} permanently")
         }),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hubsync_hubspot::{ObjectType, PortalId};
-use hubsync_messages::{JobMessage, JobQueue, SqsJobQueue};
+use hubsync_messages::SqsJobQueue;
 use hubsync_store::{
     ConnectionStatus, ConnectionStore, DynamoStore, RunReport, RunStatus, SyncJobKind,
     SyncStateStore, TypeRunReport,
@@ -28,13 +28,8 @@ pub struct WaitOptions {
     pub poll: Duration,
 }
 
-/// What was queued.
-#[derive(Debug, Clone)]
-pub struct Queued {
-    pub run_id: String,
-    pub types: Vec<ObjectType>,
-    pub body: String,
-}
+/// What was queued (the admin API's `POST …/syncs` answers the same).
+pub use hubsync_admin::sync::Queued;
 
 /// Refuses unless `portal`'s connection is active (the engine skips
 /// inactive portals, and HubSpot calls need its tokens).
@@ -47,7 +42,7 @@ pub async fn require_active(store: &DynamoStore, portal: u64) -> Result<()> {
     if connection.status != ConnectionStatus::Active {
         bail!(
             "portal {portal} is {}: a re-sync would be skipped; the portal must be reconnected (which runs a full sync)",
-            crate::status::state_name(connection.status)
+            hubsync_admin::tenant::state_name(connection.status)
         );
     }
     Ok(())
@@ -64,33 +59,34 @@ pub async fn queue(
     queue_types(ops, store, portal, object.into_iter().collect()).await
 }
 
-/// Queues a re-sync of `types` of `portal` (every type when empty).
+/// Queues a re-sync of `types` of `portal` (every type when empty), through
+/// the admin operation the admin API uses.
 pub async fn queue_types(
     ops: &Ops,
     store: &DynamoStore,
     portal: u64,
     types: Vec<ObjectType>,
 ) -> Result<Queued> {
-    require_active(store, portal).await?;
-    let mut job = JobMessage::new(SyncJobKind::Resync, PortalId(portal), types);
-    let run_id =
-        hubsync_messages::new_run_id(SyncJobKind::Resync, chrono::Utc::now().timestamp_millis());
-    job.run_id = Some(run_id.clone());
-    let body = job.to_json().context("encode the sync job")?;
-    SqsJobQueue::new(ops.sqs(), ops.sync_jobs_queue_url()?)
-        .enqueue(std::slice::from_ref(&job))
-        .await
-        .context("queue the re-sync job")?;
-    Ok(Queued {
-        run_id,
-        types: job.types(),
-        body,
-    })
+    let jobs = SqsJobQueue::new(ops.sqs(), ops.sync_jobs_queue_url()?);
+    hubsync_admin::sync::start(
+        store,
+        &jobs,
+        PortalId(portal),
+        SyncJobKind::Resync,
+        types,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .with_context(|| format!("queue a re-sync of portal {portal}"))
 }
 
 /// Prints what was queued (the run id).
 pub fn print_queued(portal: u64, queued: &Queued, out: &mut (dyn Write + Send)) -> Result<()> {
-    let types: Vec<String> = queued.types.iter().map(ToString::to_string).collect();
+    let types: Vec<String> = queued
+        .object_types
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     writeln!(
         out,
         "queued a re-sync of portal {portal} ({}) as run {}",
@@ -109,7 +105,7 @@ async fn runs_to_follow(
     follow: &mut BTreeMap<ObjectType, String>,
     out: &mut (dyn Write + Send),
 ) -> Result<()> {
-    for t in &queued.types {
+    for t in &queued.object_types {
         let current = follow
             .entry(*t)
             .or_insert_with(|| queued.run_id.clone())
@@ -158,7 +154,7 @@ async fn wait(
     let result = loop {
         let mut runs: BTreeMap<String, Option<RunReport>> = BTreeMap::new();
         let mut found: Vec<TypeRunReport> = Vec::new();
-        for t in &queued.types {
+        for t in &queued.object_types {
             let run_id = follow
                 .get(t)
                 .cloned()
@@ -178,11 +174,11 @@ async fn wait(
                 found.push(tr.clone());
             }
         }
-        if found.len() < queued.types.len() {
+        if found.len() < queued.object_types.len() {
             runs_to_follow(store, portal, queued, &mut follow, out).await?;
         }
         let done: u64 = found.iter().map(|t| t.done).sum();
-        let total: Option<u64> = if found.len() == queued.types.len() {
+        let total: Option<u64> = if found.len() == queued.object_types.len() {
             found.iter().map(|t| t.estimated_total).sum()
         } else {
             None
@@ -201,7 +197,7 @@ async fn wait(
                 "run {}: {} of {} types started{}",
                 queued.run_id,
                 found.len(),
-                queued.types.len(),
+                queued.object_types.len(),
                 if running.is_empty() {
                     String::new()
                 } else {
@@ -209,7 +205,7 @@ async fn wait(
                 }
             ));
         }
-        if found.len() == queued.types.len() && running.is_empty() {
+        if found.len() == queued.object_types.len() && running.is_empty() {
             break Ok(found);
         }
         if started.elapsed() >= options.timeout {
@@ -218,7 +214,7 @@ async fn wait(
                 options.timeout,
                 queued.run_id,
                 found.len(),
-                queued.types.len(),
+                queued.object_types.len(),
                 queued.run_id
             ));
         }

@@ -7,13 +7,7 @@ use hubsync_store::{Connection, ConnectionStatus, ConnectionStore, SyncStateStor
 
 use crate::{queues, report, Ops};
 
-pub fn state_name(s: ConnectionStatus) -> &'static str {
-    match s {
-        ConnectionStatus::Active => "active",
-        ConnectionStatus::NeedsReauth => "needs_reauth",
-        ConnectionStatus::Disconnected => "disconnected",
-    }
-}
+pub use hubsync_admin::tenant::state_name;
 
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
