@@ -28,8 +28,8 @@ pub struct Settings {
     pub sync_jobs_queue_url: String,
     pub link_secret_arn: String,
     pub callers: CallerPolicy,
-    /// Where install links point (the stack's API URL): the OAuth redirect
-    /// URI without `/oauth/callback`.
+    /// Where install links point: the deployment's public base URL
+    /// (`HUBSYNC_PUBLIC_BASE_URL`, the template's `PublicBaseUrl`).
     pub public_base_url: String,
     pub link_max_lifetime: Duration,
 }
@@ -37,14 +37,10 @@ pub struct Settings {
 impl FromEnv for Settings {
     fn from_vars(env: &Env) -> Result<Self, ConfigError> {
         let tokens = TokenSettings::from_vars(env)?;
-        let public_base_url = tokens
-            .redirect_uri
-            .strip_suffix("/oauth/callback")
-            .map(str::to_owned)
-            .ok_or_else(|| ConfigError::Invalid {
-                name: "HUBSYNC_OAUTH_REDIRECT_URI",
-                reason: "must end with /oauth/callback (install links are built beside it)".into(),
-            })?;
+        let public_base_url = env
+            .required("HUBSYNC_PUBLIC_BASE_URL")?
+            .trim_end_matches('/')
+            .to_owned();
         let callers = CallerPolicy::parse(&env.required(CALLERS_VAR)?).map_err(|reason| {
             ConfigError::Invalid {
                 name: CALLERS_VAR,

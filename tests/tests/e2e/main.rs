@@ -27,4 +27,5 @@ mod reconcile;
 mod reconcile_props;
 mod revoked_grant;
 mod template;
+mod template_admin;
 mod version_rule;

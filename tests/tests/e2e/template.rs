@@ -31,7 +31,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// `template.yaml` as CloudFormation sees it (long-form intrinsics).
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let path = workspace_root().join("template.yaml");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -189,25 +189,25 @@ fn cfn_yaml_to_json(text: &str) -> Result<Value, String> {
 
 // ------------------------------------------------------------------ helpers
 
-fn resources(t: &Value) -> &Map<String, Value> {
+pub(crate) fn resources(t: &Value) -> &Map<String, Value> {
     t["Resources"].as_object().expect("Resources is a mapping")
 }
 
-fn resources_of_type<'a>(t: &'a Value, ty: &str) -> Vec<(&'a String, &'a Value)> {
+pub(crate) fn resources_of_type<'a>(t: &'a Value, ty: &str) -> Vec<(&'a String, &'a Value)> {
     resources(t)
         .iter()
         .filter(|(_, r)| r["Type"] == ty)
         .collect()
 }
 
-fn functions(t: &Value) -> Vec<(&String, &Value)> {
+pub(crate) fn functions(t: &Value) -> Vec<(&String, &Value)> {
     let found = resources_of_type(t, "AWS::Serverless::Function");
     assert!(!found.is_empty(), "the template defines no function");
     found
 }
 
 /// A string or a list of strings, as IAM allows for Action and Resource.
-fn strings(v: &Value) -> Vec<&str> {
+pub(crate) fn strings(v: &Value) -> Vec<&str> {
     match v {
         Value::String(s) => vec![s.as_str()],
         Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
@@ -247,12 +247,12 @@ fn all_statements(t: &Value) -> Vec<(String, Value)> {
 }
 
 /// `{"Ref": name}` → name.
-fn ref_name(v: &Value) -> Option<&str> {
+pub(crate) fn ref_name(v: &Value) -> Option<&str> {
     v.get("Ref").and_then(Value::as_str)
 }
 
 /// `{"Fn::GetAtt": [resource, attribute]}` → (resource, attribute).
-fn get_att(v: &Value) -> Option<(&str, &str)> {
+pub(crate) fn get_att(v: &Value) -> Option<(&str, &str)> {
     let parts = v.get("Fn::GetAtt")?.as_array()?;
     Some((parts.first()?.as_str()?, parts.get(1)?.as_str()?))
 }
@@ -487,7 +487,12 @@ fn function_env(t: &Value, f: &Value) -> Vec<(String, String)> {
                 let p = &t["Parameters"][v["Ref"].as_str()?];
                 // No default: a value the parameter's constraints allow.
                 let numeric = p["Type"] == "Number" || p["AllowedPattern"] == "^[0-9]+$";
-                scalar(&p["Default"]).or_else(|| numeric.then(|| "12345".to_owned()))
+                let role = p["AllowedPattern"]
+                    .as_str()
+                    .is_some_and(|a| a.contains(":role/"));
+                scalar(&p["Default"])
+                    .or_else(|| numeric.then(|| "12345".to_owned()))
+                    .or_else(|| role.then(|| "arn:aws:iam::123456789012:role/app".to_owned()))
             })
             .unwrap_or_else(|| "resolved-at-deploy".to_owned())
     };
@@ -510,6 +515,7 @@ fn read_settings(binary: &str, env: &Env) -> Result<(), ConfigError> {
         "webhook-intake" => webhook_intake::settings::Settings::from_vars(env).map(drop),
         "record-upsert" => record_upsert::settings::Settings::from_vars(env).map(drop),
         "reconcile" => reconcile::settings::Settings::from_vars(env).map(drop),
+        "admin-api" => admin_api::Settings::from_vars(env).map(drop),
         other => panic!("{other}: a function this test does not know"),
     }
 }
