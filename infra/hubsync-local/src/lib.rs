@@ -3,6 +3,7 @@
 //! handler code, and HubSpot played by `hubspot-sim`. Used by `make demo`
 //! and by the end-to-end tests.
 
+pub mod admin;
 pub mod compare;
 pub mod mapping;
 pub mod oauth;
@@ -16,6 +17,7 @@ use anyhow::{Context, Result};
 use hubspot_sim::{SimConfig, Simulator};
 use secrecy::SecretString;
 
+pub use admin::AdminClient;
 pub use oauth::{follow, Browser, FlowTrace, Hop};
 pub use provision::{provision, QueueSettings, Resources};
 pub use runner::{LocalRunner, RunnerConfig, RunnerStats};

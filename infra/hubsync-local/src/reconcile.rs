@@ -186,6 +186,37 @@ where
     Ok((report, drained))
 }
 
+/// Takes every message waiting on the environment's sync-jobs queue (the
+/// queue the OAuth callback, the admin API and ops put jobs on), deleting
+/// them, as the reconcile function's event source would hand them over.
+pub async fn take_sync_jobs(env: &Environment) -> Result<Vec<JobMessage>> {
+    let sqs = aws_sdk_sqs::Client::new(&env.aws);
+    let mut jobs = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&env.resources.sync_jobs_queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(if jobs.is_empty() { 1 } else { 0 })
+            .send()
+            .await?;
+        if got.messages().is_empty() {
+            return Ok(jobs);
+        }
+        for m in got.messages() {
+            jobs.push(
+                JobMessage::from_json(m.body().unwrap_or_default())
+                    .context("a sync-jobs message that the reconcile function cannot read")?,
+            );
+            sqs.delete_message()
+                .queue_url(&env.resources.sync_jobs_queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await?;
+        }
+    }
+}
+
 /// A re-sync job of one portal (optionally one type).
 pub fn resync_job(portal: u64, object_type: Option<ObjectType>) -> JobMessage {
     JobMessage::new(

@@ -151,7 +151,7 @@ impl LocalRunner {
                 )
             }),
             format!("http://{addr}/oauth/callback"),
-            link_secret,
+            link_secret.clone(),
         );
         flow.success_url = config.success_url.clone();
         let oauth = Arc::new(oauth_callback::OAuthService {
@@ -165,11 +165,31 @@ impl LocalRunner {
             ),
         });
 
-        let tokens = ConnectionTokens::new(store.clone(), cipher).with_refresher(oauth_client);
         let client = HubSpotClient::with_rate_limiter(
             ClientConfig::new(config.hubspot_base_url.clone()),
             Arc::new(InProcessRateLimiter::new(config.rate_limit)),
         )?;
+        // The application's admin API (same wiring as the admin-api Lambda;
+        // this process plays API Gateway's IAM authorizer).
+        let admin = Arc::new(admin_api::AdminApi {
+            config: admin_api::ApiConfig::new(
+                admin_api::CallerPolicy::parse(crate::admin::LOCAL_APP_ROLE)
+                    .map_err(anyhow::Error::msg)?,
+                link_secret.clone(),
+                format!("http://{addr}"),
+            ),
+            store: store.clone(),
+            hubspot: client.clone(),
+            tokens: ConnectionTokens::new(store.clone(), cipher.clone())
+                .with_refresher(oauth_client.clone()),
+            jobs: oauth_callback::SqsJobQueue::new(
+                aws_sdk_sqs::Client::new(aws),
+                resources.sync_jobs_queue_url.clone(),
+            ),
+            cipher: cipher.clone(),
+            revoker: oauth_client.clone(),
+        });
+        let tokens = ConnectionTokens::new(store.clone(), cipher).with_refresher(oauth_client);
         let worker = Arc::new(Worker::new(
             HubSpotSource::new(client, tokens),
             store.clone(),
@@ -179,7 +199,8 @@ impl LocalRunner {
         let app = Router::new()
             .route("/webhooks/hubspot", post(webhook))
             .with_state(intake)
-            .merge(crate::oauth::routes(oauth.clone()));
+            .merge(crate::oauth::routes(oauth.clone()))
+            .merge(crate::admin::routes(admin));
         let mut srx = rx.clone();
         let server = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -200,7 +221,7 @@ impl LocalRunner {
             config,
             rx,
         ));
-        tracing::info!(%addr, "local runner serving /webhooks/hubspot and /oauth/*, polling the events queue");
+        tracing::info!(%addr, "local runner serving /webhooks/hubspot, /oauth/* and /v1/*, polling the events queue");
         Ok(Self {
             addr,
             store,

@@ -12,6 +12,7 @@
 
 mod helpers;
 
+mod admin_api;
 mod convergence;
 mod dependency_rules;
 mod generic_webhooks;

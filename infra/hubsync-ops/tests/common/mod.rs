@@ -5,9 +5,9 @@
 // Each test binary uses a subset of these helpers.
 #![allow(dead_code)]
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hubspot_sim::SimConfig;
-use hubsync_local::reconcile::{drain, JobMessage, LocalReconciler, SliceLimit};
+use hubsync_local::reconcile::{drain, LocalReconciler, SliceLimit};
 use hubsync_local::{EnvOptions, Environment, QueueSettings};
 
 pub async fn environment(name: &str, portals: usize) -> Result<Environment> {
@@ -94,25 +94,10 @@ pub async fn ops(env: &Environment, command: &[&str]) -> Result<String> {
 /// Plays the reconcile function's SQS event source: takes the jobs on the
 /// sync-jobs queue and runs them (splits and continuations included).
 pub async fn consume_jobs(env: &Environment, rec: &LocalReconciler) -> Result<usize> {
-    let sqs = aws_sdk_sqs::Client::new(&env.aws);
-    let got = sqs
-        .receive_message()
-        .queue_url(&env.resources.sync_jobs_queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await?;
-    let mut n = 0;
-    for m in got.messages() {
-        let job = JobMessage::from_json(m.body().unwrap_or_default())
-            .context("a sync-jobs message that the reconcile function cannot read")?;
+    let jobs = hubsync_local::reconcile::take_sync_jobs(env).await?;
+    let n = jobs.len();
+    for job in jobs {
         rec.queue().enqueue_now(job);
-        sqs.delete_message()
-            .queue_url(&env.resources.sync_jobs_queue_url)
-            .receipt_handle(m.receipt_handle().unwrap_or_default())
-            .send()
-            .await?;
-        n += 1;
     }
     if n > 0 {
         drain(rec, SliceLimit::unlimited()).await?;
