@@ -26,6 +26,7 @@ mod platform;
 mod realtime;
 mod reconcile;
 mod reconcile_props;
+mod records_doc;
 mod revoked_grant;
 mod template;
 mod template_admin;
