@@ -12,7 +12,7 @@ fn doc() -> String {
 }
 
 /// The section of one object type: from its heading to the next heading.
-fn section<'a>(doc: &'a str, t: ObjectType) -> &'a str {
+fn section(doc: &str, t: ObjectType) -> &str {
     let heading = format!("### {}", t.as_api_path());
     let start = doc
         .find(&heading)
