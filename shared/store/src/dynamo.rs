@@ -203,6 +203,11 @@ impl DynamoStore {
     }
 }
 
+/// Every update of a connection also copies its tenant id into the tenant
+/// index's key, so that a connection stored before the index existed joins
+/// it at its next change (a webhook, a token refresh, a status change).
+const TENANT_KEY_BACKFILL: &str = "#tenant_key = #tenant_id";
+
 impl ConnectionStore for DynamoStore {
     async fn record_webhook_seen(
         &self,
@@ -217,8 +222,10 @@ impl ConnectionStore for DynamoStore {
             .table_name(&self.config.control_table)
             .set_key(Some(connection_key(portal)))
             .condition_expression("attribute_exists(#pk)")
-            .update_expression("SET #seen = :seen")
+            .update_expression(format!("SET #seen = :seen, {TENANT_KEY_BACKFILL}"))
             .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#tenant_key", TENANT_INDEX_KEY)
+            .expression_attribute_names("#tenant_id", conn_attr::TENANT)
             .expression_attribute_names("#seen", conn_attr::LAST_WEBHOOK_AT)
             .expression_attribute_values(":seen", at)
             .send()
@@ -284,6 +291,11 @@ impl ConnectionStore for DynamoStore {
                 .expression_attribute_names(format!("#{placeholder}"), name)
                 .expression_attribute_values(format!(":{placeholder}"), value);
         }
+        update.push_str(", ");
+        update.push_str(TENANT_KEY_BACKFILL);
+        req = req
+            .expression_attribute_names("#tenant_key", TENANT_INDEX_KEY)
+            .expression_attribute_names("#tenant_id", conn_attr::TENANT);
         if status != ConnectionStatus::Active {
             let removed: Vec<String> = (0..conn_attr::TOKENS.len())
                 .map(|i| format!("#tk{i}"))
@@ -411,12 +423,17 @@ impl TokenStore for DynamoStore {
                 AttributeValue::S(expected_access_ciphertext.to_owned()),
             )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let (update_expr, placeholders) = set_clause(token_attributes(update)?);
+        let (mut update_expr, placeholders) = set_clause(token_attributes(update)?);
         for (placeholder, (name, value)) in placeholders {
             req = req
                 .expression_attribute_names(format!("#{placeholder}"), name)
                 .expression_attribute_values(format!(":{placeholder}"), value);
         }
+        update_expr.push_str(", ");
+        update_expr.push_str(TENANT_KEY_BACKFILL);
+        req = req
+            .expression_attribute_names("#tenant_key", TENANT_INDEX_KEY)
+            .expression_attribute_names("#tenant_id", conn_attr::TENANT);
         self.stats.count_write();
         let outcome = match req.update_expression(update_expr).send().await {
             Ok(_) => TokenSwap::Swapped,

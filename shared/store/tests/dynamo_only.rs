@@ -228,3 +228,73 @@ async fn owners_cache_is_chunked_replaced_and_claims_are_spaced() {
     .await
     .expect("bounded");
 }
+
+/// A connection stored before the tenant index existed (no `tenant_key`)
+/// joins the index at its next update; the Control table carries the index
+/// as the template declares it.
+#[tokio::test]
+async fn connections_stored_before_the_tenant_index_join_it_at_their_next_update() {
+    tokio::time::timeout(BOUND, async {
+        let client = client().await;
+        let config = fresh_config();
+        create_tables(&client, &config).await.unwrap();
+        let control = client
+            .describe_table()
+            .table_name(&config.control_table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let index = &control.global_secondary_indexes()[0];
+        assert_eq!(index.index_name(), Some("tenant-connections"));
+        let store = DynamoStore::new(client.clone(), config.clone());
+        for portal in [71u64, 72, 73] {
+            let c = hubsync_store::Connection::active(PortalId(portal), "old-tenant");
+            store.put_connection(&c).await.unwrap();
+            // As an older hubsync wrote it: without the index key.
+            client
+                .update_item()
+                .table_name(&config.control_table)
+                .key(
+                    "pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("CONN#{portal}")),
+                )
+                .key(
+                    "sk",
+                    aws_sdk_dynamodb::types::AttributeValue::S("CONN".into()),
+                )
+                .update_expression("REMOVE tenant_key")
+                .send()
+                .await
+                .unwrap();
+        }
+        assert!(store
+            .tenant_connections("old-tenant")
+            .await
+            .unwrap()
+            .is_empty());
+        store
+            .record_webhook_seen(PortalId(71), chrono::Utc::now())
+            .await
+            .unwrap();
+        store
+            .set_connection_status(
+                PortalId(72),
+                hubsync_store::ConnectionStatus::NeedsReauth,
+                None,
+            )
+            .await
+            .unwrap();
+        let portals: Vec<u64> = store
+            .tenant_connections("old-tenant")
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.portal_id.0)
+            .collect();
+        assert_eq!(portals, [71, 72], "73 has not changed since");
+    })
+    .await
+    .expect("bounded");
+}

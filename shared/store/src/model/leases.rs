@@ -66,6 +66,7 @@ pub(crate) mod conn_attr {
     pub const STATUS_REASON: &str = "status_reason";
     pub const UPDATED_AT: &str = "updated_at";
     pub const LAST_WEBHOOK_AT: &str = "last_webhook_at";
+    pub const TENANT: &str = "tenant_id";
     pub const ACCESS: &str = "access_token_ciphertext";
     pub const REFRESH: &str = "refresh_token_ciphertext";
     pub const EXPIRES: &str = "access_token_expires_at";
