@@ -282,11 +282,14 @@ fn sqs_sources(t: &Value) -> Vec<(&String, &Value, &Value, &str)> {
         let function = ref_name(&p["FunctionName"])
             .unwrap_or_else(|| panic!("{mapping}: FunctionName is not !Ref <function>"));
         let (queue, attribute) = get_att(&p["EventSourceArn"])
-            .unwrap_or_else(|| panic!("{mapping}: EventSourceArn is not !GetAtt <queue>.Arn"));
-        assert_eq!(attribute, "Arn", "{mapping}");
+            .unwrap_or_else(|| panic!("{mapping}: EventSourceArn is not !GetAtt <source>.Arn"));
         if res[queue]["Type"] != "AWS::SQS::Queue" {
+            // A table's stream (the change feed).
+            assert_eq!(res[queue]["Type"], "AWS::DynamoDB::Table", "{mapping}");
+            assert_eq!(attribute, "StreamArn", "{mapping}");
             continue;
         }
+        assert_eq!(attribute, "Arn", "{mapping}");
         let (id, f) = res
             .get_key_value(function)
             .unwrap_or_else(|| panic!("{mapping}: no function {function}"));
@@ -516,6 +519,7 @@ fn read_settings(binary: &str, env: &Env) -> Result<(), ConfigError> {
         "record-upsert" => record_upsert::settings::Settings::from_vars(env).map(drop),
         "reconcile" => reconcile::settings::Settings::from_vars(env).map(drop),
         "admin-api" => admin_api::Settings::from_vars(env).map(drop),
+        "change-events" => change_events::Settings::from_vars(env).map(drop),
         other => panic!("{other}: a function this test does not know"),
     }
 }
