@@ -171,6 +171,9 @@ where
         // 2. Portals: only active connections sync.
         let portals: BTreeSet<PortalId> = plans.keys().map(|(p, _)| *p).collect();
         let mut active: BTreeSet<PortalId> = BTreeSet::new();
+        // Portals whose mapping context could not be loaded: their groups
+        // are retried (counted as failed groups, not as inactive portals).
+        let mut unloaded: BTreeSet<PortalId> = BTreeSet::new();
         let mut failed: BTreeSet<String> = BTreeSet::new();
         for portal in portals {
             match self.store.get_connection(portal).await {
@@ -234,6 +237,7 @@ where
                 Err(e) => {
                     tracing::error!(portal = %portal, error = %e, "mapping config or owners could not be loaded; retrying the portal's messages");
                     active.remove(&portal);
+                    unloaded.insert(portal);
                     for ((p, _), ids) in &feeders {
                         if *p == portal {
                             failed.extend(ids.iter().cloned());
@@ -249,6 +253,10 @@ where
             outcome.stats.deferred_events += plan.deferred_events;
             outcome.stats.invalid_events += plan.invalid_events;
             let Some(mapping) = mappings.get(&portal).filter(|_| active.contains(&portal)) else {
+                if unloaded.contains(&portal) {
+                    outcome.stats.failed_groups += 1;
+                    continue;
+                }
                 outcome.stats.inactive_portal_events += plan.read.len()
                     + plan.purge.len()
                     + plan.merged_away.len()

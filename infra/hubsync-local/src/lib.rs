@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod provision;
 pub mod reconcile;
 pub mod runner;
+pub mod streams;
 
 use std::time::{Duration, Instant};
 

@@ -21,6 +21,11 @@ pub struct Resources {
     pub sync_jobs_dlq_url: String,
     /// The key of the signed install/disconnect links (shared with the app).
     pub link_secret_arn: String,
+    /// The change events' bus.
+    pub event_bus_name: String,
+    /// The application's side of the change feed: a queue that a rule on
+    /// the bus (source `hubsync`) fills with every event.
+    pub app_inbox_url: String,
 }
 
 /// Knobs that tests turn (fast redelivery, few receives before the DLQ).
@@ -131,7 +136,11 @@ pub async fn provision(
         .unwrap_or_default()
         .to_string();
 
+    let (event_bus_name, app_inbox_url) = event_bus(aws, &sqs, prefix).await?;
+
     Ok(Resources {
+        event_bus_name,
+        app_inbox_url,
         store,
         queue_url,
         dlq_url,
@@ -141,6 +150,65 @@ pub async fn provision(
         sync_jobs_dlq_url,
         link_secret_arn,
     })
+}
+
+/// The change events' bus, and the application's inbox: a queue every
+/// `hubsync` event on the bus is delivered to (what the application would
+/// subscribe).
+async fn event_bus(
+    aws: &aws_config::SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+) -> Result<(String, String)> {
+    let events = aws_sdk_eventbridge::Client::new(aws);
+    let bus = format!("{prefix}-events");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .context("create the event bus")?;
+    let inbox_url = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-app-inbox"))
+        .send()
+        .await
+        .context("create the application's inbox")?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let inbox_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&inbox_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("the inbox has no ARN")?;
+    events
+        .put_rule()
+        .name(format!("{prefix}-to-app"))
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["hubsync"]}"#)
+        .send()
+        .await
+        .context("create the bus rule")?;
+    events
+        .put_targets()
+        .rule(format!("{prefix}-to-app"))
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("app-inbox")
+                .arn(inbox_arn)
+                .build()
+                .context("the rule's target")?,
+        )
+        .send()
+        .await
+        .context("target the inbox")?;
+    Ok((bus, inbox_url))
 }
 
 /// A queue `{name}` with a DLQ `{name}-dlq` and a redrive policy; returns

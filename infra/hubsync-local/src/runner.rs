@@ -212,6 +212,16 @@ impl LocalRunner {
                 tracing::error!(error = %e, "local runner HTTP server stopped");
             }
         });
+        // The change feed: both tables' streams → the bus.
+        let mut tasks = crate::streams::start(
+            aws,
+            &store,
+            &resources.store.records_table,
+            &resources.store.control_table,
+            &resources.event_bus_name,
+            rx.clone(),
+        )
+        .await?;
         let stats = Arc::new(Mutex::new(RunnerStats::default()));
         let poller = tokio::spawn(poll(
             aws_sdk_sqs::Client::new(aws),
@@ -229,7 +239,10 @@ impl LocalRunner {
             oauth,
             stats,
             shutdown,
-            tasks: vec![server, poller],
+            tasks: {
+                tasks.extend([server, poller]);
+                tasks
+            },
         })
     }
 

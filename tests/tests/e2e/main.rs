@@ -13,6 +13,7 @@
 mod helpers;
 
 mod admin_api;
+mod change_events;
 mod convergence;
 mod dependency_rules;
 mod generic_webhooks;

@@ -1,11 +1,14 @@
 //! Creating the tables as the template declares them (local stack, tests).
 
 use super::*;
-use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
+use aws_sdk_dynamodb::types::{
+    GlobalSecondaryIndex, Projection, ProjectionType, StreamSpecification, StreamViewType,
+};
 
 /// Creates the `Records` and `Control` tables as `template.yaml` declares
-/// them (string `pk` HASH + `sk` RANGE, on-demand billing; for Control, TTL
-/// on `expires_at_epoch` and the tenant index), for the local stack and tests. Tables
+/// them (string `pk` HASH + `sk` RANGE, on-demand billing, new-and-old-image
+/// streams; for Control, TTL on `expires_at_epoch` and the tenant index),
+/// for the local stack and tests. Tables
 /// that already exist are left as they are (TTL is still ensured).
 pub async fn create_tables(client: &Client, config: &StoreConfig) -> Result<(), StoreError> {
     create_table(client, &config.records_table, false).await?;
@@ -38,7 +41,15 @@ async fn create_table(client: &Client, table: &str, tenant_index: bool) -> Resul
         .attribute_definitions(key_attr(attr::PK)?)
         .attribute_definitions(key_attr(attr::SK)?)
         .key_schema(key_schema(attr::PK, KeyType::Hash)?)
-        .key_schema(key_schema(attr::SK, KeyType::Range)?);
+        .key_schema(key_schema(attr::SK, KeyType::Range)?)
+        // The change feed reads both tables' streams.
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(|e| build_error("CreateTable", e))?,
+        );
     if tenant_index {
         // The Control table's tenant index (see `TENANT_INDEX`).
         let index = GlobalSecondaryIndex::builder()
