@@ -431,6 +431,29 @@ where
                     ))),
                 }
             }
+            Op::GetHealth => {
+                let portal = Self::portal(p)?;
+                tenant::connection_of(&self.store, tenant, portal).await?;
+                let types = match p.query.get("object_type") {
+                    Some(t) => vec![object_type(t)?],
+                    None => ObjectType::ALL.to_vec(),
+                };
+                let examples = match p.query.get("examples") {
+                    None => 10,
+                    Some(raw) => match raw.parse::<usize>() {
+                        Ok(n) if n <= hubsync_admin::health::MAX_EXAMPLES => n,
+                        _ => {
+                            return Err(invalid(format!(
+                                "examples must be 0 to {}, not {raw:?}",
+                                hubsync_admin::health::MAX_EXAMPLES
+                            )))
+                        }
+                    },
+                };
+                let health =
+                    hubsync_admin::health::report(&self.store, portal, &types, examples).await?;
+                Ok(ApiResponse::json(200, &health))
+            }
             Op::DeleteRecord => {
                 let portal = Self::portal(p)?;
                 tenant::connection_of(&self.store, tenant, portal).await?;

@@ -264,6 +264,7 @@ fn schemas() -> Value {
         "SyncList": object(json!({
             "runs": {"type": "array", "items": {"$ref": "#/components/schemas/SyncReport"}},
         }), &["runs"]),
+        "Health": health_schema(&id, &object_type),
         "PurgeReport": object(json!({
             "examined": {"type": "integer"},
             "deleted": {"type": "integer"},
@@ -274,6 +275,30 @@ fn schemas() -> Value {
             "resume_after": opt_count,
         }), &["examined", "deleted", "kept", "tombstones", "active", "complete"]),
     })
+}
+
+/// The sync-health answer (its own function: one `json!` for every schema
+/// exceeds the macro's recursion limit).
+fn health_schema(id: &Value, object_type: &Value) -> Value {
+    object(
+        json!({
+            "portal_id": id.clone(),
+            "records_with_issues": {"type": "integer", "description": "Live records with at least one issue"},
+            "categories": {"type": "array", "items": object(json!({
+                "category": {"type": "string", "description": "`mapping`: a field's HubSpot value did not convert (the field is stored empty)"},
+                "affected_records": {"type": "integer"},
+                "by_field": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "examples": {"type": "array", "items": object(json!({
+                    "object_type": object_type.clone(),
+                    "object_id": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                    "synced_at": {"type": ["string", "null"]},
+                }), &["object_type", "object_id", "message"])},
+            }), &["category", "affected_records", "by_field", "examples"])},
+        }),
+        &["portal_id", "records_with_issues", "categories"],
+    )
 }
 
 /// The document.

@@ -21,6 +21,7 @@ pub enum Op {
     GetSync,
     DeleteRecord,
     PurgeRecords,
+    GetHealth,
 }
 
 /// A query parameter a route accepts.
@@ -229,6 +230,30 @@ pub const ROUTES: &[Route] = &[
             },
         ],
         success: (200, Some("PurgeReport")),
+        errors: &[404],
+    },
+    Route {
+        op: Op::GetHealth,
+        operation_id: "getHealth",
+        method: "GET",
+        path: "/v1/tenants/{tenant}/connections/{portal}/health",
+        summary: "Sync health: records that did not sync cleanly, by category, with counts and examples (ids and field names, no values)",
+        request: None,
+        query: &[
+            QueryParam {
+                name: "object_type",
+                description: "Only this object type (default: every type)",
+                schema_type: "string",
+                values: &["companies", "contacts", "deals"],
+            },
+            QueryParam {
+                name: "examples",
+                description: "Examples per category, 0 to 100 (default 10)",
+                schema_type: "integer",
+                values: &[],
+            },
+        ],
+        success: (200, Some("Health")),
         errors: &[404],
     },
 ];

@@ -294,6 +294,7 @@ async fn another_tenants_portal_is_not_found_on_every_route() {
         ("GET", "/syncs/1-resync", ""),
         ("DELETE", "/records/deals/1", ""),
         ("DELETE", "/records/deals", ""),
+        ("GET", "/health", ""),
     ] {
         let r = s.call(method, &format!("{other}{rest}"), body).await;
         refused(&r, 404, "not_found", "tenant globex has no connection");

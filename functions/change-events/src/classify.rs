@@ -24,7 +24,7 @@ use crate::events::{
 use crate::image::{is_null, Attr, ChangeKind, Image, StreamChange, Table};
 
 /// Attributes that are bookkeeping, not content.
-const BOOKKEEPING: [&str; 10] = [
+const BOOKKEEPING: [&str; 12] = [
     attr::PK,
     attr::SK,
     attr::PORTAL_ID,
@@ -34,6 +34,8 @@ const BOOKKEEPING: [&str; 10] = [
     attr::CONTENT_HASH,
     attr::SYNCED_AT,
     attr::MAPPING_FP,
+    attr::SYNC_ISSUES,
+    attr::ISSUE_KEY,
     "record_type",
 ];
 

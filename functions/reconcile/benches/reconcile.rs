@@ -147,6 +147,15 @@ impl RecordStore for CountingStore {
     async fn delete_record_permanently(&self, _: &RecordKey) -> Result<DeleteOutcome, StoreError> {
         Ok(DeleteOutcome::NotFound)
     }
+    async fn record_issues(
+        &self,
+        _: PortalId,
+        _: ObjectType,
+        _: Option<ObjectId>,
+        _: u32,
+    ) -> Result<hubsync_store::IssuePage, StoreError> {
+        Ok(hubsync_store::IssuePage::default())
+    }
     async fn scan_page(
         &self,
         _: PortalId,

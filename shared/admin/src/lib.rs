@@ -9,6 +9,7 @@
 //! - [`link`]: the signed install and disconnect links;
 //! - [`tenant`]: a tenant's connections with their sync progress;
 //! - [`sync`]: starting an initial sync or a re-sync;
+//! - [`health`]: records that did not sync cleanly, by category;
 //! - [`records`]: deleting archived records permanently (one, or all of a
 //!   type);
 //! - [`connection`]: disconnecting a portal (revoke, delete tokens, mark
@@ -17,6 +18,7 @@
 
 pub mod connection;
 pub mod error;
+pub mod health;
 pub mod link;
 pub mod mapping;
 pub mod records;

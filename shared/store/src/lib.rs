@@ -51,8 +51,9 @@ pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{
     item_size, needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection,
-    ConnectionStatus, DeleteOutcome, Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite,
-    StoredMeta, StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES,
+    ConnectionStatus, DeleteOutcome, IssuePage, IssueRecord, Item, Lease, PurgeOutcome,
+    RecordIssue, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, TokenSwap,
+    TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES,
 };
 pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use owners_cache::{CachedOwners, OwnersCacheStore};

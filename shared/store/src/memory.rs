@@ -14,11 +14,11 @@ use crate::error::StoreError;
 use crate::model::{
     archive_allowed, archive_attributes, classify_purge, classify_refused_archive,
     classify_refused_delete, classify_refused_swap, classify_refused_upsert, conn_attr,
-    connection_from_item, connection_item, delete_allowed, lease_available, now_ms, now_rfc3339,
-    partition_key, record_item, rfc3339_from_ms, sort_key, status_attributes, token_attributes,
-    tombstone_item, upsert_allowed, ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus,
-    DeleteOutcome, Item, Lease, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
-    StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome,
+    connection_from_item, connection_item, delete_allowed, issue_record, lease_available, now_ms,
+    now_rfc3339, partition_key, record_item, rfc3339_from_ms, sort_key, status_attributes,
+    token_attributes, tombstone_item, upsert_allowed, ArchiveOutcome, ArchiveReason, Connection,
+    ConnectionStatus, DeleteOutcome, IssuePage, Item, Lease, PurgeOutcome, RecordKey, RecordPage,
+    RecordWrite, StoredMeta, StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome,
 };
 use crate::stats::StoreStats;
 use crate::traits::{ConnectionStore, RecordStore, TokenStore};
@@ -355,6 +355,48 @@ impl RecordStore for MemoryStore {
             None
         };
         Ok(RecordPage {
+            records,
+            next_after,
+        })
+    }
+
+    async fn record_issues(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<IssuePage, StoreError> {
+        self.stats.count_read();
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let items: Vec<Item> = {
+            let state = self.lock();
+            match state.records.get(&partition_key(portal, object_type)) {
+                None => Vec::new(),
+                Some(partition) => {
+                    let start = match after {
+                        Some(id) => Bound::Excluded(sort_key(id)),
+                        None => Bound::Unbounded,
+                    };
+                    partition
+                        .range((start, Bound::Unbounded))
+                        .filter(|(_, item)| item.contains_key(crate::model::attr::ISSUE_KEY))
+                        .take(limit)
+                        .map(|(_, item)| item.clone())
+                        .collect()
+                }
+            }
+        };
+        let mut records = Vec::new();
+        for item in &items {
+            records.extend(issue_record(item)?);
+        }
+        let next_after = if records.len() == limit {
+            records.last().map(|r| r.key.object_id)
+        } else {
+            None
+        };
+        Ok(IssuePage {
             records,
             next_after,
         })

@@ -14,7 +14,7 @@ use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
 use crate::error::StoreError;
 use crate::model::{
-    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, Lease,
+    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, IssuePage, Lease,
     PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, TokenSwap,
     TokenUpdate, UpsertOutcome,
 };
@@ -196,6 +196,18 @@ pub trait RecordStore: Send + Sync {
         after: Option<ObjectId>,
         limit: u32,
     ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
+
+    /// One page (≤ `limit`) of a portal's records of one type that have
+    /// sync issues, in id order after `after`: a Query of the sparse
+    /// record-issues index, which holds only such records. Eventually
+    /// consistent.
+    fn record_issues(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<IssuePage, StoreError>> + Send;
 
     /// A paged scan of a whole partition in id order, for merge-joining
     /// against HubSpot's id-ordered listing. Memory stays flat: one page at

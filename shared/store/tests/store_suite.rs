@@ -113,6 +113,7 @@ suite!(
     spawned_writers_converge_on_the_newest_version,
     write_counter_counts_every_write_request,
     connection_round_trip_and_status_change,
+    records_with_issues_are_listed_until_written_clean,
     a_tenants_connections_come_from_the_tenant_index,
     status_change_of_an_unknown_connection_is_not_found,
     webhook_seen_sets_only_last_webhook_at,
@@ -788,6 +789,78 @@ async fn connection_round_trip_and_status_change<S: Harness>(s: S) {
         dbg.contains("<redacted>") && dbg.contains("1000001"),
         "{dbg}"
     );
+}
+
+async fn records_with_issues_are_listed_until_written_clean<S: Harness>(s: S) {
+    let issue = |field: &str| hubsync_store::RecordIssue {
+        category: "mapping".into(),
+        field: Some(field.into()),
+        message: "not a number".into(),
+    };
+    for id in 1..=5u64 {
+        let w = write(id, 10, "x");
+        let w = if id % 2 == 1 {
+            w.with_issues(vec![issue("amount_cents")])
+        } else {
+            w
+        };
+        s.upsert_record(&w).await.unwrap();
+    }
+    // Eventually consistent index (moto's is immediate).
+    let mut page = hubsync_store::IssuePage::default();
+    for _ in 0..50 {
+        page = s
+            .record_issues(PORTAL, ObjectType::Companies, None, 10)
+            .await
+            .unwrap();
+        if page.records.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ids: Vec<u64> = page.records.iter().map(|r| r.key.object_id.get()).collect();
+    assert_eq!(ids, [1, 3, 5]);
+    assert_eq!(page.records[0].issues, vec![issue("amount_cents")]);
+    assert!(!page.records[0].archived);
+    let stored = s.get_record(&key(1)).await.unwrap().unwrap();
+    assert!(
+        !stored.fields.contains_key("sync_issues"),
+        "issues are not a mapped field"
+    );
+    let two = s
+        .record_issues(PORTAL, ObjectType::Companies, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(two.records.len(), 2);
+    let rest = s
+        .record_issues(PORTAL, ObjectType::Companies, two.next_after, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.records
+            .iter()
+            .map(|r| r.key.object_id.get())
+            .collect::<Vec<_>>(),
+        [5]
+    );
+    // A clean write takes record 3 out.
+    s.upsert_record(&write(3, 11, "y")).await.unwrap();
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = s
+            .record_issues(PORTAL, ObjectType::Companies, None, 10)
+            .await
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.key.object_id.get())
+            .collect();
+        if left.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, [1, 5]);
 }
 
 async fn a_tenants_connections_come_from_the_tenant_index<S: Harness>(s: S) {

@@ -20,7 +20,8 @@
 use hubsync_hubspot::{HubSpotObject, ObjectType};
 use hubsync_mapping::MapOutcome;
 use hubsync_store::{
-    needs_write, ArchiveReason, RecordKey, RecordWrite, StoreError, StoredMeta, WriteDecision,
+    needs_write, ArchiveReason, RecordIssue, RecordKey, RecordWrite, StoreError, StoredMeta,
+    WriteDecision,
 };
 
 /// What is known besides the record and the stored metadata.
@@ -194,11 +195,26 @@ pub fn decide(
     };
     match RecordWrite::from_fields(facts.key, version, hash, &mapped.record) {
         Ok(write) => Decision::Write {
-            write: write.with_mapping_fp(facts.fingerprint),
+            write: write
+                .with_mapping_fp(facts.fingerprint)
+                .with_issues(issues_of(&mapped.errors)),
             kind,
         },
         Err(e) => Decision::Invalid(e),
     }
+}
+
+/// The record's field errors as sync issues (category `mapping`): kept on
+/// the stored item until a clean write replaces it ("Sync health").
+fn issues_of(errors: &[hubsync_mapping::FieldError]) -> Vec<RecordIssue> {
+    errors
+        .iter()
+        .map(|e| RecordIssue {
+            category: "mapping".to_owned(),
+            field: Some(e.field.clone()),
+            message: e.to_string(),
+        })
+        .collect()
 }
 
 fn skip_of(decision: WriteDecision) -> Skip {

@@ -273,3 +273,69 @@ async fn a_sync_of_20000_records_reports_rising_progress_with_its_total_from_the
     env.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_with_a_field_error_is_in_sync_health_until_it_syncs_cleanly() -> Result<()> {
+    let (env, portal) = start(options("admin-health", sim(0, 0, 0))).await?;
+    env.connect_portal(portal).await?;
+    let api = AdminClient::new(env.runner.base_url());
+    let health = format!("/v1/tenants/tenant-{portal}/connections/{portal}/health");
+    let s = env.sim.state();
+    // HubSpot takes a negative number; the default map's `employee_count`
+    // is a count, so the value does not convert.
+    let id = s.create_object(
+        portal,
+        hubspot_sim::ObjectType::Companies,
+        hubspot_sim::props([("name", "Acme"), ("numberofemployees", "-5")]),
+    )?;
+    let report = hubsync_local::wait_for(
+        "the issue in sync health",
+        Duration::from_secs(30),
+        || async {
+            let h = api.get(&health).await?;
+            Ok((h.body["records_with_issues"] == 1).then_some(h.body))
+        },
+    )
+    .await?;
+    let c = &report["categories"][0];
+    assert_eq!(c["category"], "mapping", "{report}");
+    assert_eq!(c["affected_records"], 1);
+    assert_eq!(c["by_field"]["employee_count"], 1);
+    let example = &c["examples"][0];
+    assert_eq!(example["object_type"], "companies");
+    assert_eq!(example["object_id"], id.to_string());
+    assert_eq!(example["field"], "employee_count");
+    assert!(
+        !report.to_string().contains("-5"),
+        "no values in sync health: {report}"
+    );
+    let deals_only = api.get(&format!("{health}?object_type=deals")).await?;
+    assert_eq!(deals_only.body["records_with_issues"], 0);
+    let refused = api.get(&format!("{health}?examples=1000")).await?;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (400, Some("invalid_request"))
+    );
+
+    // Fixed in HubSpot: the next clean sync of the record clears it.
+    s.update_object(
+        portal,
+        hubspot_sim::ObjectType::Companies,
+        id,
+        hubspot_sim::props([("numberofemployees", "12")]),
+    )?;
+    hubsync_local::wait_for(
+        "the record to leave sync health",
+        Duration::from_secs(30),
+        || async {
+            let h = api.get(&health).await?;
+            Ok(
+                (h.body["records_with_issues"] == 0 && h.body["categories"] == json!([]))
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+    env.stop().await;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! The Records table: reads, the guarded upsert, archives, purges, scans.
 
 use super::*;
+use crate::model::{issue_record, IssuePage, ISSUES_INDEX};
 
 impl RecordStore for DynamoStore {
     async fn get_record_meta(&self, keys: &[RecordKey]) -> Result<Vec<StoredMeta>, StoreError> {
@@ -271,6 +272,48 @@ impl RecordStore for DynamoStore {
             .and_then(|v| v.as_s().ok())
             .and_then(|s| parse_sort_key(s));
         Ok(RecordPage {
+            records,
+            next_after,
+        })
+    }
+
+    async fn record_issues(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<IssuePage, StoreError> {
+        self.stats.count_read();
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.config.records_table)
+            .index_name(ISSUES_INDEX)
+            .expression_attribute_names("#ik", attr::ISSUE_KEY)
+            .expression_attribute_values(
+                ":ik",
+                AttributeValue::S(partition_key(portal, object_type)),
+            )
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        req = match after {
+            Some(after) => req
+                .key_condition_expression("#ik = :ik AND #sk > :after")
+                .expression_attribute_names("#sk", attr::SK)
+                .expression_attribute_values(":after", AttributeValue::S(sort_key(after))),
+            None => req.key_condition_expression("#ik = :ik"),
+        };
+        let out = req.send().await.map_err(|e| sdk_error("Query", e))?;
+        let mut records = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            records.extend(issue_record(&item)?);
+        }
+        let next_after = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| records.last().map(|r| r.key.object_id))
+            .flatten();
+        Ok(IssuePage {
             records,
             next_after,
         })

@@ -1,6 +1,7 @@
 //! Creating the tables as the template declares them (local stack, tests).
 
 use super::*;
+use crate::model::{ISSUES_INDEX, ISSUE_PROJECTION};
 use aws_sdk_dynamodb::types::{
     GlobalSecondaryIndex, Projection, ProjectionType, StreamSpecification, StreamViewType,
 };
@@ -11,15 +12,23 @@ use aws_sdk_dynamodb::types::{
 /// for the local stack and tests. Tables
 /// that already exist are left as they are (TTL is still ensured).
 pub async fn create_tables(client: &Client, config: &StoreConfig) -> Result<(), StoreError> {
-    create_table(client, &config.records_table, false).await?;
-    create_table(client, &config.control_table, true).await?;
+    create_table(client, &config.records_table, Index::RecordIssues).await?;
+    create_table(client, &config.control_table, Index::Tenant).await?;
     for table in [&config.records_table, &config.control_table] {
         wait_active(client, table).await?;
     }
     ensure_ttl(client, &config.control_table).await
 }
 
-async fn create_table(client: &Client, table: &str, tenant_index: bool) -> Result<(), StoreError> {
+/// The global secondary index a table carries.
+enum Index {
+    /// Records: the sparse record-issues index (`issue_key`, `sk`).
+    RecordIssues,
+    /// Control: the sparse, keys-only tenant index (`tenant_key`, `pk`).
+    Tenant,
+}
+
+async fn create_table(client: &Client, table: &str, index: Index) -> Result<(), StoreError> {
     let key_attr = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -50,23 +59,37 @@ async fn create_table(client: &Client, table: &str, tenant_index: bool) -> Resul
                 .build()
                 .map_err(|e| build_error("CreateTable", e))?,
         );
-    if tenant_index {
-        // The Control table's tenant index (see `TENANT_INDEX`).
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(TENANT_INDEX)
-            .key_schema(key_schema(TENANT_INDEX_KEY, KeyType::Hash)?)
-            .key_schema(key_schema(attr::PK, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
-                    .build(),
-            )
-            .build()
-            .map_err(|e| build_error("CreateTable", e))?;
-        request = request
-            .attribute_definitions(key_attr(TENANT_INDEX_KEY)?)
-            .global_secondary_indexes(index);
-    }
+    let (name, hash, range, projection) = match index {
+        Index::Tenant => (
+            TENANT_INDEX,
+            TENANT_INDEX_KEY,
+            attr::PK,
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        ),
+        Index::RecordIssues => (
+            ISSUES_INDEX,
+            attr::ISSUE_KEY,
+            attr::SK,
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(
+                    ISSUE_PROJECTION.iter().map(|a| (*a).to_owned()).collect(),
+                ))
+                .build(),
+        ),
+    };
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key_schema(hash, KeyType::Hash)?)
+        .key_schema(key_schema(range, KeyType::Range)?)
+        .projection(projection)
+        .build()
+        .map_err(|e| build_error("CreateTable", e))?;
+    request = request
+        .attribute_definitions(key_attr(hash)?)
+        .global_secondary_indexes(gsi);
     let result = request.send().await;
     match result {
         Ok(_) => Ok(()),

@@ -40,6 +40,10 @@ struct RecordItem<'a> {
     synced_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     mapping_fp: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[RecordIssue]>::is_empty")]
+    sync_issues: &'a [RecordIssue],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issue_key: Option<String>,
     #[serde(flatten)]
     fields: &'a Map<String, Value>,
 }
@@ -107,6 +111,8 @@ fn build_record_item(write: &RecordWrite, synced_at: String) -> Result<Item, Sto
         privacy_deleted: false,
         synced_at,
         mapping_fp: write.mapping_fp.as_deref(),
+        sync_issues: &write.issues,
+        issue_key: (!write.issues.is_empty()).then(|| key.pk()),
         fields: &write.fields,
     })?)
 }
@@ -160,4 +166,35 @@ pub(crate) fn archive_attributes(
         attributes.push((attr::MAPPING_FP, AttributeValue::S(fp.to_owned())));
     }
     Ok(attributes)
+}
+
+/// The record-issues index's view of an item (`None` when it is not a
+/// record with issues).
+pub(crate) fn issue_record(item: &Item) -> Result<Option<IssueRecord>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct View {
+        portal_id: PortalId,
+        object_type: ObjectType,
+        object_id: String,
+        #[serde(default)]
+        archived: bool,
+        #[serde(default)]
+        synced_at: Option<String>,
+        #[serde(default)]
+        sync_issues: Vec<RecordIssue>,
+    }
+    if !item.contains_key(attr::ISSUE_KEY) {
+        return Ok(None);
+    }
+    let view: View = serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone())?;
+    let id: ObjectId = view
+        .object_id
+        .parse()
+        .map_err(|_| StoreError::InvalidInput(format!("bad object id {:?}", view.object_id)))?;
+    Ok(Some(IssueRecord {
+        key: RecordKey::new(view.portal_id, view.object_type, id),
+        archived: view.archived,
+        synced_at: view.synced_at,
+        issues: view.sync_issues,
+    }))
 }

@@ -60,9 +60,16 @@ pub mod attr {
     /// Fingerprint of the mapping config the record was mapped with
     /// (`ObjectConfig::fingerprint`), absent on older records.
     pub const MAPPING_FP: &str = "mapping_fp";
+    /// The record's sync issues (a list of `{category, field, message}`),
+    /// only while it has some: a clean write replaces the item without it.
+    pub const SYNC_ISSUES: &str = "sync_issues";
+    /// The record-issues index's partition key (`"{portal}#{objectType}"`),
+    /// present only with [`SYNC_ISSUES`]: the index holds exactly the
+    /// records that have issues.
+    pub const ISSUE_KEY: &str = "issue_key";
 
     /// Every attribute the store owns.
-    pub const RESERVED: [&str; 15] = [
+    pub const RESERVED: [&str; 17] = [
         PK,
         SK,
         PORTAL_ID,
@@ -78,6 +85,8 @@ pub mod attr {
         PURGED_AT,
         SYNCED_AT,
         MAPPING_FP,
+        SYNC_ISSUES,
+        ISSUE_KEY,
     ];
 
     /// The attributes [`crate::StoredMeta`] is read from (the projection of
@@ -203,9 +212,63 @@ pub struct RecordWrite {
     pub fields: Map<String, Value>,
     /// Fingerprint of the mapping config the fields were mapped with.
     pub mapping_fp: Option<String>,
+    /// What went wrong syncing it (field values that did not convert); kept
+    /// on the item, and listed by [`crate::RecordStore::record_issues`],
+    /// until a write without issues replaces it.
+    pub issues: Vec<RecordIssue>,
+}
+
+/// One problem of a stored record ("Sync health"): ids and names only,
+/// never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordIssue {
+    /// `mapping` (a field did not convert), `too_large`, …
+    pub category: String,
+    /// The app field concerned, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What was wrong (without the value).
+    pub message: String,
+}
+
+/// The name of the record-issues index of the Records table
+/// (`template.yaml`): sparse, keyed by [`attr::ISSUE_KEY`] and `sk`.
+pub const ISSUES_INDEX: &str = "record-issues";
+/// The attributes the record-issues index projects besides its keys.
+pub const ISSUE_PROJECTION: [&str; 6] = [
+    attr::PORTAL_ID,
+    attr::OBJECT_TYPE,
+    attr::OBJECT_ID,
+    attr::ARCHIVED,
+    attr::SYNCED_AT,
+    attr::SYNC_ISSUES,
+];
+
+/// A stored record with issues, as the record-issues index gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRecord {
+    pub key: RecordKey,
+    pub archived: bool,
+    /// When the record was last written (RFC 3339).
+    pub synced_at: Option<String>,
+    pub issues: Vec<RecordIssue>,
+}
+
+/// One page of [`crate::RecordStore::record_issues`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IssuePage {
+    pub records: Vec<IssueRecord>,
+    /// Where the next page starts; `None` at the end.
+    pub next_after: Option<ObjectId>,
 }
 
 impl RecordWrite {
+    /// Attaches the record's sync issues.
+    pub fn with_issues(mut self, issues: Vec<RecordIssue>) -> Self {
+        self.issues = issues;
+        self
+    }
+
     /// Records the fingerprint of the mapping config used (stored as
     /// [`attr::MAPPING_FP`]).
     pub fn with_mapping_fp(mut self, fp: impl Into<String>) -> Self {
@@ -226,6 +289,7 @@ impl RecordWrite {
             content_hash: content_hash.into(),
             fields,
             mapping_fp: None,
+            issues: Vec::new(),
         }
     }
 
@@ -271,6 +335,7 @@ impl fmt::Debug for RecordWrite {
             .field("content_hash", &self.content_hash)
             .field("mapping_fp", &self.mapping_fp)
             .field("fields", &FieldNames(&self.fields))
+            .field("issues", &self.issues)
             .finish()
     }
 }
@@ -531,6 +596,7 @@ mod leases;
 
 pub use connections::*;
 pub(crate) use guards::*;
+pub(crate) use items::issue_record;
 pub(crate) use items::*;
 pub use items::{item_size, MAX_ITEM_BYTES};
 pub use leases::*;
