@@ -160,7 +160,8 @@ fn schemas() -> Value {
             "estimated_total": opt_count,
             "drift": {"type": "integer", "format": "int64"},
             "types": {"type": "array", "items": {"$ref": "#/components/schemas/TypeProgress"}},
-        }), &["run_id", "kind", "status", "started_at", "done", "types"]),
+            "pending_types": {"type": "array", "items": object_type, "description": "Types of the run not started yet (the total is known once none is pending)"},
+        }), &["run_id", "kind", "status", "started_at", "done", "types", "pending_types"]),
         "Connection": object(json!({
             "tenant_id": {"type": "string"},
             "portal_id": id,

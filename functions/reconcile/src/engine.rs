@@ -421,6 +421,7 @@ where
             invocations: 0,
             finished: false,
             holder: String::new(),
+            run_types: job.run_types.clone(),
         }
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod admin;
 pub mod compare;
+pub mod demo;
+pub mod inbox;
 pub mod mapping;
 pub mod oauth;
 pub mod provision;

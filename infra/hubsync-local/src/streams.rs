@@ -111,6 +111,7 @@ async fn follow(
                 }
             }
         }
+        let mut busy = false;
         for (shard, iterator) in iterators.iter_mut() {
             let Some(it) = iterator.clone() else { continue };
             let got = match streams
@@ -131,6 +132,7 @@ async fn follow(
                 .iter()
                 .filter_map(|r| change(table, r))
                 .collect();
+            busy |= !changes.is_empty();
             let published = publisher.publish(&changes).await;
             *iterator = match published.failed_at {
                 // Read again from the first unpublished change.
@@ -148,8 +150,10 @@ async fn follow(
                 None => got.next_shard_iterator().map(str::to_owned),
             };
         }
+        // Like Lambda's stream poller: right back while there is a backlog.
+        let pause = if busy { 10 } else { 200 };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
             _ = stop.changed() => return,
         }
     }

@@ -46,6 +46,8 @@ pub struct SyncSummary {
     /// Records the run had to fix (created, updated, archived, restored).
     pub drift: u64,
     pub types: Vec<TypeProgress>,
+    /// Types of the run that have not started yet.
+    pub pending_types: Vec<ObjectType>,
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -74,6 +76,7 @@ impl From<&RunReport> for SyncSummary {
                     error: t.error.clone(),
                 })
                 .collect(),
+            pending_types: r.pending_types.clone(),
         }
     }
 }

@@ -74,6 +74,10 @@ pub struct JobMessage {
     /// Continues a run that handed over (resumes from its checkpoint).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub continuation: bool,
+    /// Every type of the run this job is part of (set when a job is split
+    /// per type), so that a run's report knows the types still to start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_types: Vec<ObjectType>,
 }
 
 impl JobMessage {
@@ -95,6 +99,11 @@ impl JobMessage {
             },
             run_id: Some(run_id.to_owned()),
             continuation,
+            run_types: if self.run_types.is_empty() {
+                self.types()
+            } else {
+                self.run_types.clone()
+            },
         }
     }
 
@@ -122,6 +131,7 @@ impl From<SyncJob> for JobMessage {
             job,
             run_id: None,
             continuation: false,
+            run_types: Vec::new(),
         }
     }
 }

@@ -218,6 +218,9 @@ pub struct Checkpoint {
     /// Who wrote it (an invocation id; diagnostics only).
     #[serde(default)]
     pub holder: String,
+    /// Every type of the run (empty: this type only).
+    #[serde(default)]
+    pub run_types: Vec<ObjectType>,
 }
 
 /// The state of a run (or of one type within it).
@@ -261,6 +264,9 @@ pub struct TypeRunReport {
     /// Why the type failed (no PII).
     #[serde(default)]
     pub error: Option<String>,
+    /// Every type of the run (empty: this type only).
+    #[serde(default)]
+    pub run_types: Vec<ObjectType>,
 }
 
 /// A whole run of a portal: its types' reports and the totals.
@@ -282,16 +288,41 @@ pub struct RunReport {
     pub hubspot_calls: u64,
     pub rate_limited: u64,
     pub types: Vec<TypeRunReport>,
+    /// Types of the run that have not started yet (the run is `Running`
+    /// until they have, and its total is unknown).
+    pub pending_types: Vec<ObjectType>,
 }
+
+/// How long a run waits for a planned type to start before its report
+/// stops counting it (a type whose job joined another run of that type
+/// never reports under this run).
+pub const PENDING_TYPE_LIMIT_MS: i64 = 15 * 60 * 1000;
 
 impl RunReport {
     /// Aggregates the types of one run (`None` when empty).
-    pub fn from_types(mut types: Vec<TypeRunReport>) -> Option<Self> {
+    pub fn from_types(types: Vec<TypeRunReport>) -> Option<Self> {
+        Self::from_types_at(types, crate::model::now_ms())
+    }
+
+    /// [`RunReport::from_types`] as of `now_ms`.
+    pub fn from_types_at(mut types: Vec<TypeRunReport>, now_ms: i64) -> Option<Self> {
         types.sort_by_key(|t| t.object_type);
         let first = types.first()?;
+        let started_at_ms = types.iter().map(|t| t.started_at_ms).min()?;
+        let mut pending_types: Vec<ObjectType> = types
+            .iter()
+            .flat_map(|t| t.run_types.iter().copied())
+            .filter(|p| !types.iter().any(|t| t.object_type == *p))
+            .collect();
+        pending_types.sort();
+        pending_types.dedup();
+        if now_ms.saturating_sub(started_at_ms) > PENDING_TYPE_LIMIT_MS {
+            pending_types.clear();
+        }
         let status = if types.iter().any(|t| t.status == RunStatus::Failed) {
             RunStatus::Failed
-        } else if types.iter().any(|t| t.status == RunStatus::Running) {
+        } else if !pending_types.is_empty() || types.iter().any(|t| t.status == RunStatus::Running)
+        {
             RunStatus::Running
         } else {
             RunStatus::Completed
@@ -306,14 +337,19 @@ impl RunReport {
             run_id: first.run_id.clone(),
             kind: first.kind,
             status,
-            started_at_ms: types.iter().map(|t| t.started_at_ms).min()?,
+            started_at_ms,
             finished_at_ms,
             done: types.iter().map(|t| t.done).sum(),
-            estimated_total: types.iter().map(|t| t.estimated_total).sum(),
+            estimated_total: if pending_types.is_empty() {
+                types.iter().map(|t| t.estimated_total).sum()
+            } else {
+                None
+            },
             drift: types.iter().map(|t| t.drift).sum(),
             hubspot_calls: types.iter().map(|t| t.counters.hubspot_calls).sum(),
             rate_limited: types.iter().map(|t| t.counters.rate_limited).sum(),
             types,
+            pending_types,
         })
     }
 }

@@ -91,6 +91,7 @@ fn checkpoint(seq: u64) -> Checkpoint {
         invocations: 1,
         finished: false,
         holder: "req-1/msg-1".into(),
+        run_types: vec![ObjectType::Contacts, ObjectType::Deals],
     }
 }
 
@@ -155,7 +156,50 @@ fn type_report(object_type: ObjectType, status: RunStatus, drift: u64) -> TypeRu
         counters,
         invocations: 1,
         error: None,
+        run_types: Vec::new(),
     }
+}
+
+#[test]
+fn a_run_waits_for_its_planned_types_to_start() {
+    let planned = |t, status| TypeRunReport {
+        run_types: vec![
+            ObjectType::Companies,
+            ObjectType::Contacts,
+            ObjectType::Deals,
+        ],
+        ..type_report(t, status, 1)
+    };
+    let started = 1_767_232_800_000;
+    let r = RunReport::from_types_at(
+        vec![planned(ObjectType::Companies, RunStatus::Completed)],
+        started + 1_000,
+    )
+    .unwrap();
+    assert_eq!(
+        r.status,
+        RunStatus::Running,
+        "contacts and deals have not started"
+    );
+    assert_eq!(r.pending_types, [ObjectType::Contacts, ObjectType::Deals]);
+    assert_eq!(r.estimated_total, None, "the total is not known yet");
+    assert_eq!(r.finished_at_ms, None);
+    let all = vec![
+        planned(ObjectType::Companies, RunStatus::Completed),
+        planned(ObjectType::Contacts, RunStatus::Completed),
+        planned(ObjectType::Deals, RunStatus::Completed),
+    ];
+    let r = RunReport::from_types_at(all, started + 1_000).unwrap();
+    assert_eq!((r.status, r.pending_types.len()), (RunStatus::Completed, 0));
+    // A type that never reported under this run (its job joined another
+    // run of that type) stops holding the run after the limit.
+    let late = started + hubsync_store::sync_state::PENDING_TYPE_LIMIT_MS + 1;
+    let r = RunReport::from_types_at(
+        vec![planned(ObjectType::Companies, RunStatus::Completed)],
+        late,
+    )
+    .unwrap();
+    assert_eq!(r.status, RunStatus::Completed);
 }
 
 async fn run_reports_aggregate_their_types<S: SyncStateStore>(store: S) {

@@ -6,11 +6,12 @@
 //! worker's batches fail half-way and are redelivered.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::Result;
 use hubspot_sim::{props, Faults, ObjectType as SimType, SeedSpec, SimConfig};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
+use hubsync_local::inbox::Inbox;
 use hubsync_local::reconcile::{drain, local_reconciler, take_sync_jobs, EngineConfig, SliceLimit};
 use hubsync_local::{wait_for, Environment};
 use hubsync_store::{RecordKey, RecordStore, StoredRecord};
@@ -19,95 +20,6 @@ use serde_json::Value;
 use crate::helpers;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Every event the application received so far, de-duplicated by
-/// `event_id` (delivery is at least once): (detail-type, detail).
-struct Inbox {
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-    seen: BTreeSet<String>,
-    events: Vec<(String, Value)>,
-}
-
-impl Inbox {
-    fn new(env: &Environment) -> Self {
-        Self {
-            sqs: aws_sdk_sqs::Client::new(&env.aws),
-            url: env.resources.app_inbox_url.clone(),
-            seen: BTreeSet::new(),
-            events: Vec::new(),
-        }
-    }
-
-    /// Reads until the inbox has been empty for `quiet`.
-    async fn drain(&mut self, quiet: Duration) -> Result<()> {
-        let mut last = Instant::now();
-        let deadline = Instant::now() + WAIT;
-        while last.elapsed() < quiet {
-            ensure!(Instant::now() < deadline, "the inbox never went quiet");
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await?;
-            for m in got.messages() {
-                let body: Value = serde_json::from_str(m.body().unwrap_or_default())?;
-                let detail = body["detail"].clone();
-                let id = detail["event_id"]
-                    .as_str()
-                    .context("an event id")?
-                    .to_owned();
-                if self.seen.insert(id) {
-                    let t = body["detail-type"].as_str().unwrap_or_default().to_owned();
-                    self.events.push((t, detail));
-                }
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.url)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await?;
-                last = Instant::now();
-            }
-        }
-        Ok(())
-    }
-
-    /// The record events of one record, in arrival order: (kind, fields).
-    fn of_record(&self, portal: u64, object_type: &str, id: u64) -> Vec<(String, Vec<String>)> {
-        self.events
-            .iter()
-            .filter(|(t, d)| {
-                t == "record.changed"
-                    && d["portal_id"] == portal
-                    && d["object_type"] == object_type
-                    && d["object_id"].as_str() == Some(id.to_string().as_str())
-            })
-            .map(|(_, d)| {
-                (
-                    d["kind"].as_str().unwrap_or_default().to_owned(),
-                    d["changed_fields"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|f| f.as_str().map(str::to_owned))
-                        .collect(),
-                )
-            })
-            .collect()
-    }
-
-    fn of_type(&self, detail_type: &str) -> Vec<&Value> {
-        self.events
-            .iter()
-            .filter(|(t, _)| t == detail_type)
-            .map(|(_, d)| d)
-            .collect()
-    }
-}
 
 async fn until(
     env: &Environment,
@@ -150,7 +62,7 @@ async fn every_applied_change_becomes_one_event_of_its_kind() -> Result<()> {
         rec.queue().enqueue_now(job);
     }
     drain(&rec, SliceLimit::unlimited()).await?;
-    inbox.drain(Duration::from_secs(2)).await?;
+    inbox.drain(Duration::from_secs(2), WAIT).await?;
     let connected = inbox.of_type("connection.connected");
     assert_eq!(connected.len(), 1, "{:?}", inbox.events);
     assert_eq!(connected[0]["tenant_id"], format!("tenant-{portal}"));
@@ -205,7 +117,7 @@ async fn every_applied_change_becomes_one_event_of_its_kind() -> Result<()> {
     })
     .await?;
 
-    inbox.drain(Duration::from_secs(2)).await?;
+    inbox.drain(Duration::from_secs(2), WAIT).await?;
     let kinds =
         |evs: Vec<(String, Vec<String>)>| evs.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
     let company = inbox.of_record(portal, "companies", a);
@@ -281,7 +193,7 @@ async fn no_change_is_without_its_event_when_a_worker_batch_fails_half_way() -> 
     for &(portal, id) in &ids {
         until(&env, portal, ObjectType::Companies, id, "stored", |_| true).await?;
     }
-    inbox.drain(Duration::from_secs(3)).await?;
+    inbox.drain(Duration::from_secs(3), WAIT).await?;
     for &(portal, id) in &ids {
         let kinds: Vec<String> = inbox
             .of_record(portal, "companies", id)

@@ -236,6 +236,7 @@ where
             counters: ck.counters.clone(),
             invocations: ck.invocations,
             error: error.map(str::to_owned),
+            run_types: ck.run_types.clone(),
         }
     }
 
