@@ -1,7 +1,8 @@
-//! A record the store refuses for good (over DynamoDB's item limit) does
-//! not stop a reconciliation: it is counted in the run report's `errors`,
-//! every other record is written, and the run completes — instead of
-//! failing at the same page every night.
+//! A record over DynamoDB's item limit does not stop a reconciliation, and
+//! is not lost either: it is stored with its largest fields emptied, each a
+//! `too_large` sync issue (counted in the report's `field_errors`), every
+//! other record is written, and the run completes — instead of failing at
+//! the same page every night.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use reconcile::{Engine, EngineConfig, JobMessage, MemoryJobQueue, Reconciler};
 const PORTAL: u64 = 9_202;
 
 #[tokio::test]
-async fn an_oversized_record_is_counted_and_the_run_completes() {
+async fn an_oversized_record_is_stored_without_its_largest_fields_and_the_run_completes() {
     let store = MemoryStore::new();
     store
         .put_connection(&Connection::active(PortalId(PORTAL), "tenant"))
@@ -85,10 +86,31 @@ async fn an_oversized_record_is_counted_and_the_run_completes() {
 
     assert_eq!(report.status, RunStatus::Completed);
     let deals = &report.types[0].counters;
-    assert_eq!(deals.errors, 1, "{deals:?}");
-    assert_eq!(deals.created, 149);
+    assert_eq!(deals.errors, 0, "{deals:?}");
+    assert_eq!(deals.field_errors, 1, "{deals:?}");
+    assert_eq!(deals.created, 150);
     let key = |id| RecordKey::new(PortalId(PORTAL), ObjectType::Deals, ObjectId(id));
-    assert!(store.get_record(&key(70)).await.unwrap().is_none());
+    let huge = store.get_record(&key(70)).await.unwrap().expect("stored");
+    assert_eq!(huge.fields["name"], "Huge", "the small fields are kept");
+    let emptied: Vec<&str> = (0..7)
+        .map(|i| format!("notes_{i}"))
+        .filter(|f| huge.fields[f.as_str()].is_null())
+        .map(|f| Box::leak(f.into_boxed_str()) as &str)
+        .collect();
+    assert!(
+        !emptied.is_empty() && emptied.len() < 7,
+        "only what must go: {emptied:?}"
+    );
+    let issues = store
+        .record_issues(PortalId(PORTAL), ObjectType::Deals, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(issues.records.len(), 1);
+    assert!(issues.records[0]
+        .issues
+        .iter()
+        .all(|i| i.category == hubsync_store::TOO_LARGE));
+    assert_eq!(issues.records[0].issues.len(), emptied.len());
     for id in [1, 69, 71, 150] {
         assert!(
             store.get_record(&key(id)).await.unwrap().is_some(),

@@ -197,10 +197,14 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         for chunk in to_write.chunks(WRITE_CONCURRENCY) {
             let pending: Vec<_> = chunk
                 .iter()
-                .map(|w| self.store().upsert_record(w))
+                .map(|w| hubsync_sync::upsert(self.store(), w))
                 .collect();
-            for (write, outcome) in chunk.iter().zip(futures::future::join_all(pending).await) {
-                match outcome {
+            for (write, written) in chunk.iter().zip(futures::future::join_all(pending).await) {
+                // Stored with oversized fields emptied: each is a sync issue.
+                if written.as_ref().is_ok_and(|w| w.shrunk) {
+                    stats.field_errors += 1;
+                }
+                match written.map(|w| w.outcome) {
                     Ok(UpsertOutcome::Created) => stats.created += 1,
                     Ok(UpsertOutcome::Updated) => stats.updated += 1,
                     Ok(UpsertOutcome::Unchanged) => stats.unchanged += 1,

@@ -400,7 +400,7 @@ async fn owners_that_cannot_be_loaded_retry_or_stop_the_portal() {
 }
 
 #[tokio::test]
-async fn a_record_over_the_item_limit_is_counted_and_the_rest_is_written() {
+async fn a_record_over_the_item_limit_is_stored_without_its_largest_fields() {
     // Seven mapped notes at HubSpot's 65,536-character maximum make one
     // deal larger than a DynamoDB item may be.
     let mut cfg = MappingConfig::default();
@@ -442,14 +442,26 @@ async fn a_record_over_the_item_limit_is_counted_and_the_rest_is_written() {
         )])
         .await;
     assert!(out.failed.is_empty(), "not retried: {:?}", out.stats);
-    assert_eq!(out.stats.record_errors, 1);
-    assert_eq!(out.stats.created, 2);
+    assert_eq!(out.stats.record_errors, 0);
+    assert_eq!(out.stats.field_errors, 1, "the emptied fields, one record");
+    assert_eq!(out.stats.created, 3);
     let store = w.store();
-    assert!(store
+    let huge = store
         .get_record(&key(ObjectType::Deals, 1))
         .await
         .unwrap()
-        .is_none());
+        .expect("stored, without what does not fit");
+    assert_eq!(huge.fields["name"], "Huge");
+    assert!(huge.fields["notes_0"].is_null() || huge.fields["notes_6"].is_null());
+    let issues = store
+        .record_issues(PortalId(PORTAL), ObjectType::Deals, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(issues.records.len(), 1);
+    assert_eq!(
+        issues.records[0].issues[0].category,
+        hubsync_store::TOO_LARGE
+    );
     for id in [2, 3] {
         assert!(store
             .get_record(&key(ObjectType::Deals, id))

@@ -53,7 +53,7 @@ pub use model::{
     item_size, needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection,
     ConnectionStatus, DeleteOutcome, IssuePage, IssueRecord, Item, Lease, PurgeOutcome,
     RecordIssue, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, TokenSwap,
-    TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES,
+    TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES, TOO_LARGE,
 };
 pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use owners_cache::{CachedOwners, OwnersCacheStore};

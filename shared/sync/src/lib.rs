@@ -22,6 +22,7 @@ pub mod decide;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod source;
+pub mod write;
 
 use hubsync_hubspot::HubSpotError;
 use hubsync_store::{
@@ -38,6 +39,7 @@ pub use source::{
     BatchRead, CountObjects, CrmSource, HubSpotSource, ListPage, ObjectReader, PortalStats,
     ReadAssociations, ReadListMembers, ReadOwners, ReadProperties,
 };
+pub use write::upsert;
 
 /// Why a unit of sync work (a worker group, a reconcile slice) failed; the
 /// caller retries it (a revoked grant excepted: the portal stops syncing).

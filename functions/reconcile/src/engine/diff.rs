@@ -385,32 +385,41 @@ pub(super) async fn apply<S: RecordStore>(
 ) -> Result<TypeCounters, StoreError> {
     let mut c = TypeCounters::default();
     match action {
-        Action::Upsert(write, kind) => match (store.upsert_record(&write).await?, kind) {
-            (UpsertOutcome::Created | UpsertOutcome::Updated, WriteKind::Create) => c.created += 1,
-            (UpsertOutcome::Created | UpsertOutcome::Updated, WriteKind::Update(class)) => {
-                match class {
-                    UpdateClass::Content => c.updated += 1,
-                    UpdateClass::VersionOnly => c.version_only += 1,
-                    UpdateClass::Remapped => c.remapped += 1,
-                }
+        Action::Upsert(write, kind) => {
+            let written = hubsync_sync::upsert(store, &write).await?;
+            if written.shrunk {
+                // Stored with oversized fields emptied: each is a sync issue.
+                c.field_errors += 1;
             }
-            (
-                UpsertOutcome::Created | UpsertOutcome::Updated,
-                WriteKind::Unarchive { remapped: true, .. },
-            ) => c.remapped += 1,
-            (
-                UpsertOutcome::Created | UpsertOutcome::Updated,
-                WriteKind::Unarchive { same_version, .. },
-            ) => {
-                c.unarchived += 1;
-                if same_version {
-                    c.restored_same_version += 1;
+            match (written.outcome, kind) {
+                (UpsertOutcome::Created | UpsertOutcome::Updated, WriteKind::Create) => {
+                    c.created += 1
                 }
+                (UpsertOutcome::Created | UpsertOutcome::Updated, WriteKind::Update(class)) => {
+                    match class {
+                        UpdateClass::Content => c.updated += 1,
+                        UpdateClass::VersionOnly => c.version_only += 1,
+                        UpdateClass::Remapped => c.remapped += 1,
+                    }
+                }
+                (
+                    UpsertOutcome::Created | UpsertOutcome::Updated,
+                    WriteKind::Unarchive { remapped: true, .. },
+                ) => c.remapped += 1,
+                (
+                    UpsertOutcome::Created | UpsertOutcome::Updated,
+                    WriteKind::Unarchive { same_version, .. },
+                ) => {
+                    c.unarchived += 1;
+                    if same_version {
+                        c.restored_same_version += 1;
+                    }
+                }
+                (UpsertOutcome::Unchanged, _) => c.unchanged += 1,
+                (UpsertOutcome::Stale, _) => c.stale += 1,
+                (UpsertOutcome::Tombstoned, _) => c.tombstoned += 1,
             }
-            (UpsertOutcome::Unchanged, _) => c.unchanged += 1,
-            (UpsertOutcome::Stale, _) => c.stale += 1,
-            (UpsertOutcome::Tombstoned, _) => c.tombstoned += 1,
-        },
+        }
         Action::Archive {
             key,
             occurred_at_ms,

@@ -198,3 +198,45 @@ pub(crate) fn issue_record(item: &Item) -> Result<Option<IssueRecord>, StoreErro
         issues: view.sync_issues,
     }))
 }
+
+/// The issue category of a field left empty because its value would not
+/// fit in a DynamoDB item.
+pub const TOO_LARGE: &str = "too_large";
+
+impl RecordWrite {
+    /// The same write with its largest fields emptied (JSON `null`) until
+    /// the item fits DynamoDB's limit, each with a [`TOO_LARGE`] issue;
+    /// `None` when it fits already (or cannot be made to fit: the store's
+    /// own attributes alone are far below the limit, so this does not
+    /// happen). The content hash stays the record's: a later write of the
+    /// same content is still "unchanged".
+    pub fn shrunk_to_fit(&self) -> Option<RecordWrite> {
+        let size = |w: &RecordWrite| {
+            build_record_item(w, now_rfc3339())
+                .map(|i| item_size(&i))
+                .unwrap_or(usize::MAX)
+        };
+        if size(self) <= MAX_ITEM_BYTES {
+            return None;
+        }
+        let mut by_size: Vec<(usize, String)> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.len() + v.to_string().len(), k.clone()))
+            .collect();
+        by_size.sort_by(|a, b| b.cmp(a));
+        let mut out = self.clone();
+        for (_, field) in by_size {
+            out.fields.insert(field.clone(), Value::Null);
+            out.issues.push(RecordIssue {
+                category: TOO_LARGE.to_owned(),
+                field: Some(field),
+                message: "the value is too large to store with the record (DynamoDB's 400 KB item limit); stored empty".to_owned(),
+            });
+            if size(&out) <= MAX_ITEM_BYTES {
+                return Some(out);
+            }
+        }
+        None
+    }
+}

@@ -598,7 +598,7 @@ pub use connections::*;
 pub(crate) use guards::*;
 pub(crate) use items::issue_record;
 pub(crate) use items::*;
-pub use items::{item_size, MAX_ITEM_BYTES};
+pub use items::{item_size, MAX_ITEM_BYTES, TOO_LARGE};
 pub use leases::*;
 
 #[cfg(test)]
