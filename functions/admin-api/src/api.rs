@@ -16,7 +16,8 @@ use hubsync_auth::TokenCipher;
 use hubsync_hubspot::{AccessTokenSource, HubSpotClient, ObjectId, ObjectType, PortalId};
 use hubsync_messages::JobQueue;
 use hubsync_store::{
-    ConnectionStore, MappingConfigStore, RecordKey, RecordStore, SyncJobKind, SyncStateStore,
+    ConnectionStore, IncidentStore, MappingConfigStore, RecordKey, RecordStore, SyncJobKind,
+    SyncStateStore,
 };
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -242,7 +243,7 @@ fn epoch(at: DateTime<Utc>) -> i64 {
 
 impl<S, T, Q, C, R> AdminApi<S, T, Q, C, R>
 where
-    S: ConnectionStore + MappingConfigStore + SyncStateStore + RecordStore,
+    S: ConnectionStore + MappingConfigStore + SyncStateStore + RecordStore + IncidentStore,
     T: AccessTokenSource,
     Q: JobQueue,
     C: TokenCipher,

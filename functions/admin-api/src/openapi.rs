@@ -286,8 +286,15 @@ fn health_schema(id: &Value, object_type: &Value) -> Value {
             "portal_id": id.clone(),
             "records_with_issues": {"type": "integer", "description": "Live records with at least one issue"},
             "categories": {"type": "array", "items": object(json!({
-                "category": {"type": "string", "description": "`mapping`: a field's HubSpot value did not convert (the field is stored empty)"},
+                "category": {"type": "string", "description": "`mapping` (a field's HubSpot value did not convert; stored empty) and `too_large` (a value over DynamoDB's item limit; stored empty), per record until it syncs cleanly; `permission`, `hubspot_4xx`, `rate_limit`, `hubspot_unavailable`, `storage`: records held up by a failed group, until the type syncs cleanly"},
                 "affected_records": {"type": "integer"},
+                "incidents": {"type": "array", "items": object(json!({
+                    "object_type": object_type.clone(),
+                    "message": {"type": "string"},
+                    "occurrences": {"type": "integer"},
+                    "first_at_ms": {"type": "integer", "format": "int64"},
+                    "last_at_ms": {"type": "integer", "format": "int64"},
+                }), &["object_type", "message", "occurrences"])},
                 "by_field": {"type": "object", "additionalProperties": {"type": "integer"}},
                 "examples": {"type": "array", "items": object(json!({
                     "object_type": object_type.clone(),
@@ -296,7 +303,7 @@ fn health_schema(id: &Value, object_type: &Value) -> Value {
                     "message": {"type": "string"},
                     "synced_at": {"type": ["string", "null"]},
                 }), &["object_type", "object_id", "message"])},
-            }), &["category", "affected_records", "by_field", "examples"])},
+            }), &["category", "affected_records", "incidents", "by_field", "examples"])},
         }),
         &["portal_id", "records_with_issues", "categories"],
     )

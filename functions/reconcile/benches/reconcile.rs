@@ -271,6 +271,30 @@ impl TokenStore for CountingStore {
     }
 }
 
+impl hubsync_store::IncidentStore for CountingStore {
+    async fn record_incident(
+        &self,
+        p: PortalId,
+        t: ObjectType,
+        category: &str,
+        message: &str,
+        ids: &[ObjectId],
+    ) -> Result<(), StoreError> {
+        self.control
+            .record_incident(p, t, category, message, ids)
+            .await
+    }
+    async fn clear_incidents(&self, p: PortalId, t: ObjectType) -> Result<usize, StoreError> {
+        self.control.clear_incidents(p, t).await
+    }
+    async fn list_incidents(
+        &self,
+        p: PortalId,
+    ) -> Result<Vec<hubsync_store::Incident>, StoreError> {
+        self.control.list_incidents(p).await
+    }
+}
+
 impl SyncStateStore for CountingStore {
     async fn get_checkpoint(
         &self,

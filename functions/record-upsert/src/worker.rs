@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use hubsync_hubspot::{HubSpotError, ObjectType, PortalId, TokenError};
+use hubsync_hubspot::{HubSpotError, ObjectId, ObjectType, PortalId, TokenError};
 use hubsync_mapping::{MappingConfig, Owners};
 use hubsync_messages::EventBatch;
 use hubsync_store::ConnectionStatus;
@@ -83,6 +83,9 @@ pub struct Worker<R, S> {
     store: S,
     /// Groups processed at once within one batch.
     concurrency: usize,
+    /// Portal types whose failure this process recorded as an incident:
+    /// the next clean group clears it.
+    incidents: std::sync::Mutex<BTreeSet<(PortalId, ObjectType)>>,
 }
 
 impl<R, S> Worker<R, S>
@@ -95,6 +98,7 @@ where
             reader,
             store,
             concurrency: 4,
+            incidents: std::sync::Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -264,12 +268,13 @@ where
                 continue;
             };
             if !plan.is_empty() {
-                work.push((portal, object_type, plan, Arc::clone(mapping)));
+                let ids: Vec<ObjectId> = plan.read.keys().copied().collect();
+                work.push((portal, object_type, plan, Arc::clone(mapping), ids));
             }
         }
         let started = AtomicUsize::new(0);
         let results: Vec<_> = stream::iter(work)
-            .map(|(portal, object_type, plan, mapping)| {
+            .map(|(portal, object_type, plan, mapping, ids)| {
                 // One span per portal group (ids only, never record data).
                 let span = tracing::info_span!("portal_group", portal = %portal, object_type = %object_type);
                 let started = &started;
@@ -279,20 +284,20 @@ where
                     // makes progress however little time it was given.
                     let late = deadline.is_some_and(|d| Instant::now() >= d);
                     if late && started.load(Ordering::SeqCst) > 0 {
-                        return (portal, object_type, None, stats);
+                        return (portal, object_type, None, stats, ids);
                     }
                     started.fetch_add(1, Ordering::SeqCst);
                     let result = self
                         .apply((portal, object_type), &plan, &mapping, &mut stats)
                         .await;
-                    (portal, object_type, Some(result), stats)
+                    (portal, object_type, Some(result), stats, ids)
                 }
                 .instrument(span)
             })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        for (portal, object_type, result, stats) in results {
+        for (portal, object_type, result, stats, ids) in results {
             outcome.stats.absorb(&stats);
             let Some(result) = result else {
                 // Not started before the deadline: received again later.
@@ -324,18 +329,63 @@ where
                 }
                 continue;
             }
-            if let Err(e) = result {
-                outcome.stats.failed_groups += 1;
-                tracing::error!(portal = %portal, object_type = %object_type, error = %e, "group failed; its messages will be retried");
-                if let Some(ids) = feeders.get(&(portal, object_type)) {
-                    failed.extend(ids.iter().cloned());
+            match result {
+                Err(e) => {
+                    outcome.stats.failed_groups += 1;
+                    tracing::error!(portal = %portal, object_type = %object_type, error = %e, "group failed; its messages will be retried");
+                    if let Some(ids) = feeders.get(&(portal, object_type)) {
+                        failed.extend(ids.iter().cloned());
+                    }
+                    self.record_incident(portal, object_type, &e, &ids).await;
                 }
+                Ok(()) => self.clear_incident(portal, object_type).await,
             }
         }
         outcome.failed.extend(failed);
         outcome.failed.sort();
         outcome.failed.dedup();
         outcome
+    }
+
+    /// Sync health: the group's failure, with the records it held up. A
+    /// failure to record it is logged (the messages are retried anyway).
+    async fn record_incident(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        error: &GroupError,
+        ids: &[ObjectId],
+    ) {
+        let message = error.to_string();
+        match self
+            .store
+            .record_incident(portal, object_type, error.category(), &message, ids)
+            .await
+        {
+            Ok(()) => {
+                if let Ok(mut seen) = self.incidents.lock() {
+                    seen.insert((portal, object_type));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(portal = %portal, object_type = %object_type, error = %e, "could not record the sync incident")
+            }
+        }
+    }
+
+    /// A clean group after a failure this process recorded: the incident
+    /// is over (the reconciliation clears the others).
+    async fn clear_incident(&self, portal: PortalId, object_type: ObjectType) {
+        let had = self
+            .incidents
+            .lock()
+            .map(|mut seen| seen.remove(&(portal, object_type)))
+            .unwrap_or(false);
+        if had {
+            if let Err(e) = self.store.clear_incidents(portal, object_type).await {
+                tracing::warn!(portal = %portal, object_type = %object_type, error = %e, "could not clear the sync incident");
+            }
+        }
     }
 
     /// The portal's config (saved, else the defaults) and, if a type of

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use hubsync_hubspot::{ObjectType, PortalId};
-use hubsync_store::RecordStore;
+use hubsync_store::{IncidentStore, RecordStore};
 use serde::Serialize;
 
 use crate::AdminError;
@@ -34,11 +34,26 @@ pub struct Example {
 pub struct Category {
     /// `mapping` (a field's value did not convert), …
     pub category: String,
-    /// Records with at least one issue of the category.
+    /// Records with at least one issue of the category (for a group
+    /// failure: the records it held up, each retry counted).
     pub affected_records: u64,
+    /// Group failures of the category, per object type.
+    pub incidents: Vec<GroupIncident>,
     /// Affected records per app field.
     pub by_field: BTreeMap<String, u64>,
     pub examples: Vec<Example>,
+}
+
+/// An object type that could not sync as a group (HubSpot refused or
+/// was unavailable, rate limits, storage), until it syncs cleanly again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupIncident {
+    pub object_type: ObjectType,
+    /// The latest error (no data).
+    pub message: String,
+    pub occurrences: u64,
+    pub first_at_ms: i64,
+    pub last_at_ms: i64,
 }
 
 /// A portal's sync health.
@@ -47,13 +62,17 @@ pub struct Health {
     pub portal_id: PortalId,
     /// Live records with at least one issue.
     pub records_with_issues: u64,
+    /// By category: `mapping` and `too_large` (per record, until the
+    /// record is written cleanly), `permission`, `hubspot_4xx`,
+    /// `rate_limit`, `hubspot_unavailable` and `storage` (records held up
+    /// by a failed group, until the type syncs cleanly).
     pub categories: Vec<Category>,
 }
 
 /// The health of `portal`'s records of `types`, with up to `examples`
 /// examples per category. Archived records are left out (they no longer
 /// sync).
-pub async fn report<S: RecordStore>(
+pub async fn report<S: RecordStore + IncidentStore>(
     store: &S,
     portal: PortalId,
     types: &[ObjectType],
@@ -75,6 +94,7 @@ pub async fn report<S: RecordStore>(
                         .or_insert_with(|| Category {
                             category: issue.category.clone(),
                             affected_records: 0,
+                            incidents: Vec::new(),
                             by_field: BTreeMap::new(),
                             examples: Vec::new(),
                         });
@@ -101,6 +121,39 @@ pub async fn report<S: RecordStore>(
                 None => break,
             }
         }
+    }
+    for incident in store.list_incidents(portal).await? {
+        if !types.contains(&incident.object_type) {
+            continue;
+        }
+        let c = categories
+            .entry(incident.category.clone())
+            .or_insert_with(|| Category {
+                category: incident.category.clone(),
+                affected_records: 0,
+                incidents: Vec::new(),
+                by_field: BTreeMap::new(),
+                examples: Vec::new(),
+            });
+        c.affected_records += incident.affected_records;
+        for id in &incident.example_ids {
+            if c.examples.len() < examples {
+                c.examples.push(Example {
+                    object_type: incident.object_type,
+                    object_id: id.to_string(),
+                    field: None,
+                    message: incident.message.clone(),
+                    synced_at: None,
+                });
+            }
+        }
+        c.incidents.push(GroupIncident {
+            object_type: incident.object_type,
+            message: incident.message,
+            occurrences: incident.occurrences,
+            first_at_ms: incident.first_at_ms,
+            last_at_ms: incident.last_at_ms,
+        });
     }
     Ok(Health {
         portal_id: portal,

@@ -30,6 +30,7 @@
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod incidents;
 pub mod mapping_config;
 pub mod memory;
 pub mod model;
@@ -47,6 +48,7 @@ pub use error::StoreError;
 pub use hubsync_messages::{SyncJob, SyncJobKind};
 /// Settings are read through the runtime's one mechanism.
 pub use hubsync_runtime::{ConfigError, Env, FromEnv};
+pub use incidents::{Incident, IncidentStore};
 pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{

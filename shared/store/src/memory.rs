@@ -48,6 +48,8 @@ pub struct MemoryStore {
     pub(crate) mappings: crate::mapping_config::MappingItems,
     /// Owners caches (see [`crate::owners_cache`]).
     pub(crate) owners: crate::owners_cache::OwnersItems,
+    /// Sync incidents (see [`crate::incidents`]).
+    pub(crate) incidents: crate::incidents::IncidentItems,
 }
 
 impl MemoryStore {

@@ -22,7 +22,9 @@ const PORTAL: PortalId = PortalId(1_000_001);
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What the cases need beyond the traits: counters and raw items.
-trait Harness: RecordStore + ConnectionStore + TokenStore + Clone + 'static {
+trait Harness:
+    RecordStore + ConnectionStore + TokenStore + hubsync_store::IncidentStore + Clone + 'static
+{
     fn counters(&self) -> &StoreStats;
     fn raw(&self, key: &RecordKey) -> impl Future<Output = Option<Item>> + Send;
 }
@@ -114,6 +116,7 @@ suite!(
     write_counter_counts_every_write_request,
     connection_round_trip_and_status_change,
     records_with_issues_are_listed_until_written_clean,
+    incidents_accumulate_per_type_and_category_and_clear_per_type,
     a_tenants_connections_come_from_the_tenant_index,
     status_change_of_an_unknown_connection_is_not_found,
     webhook_seen_sets_only_last_webhook_at,
@@ -861,6 +864,69 @@ async fn records_with_issues_are_listed_until_written_clean<S: Harness>(s: S) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(left, [1, 5]);
+}
+
+async fn incidents_accumulate_per_type_and_category_and_clear_per_type<S: Harness>(s: S) {
+    let ids = |r: std::ops::RangeInclusive<u64>| r.map(ObjectId).collect::<Vec<_>>();
+    assert!(s.list_incidents(PORTAL).await.unwrap().is_empty());
+    s.record_incident(
+        PORTAL,
+        ObjectType::Deals,
+        "permission",
+        "403 first",
+        &ids(1..=30),
+    )
+    .await
+    .unwrap();
+    s.record_incident(
+        PORTAL,
+        ObjectType::Deals,
+        "permission",
+        "403 again",
+        &ids(31..=32),
+    )
+    .await
+    .unwrap();
+    s.record_incident(
+        PORTAL,
+        ObjectType::Contacts,
+        "storage",
+        "throttled",
+        &ids(5..=5),
+    )
+    .await
+    .unwrap();
+    s.record_incident(
+        PortalId(9),
+        ObjectType::Deals,
+        "storage",
+        "other portal",
+        &ids(1..=1),
+    )
+    .await
+    .unwrap();
+    let all = s.list_incidents(PORTAL).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let deals = all
+        .iter()
+        .find(|i| i.object_type == ObjectType::Deals)
+        .unwrap();
+    assert_eq!((deals.occurrences, deals.affected_records), (2, 32));
+    assert_eq!(deals.message, "403 again");
+    assert_eq!(
+        deals.example_ids,
+        ids(31..=32),
+        "the latest occurrence's records"
+    );
+    assert!(deals.first_at_ms <= deals.last_at_ms);
+    assert_eq!(
+        s.clear_incidents(PORTAL, ObjectType::Deals).await.unwrap(),
+        1
+    );
+    let left = s.list_incidents(PORTAL).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].category, "storage");
+    assert_eq!(s.list_incidents(PortalId(9)).await.unwrap().len(), 1);
 }
 
 async fn a_tenants_connections_come_from_the_tenant_index<S: Harness>(s: S) {

@@ -26,8 +26,8 @@ pub mod write;
 
 use hubsync_hubspot::HubSpotError;
 use hubsync_store::{
-    ConnectionStore, MappingConfigStore, OwnersCacheStore, RecordStore, StoreError, SyncStateStore,
-    TokenStore,
+    ConnectionStore, IncidentStore, MappingConfigStore, OwnersCacheStore, RecordStore, StoreError,
+    SyncStateStore, TokenStore,
 };
 
 pub use context::{
@@ -51,10 +51,36 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
+impl SyncError {
+    /// The sync-health category of the failure: `permission` (a missing
+    /// scope, access denied), `hubspot_4xx` (another refusal),
+    /// `rate_limit`, `hubspot_unavailable` (5xx, timeouts, transport) or
+    /// `storage`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            SyncError::HubSpot(e) => match e {
+                HubSpotError::Forbidden { .. }
+                | HubSpotError::Unauthorized { .. }
+                | HubSpotError::Token(hubsync_hubspot::TokenError::NeedsReauth) => "permission",
+                HubSpotError::RateLimited { .. } | HubSpotError::RateLimiter(_) => "rate_limit",
+                e if e.is_retryable() => "hubspot_unavailable",
+                _ => "hubspot_4xx",
+            },
+            SyncError::Store(_) => "storage",
+        }
+    }
+}
+
 /// What the worker needs of the store: records, connections, mapping
-/// configs and owners caches.
-pub trait SyncStore: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore {}
-impl<T: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore> SyncStore for T {}
+/// configs, owners caches and sync incidents.
+pub trait SyncStore:
+    RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore + IncidentStore
+{
+}
+impl<T: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore + IncidentStore>
+    SyncStore for T
+{
+}
 
 /// What a reconciliation run needs besides: tokens and run state.
 pub trait RunStore: SyncStore + TokenStore + SyncStateStore {}

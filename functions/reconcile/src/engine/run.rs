@@ -296,6 +296,21 @@ where
             return Ok(SliceOutcome::Fenced);
         }
         let report = self.report(RunStatus::Completed, None);
+        // The type synced through: its sync incidents are over.
+        match self
+            .engine
+            .store
+            .clear_incidents(self.portal, self.object_type)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(portal = %self.portal, object_type = %self.object_type, cleared = n, "sync incidents cleared")
+            }
+            Err(e) => {
+                tracing::warn!(portal = %self.portal, object_type = %self.object_type, error = %e, "could not clear sync incidents")
+            }
+        }
         // The run's EMF metrics (drift, duration, HubSpot calls) are
         // emitted by the handler (`handler::emit_finished_metrics`).
         if report.kind != SyncJobKind::Initial && report.drift > self.cfg().drift_alert_threshold {
