@@ -60,7 +60,7 @@ pub async fn run(o: DemoOptions) -> Result<()> {
     };
     sim.webhooks.format = o.webhook_format;
     let started = Instant::now();
-    let env = Environment::start(
+    let env = Environment::start_with(
         aws,
         EnvOptions {
             prefix: format!("hubsync-demo-{}", std::process::id()),
@@ -68,6 +68,7 @@ pub async fn run(o: DemoOptions) -> Result<()> {
             queues: QueueSettings::default(),
             batch_size: None,
         },
+        |c| c.change_events = true,
     )
     .await?;
     println!("hubsync local demo — the application's journey through the admin API");

@@ -85,11 +85,19 @@ async fn follow(
 ) {
     // Shard → the next iterator (or where to resume).
     let mut iterators: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut described: Option<std::time::Instant> = None;
     loop {
         if *stop.borrow() {
             return;
         }
-        if let Ok(d) = streams.describe_stream().stream_arn(&arn).send().await {
+        // New shards are rare: look for them every few seconds.
+        let due = described.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        let description = match due {
+            true => streams.describe_stream().stream_arn(&arn).send().await.ok(),
+            false => None,
+        };
+        if let Some(d) = description {
+            described = Some(std::time::Instant::now());
             for shard in d
                 .stream_description()
                 .map(|s| s.shards())
@@ -151,7 +159,7 @@ async fn follow(
             };
         }
         // Like Lambda's stream poller: right back while there is a backlog.
-        let pause = if busy { 10 } else { 200 };
+        let pause = if busy { 10 } else { 250 };
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
             _ = stop.changed() => return,

@@ -21,6 +21,19 @@ use crate::helpers;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// A stack with the change feed running, its first portal connected.
+async fn start_with_feed(name: &str, sim: SimConfig) -> Result<(Environment, u64)> {
+    let env = Environment::start_with(
+        hubsync_testkit::aws_config().await?,
+        helpers::options(name, sim),
+        |c| c.change_events = true,
+    )
+    .await?;
+    let portal = env.sim.state().portal_ids()[0];
+    env.connect_portal(portal).await?;
+    Ok((env, portal))
+}
+
 async fn until(
     env: &Environment,
     portal: u64,
@@ -53,7 +66,7 @@ fn sim(companies: usize) -> SimConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_applied_change_becomes_one_event_of_its_kind() -> Result<()> {
-    let (env, portal) = helpers::start_connected(helpers::options("events-kinds", sim(3))).await?;
+    let (env, portal) = start_with_feed("events-kinds", sim(3)).await?;
     let mut inbox = Inbox::new(&env);
 
     // The initial sync the connect queued.
@@ -155,7 +168,7 @@ async fn no_change_is_without_its_event_when_a_worker_batch_fails_half_way() -> 
         portal_count: 2,
         ..sim(0)
     };
-    let (env, healthy) = helpers::start_connected(helpers::options("events-crash", config)).await?;
+    let (env, healthy) = start_with_feed("events-crash", config).await?;
     let failing = env.sim.state().portal_ids()[1];
     env.connect_portal(failing).await?;
     take_sync_jobs(&env).await?;
