@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use hubsync_messages::{receive_count, Retry};
 use hubsync_runtime::metrics::Metrics;
 use hubsync_store::TypeRunReport;
 use serde::Deserialize;
@@ -134,15 +135,28 @@ where
 
     /// An SQS batch of jobs (the event source mapping reports batch item
     /// failures). Jobs run one after another within the invocation's time.
+    /// A job that failed is returned to back off (`delay_retries`): it is
+    /// tried again in minutes, from its checkpoint, not after the queue's
+    /// 90-minute visibility timeout.
     pub async fn handle_sqs(
         &self,
         event: SqsEvent,
         request_id: &str,
         limit: SliceLimit,
-    ) -> SqsBatchResponse {
+    ) -> (SqsBatchResponse, Vec<Retry>) {
         let mut response = SqsBatchResponse::default();
+        let mut retries = Vec::new();
         for record in event.records {
             let message_id = record.message_id.unwrap_or_default();
+            let retry = record.receipt_handle.clone().map(|receipt_handle| Retry {
+                receipt_handle,
+                receive_count: receive_count(
+                    record
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .map(String::as_str),
+                ),
+            });
             let job = match JobMessage::from_json(record.body.as_deref().unwrap_or_default()) {
                 Ok(job) => job,
                 Err(e) => {
@@ -164,12 +178,13 @@ where
                     tracing::info!(outcome = ?outcome_name(&outcome), "sync job handled")
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "sync job failed; it will be retried from its checkpoint");
+                    tracing::error!(error = %e, "sync job failed; it will be retried from its checkpoint, backed off");
                     response.add_failure(message_id);
+                    retries.extend(retry);
                 }
             });
         }
-        response
+        (response, retries)
     }
 
     /// The schedule: fan out the nightly jobs.

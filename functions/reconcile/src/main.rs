@@ -33,14 +33,24 @@ async fn main() -> Result<(), Error> {
         ),
         settings.handover_reserve,
     );
-    let reconciler = &reconciler;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (reconciler, sqs, settings) = (&reconciler, &sqs, &settings);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let (payload, context) = event.into_parts();
             match serde_json::from_value::<Incoming>(payload)? {
-                Incoming::Sqs(sqs) => {
+                Incoming::Sqs(event) => {
                     let limit = reconciler.limit_for_deadline(context.deadline);
-                    let response = reconciler.handle_sqs(sqs, &context.request_id, limit).await;
+                    let (response, retries) = reconciler
+                        .handle_sqs(event, &context.request_id, limit)
+                        .await;
+                    hubsync_messages::delay_retries(
+                        sqs,
+                        &settings.jobs_queue_url,
+                        settings.retry_backoff,
+                        &retries,
+                    )
+                    .await;
                     Ok::<serde_json::Value, Error>(serde_json::to_value(response)?)
                 }
                 Incoming::Schedule(schedule) => Ok(serde_json::to_value(

@@ -21,6 +21,9 @@ pub struct Settings {
     pub jobs_queue_url: String,
     pub engine: EngineConfig,
     pub handover_reserve: Duration,
+    /// How jobs that failed are backed off on the sync-jobs queue (instead
+    /// of waiting out its 90-minute visibility timeout).
+    pub retry_backoff: hubsync_messages::RetryBackoff,
 }
 
 impl FromEnv for Settings {
@@ -45,6 +48,16 @@ impl FromEnv for Settings {
                 env.parsed::<u64>("HUBSYNC_HANDOVER_RESERVE_SECS")?
                     .unwrap_or(60),
             ),
+            retry_backoff: hubsync_messages::RetryBackoff {
+                base: Duration::from_secs(
+                    env.parsed::<u64>("HUBSYNC_RETRY_BACKOFF_BASE_SECS")?
+                        .unwrap_or(60),
+                ),
+                max: Duration::from_secs(
+                    env.parsed::<u64>("HUBSYNC_RETRY_BACKOFF_MAX_SECS")?
+                        .unwrap_or(7200),
+                ),
+            },
         })
     }
 }

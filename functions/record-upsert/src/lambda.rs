@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use hubsync_messages::{receive_count, Retry};
 use hubsync_sync::{ObjectReader, SyncStore};
 
 use crate::worker::{InboundMessage, Worker};
@@ -20,27 +23,57 @@ pub fn start_deadline(deadline_epoch_ms: u64, reserve: Duration) -> Instant {
     Instant::now() + left.saturating_sub(reserve.min(left / 2))
 }
 
+/// What an SQS event came to: the batch item failures to report, and
+/// which of them to back off first (`hubsync_messages::delay_retries`).
+#[derive(Debug, Default)]
+pub struct SqsOutcome {
+    pub response: SqsBatchResponse,
+    pub retries: Vec<Retry>,
+}
+
 /// Handle one SQS event. A record without a message id cannot be reported
 /// as failed individually, so it fails the whole invocation if it fails.
 pub async fn handle_sqs_event<R: ObjectReader, S: SyncStore>(
     worker: &Worker<R, S>,
     event: SqsEvent,
     deadline: Option<Instant>,
-) -> SqsBatchResponse {
+) -> SqsOutcome {
+    let mut handles: HashMap<String, Retry> = HashMap::new();
     let messages: Vec<InboundMessage> = event
         .records
         .into_iter()
-        .map(|r| InboundMessage {
-            message_id: r.message_id.unwrap_or_default(),
-            body: r.body.unwrap_or_default(),
+        .map(|r| {
+            let message_id = r.message_id.unwrap_or_default();
+            if let Some(receipt_handle) = r.receipt_handle {
+                handles.insert(
+                    message_id.clone(),
+                    Retry {
+                        receipt_handle,
+                        receive_count: receive_count(
+                            r.attributes
+                                .get("ApproximateReceiveCount")
+                                .map(String::as_str),
+                        ),
+                    },
+                );
+            }
+            InboundMessage {
+                message_id,
+                body: r.body.unwrap_or_default(),
+            }
         })
         .collect();
     let outcome = process_and_report(worker, messages, deadline).await;
-    let mut response = SqsBatchResponse::default();
-    for id in outcome.failed {
-        response.add_failure(id);
+    let mut out = SqsOutcome::default();
+    for id in &outcome.retry_later {
+        if let Some(r) = handles.remove(id) {
+            out.retries.push(r);
+        }
     }
-    response
+    for id in outcome.failed {
+        out.response.add_failure(id);
+    }
+    out
 }
 
 /// Process a batch, log it and emit its metrics (shared by the Lambda and

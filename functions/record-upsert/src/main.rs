@@ -22,10 +22,20 @@ async fn main() -> Result<(), Error> {
     let client = settings.hubspot.client(store.clone())?;
     let worker = Worker::new(HubSpotSource::new(client, tokens), store)
         .with_concurrency(settings.concurrency);
-    let worker = &worker;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (worker, sqs, settings) = (&worker, &sqs, &settings);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = start_deadline(event.context.deadline, settings.deadline_reserve);
-        Ok::<SqsBatchResponse, Error>(handle_sqs_event(worker, event.payload, Some(deadline)).await)
+        let outcome = handle_sqs_event(worker, event.payload, Some(deadline)).await;
+        // Transient failures come back later and later, not at once.
+        hubsync_messages::delay_retries(
+            sqs,
+            &settings.events_queue_url,
+            settings.retry_backoff,
+            &outcome.retries,
+        )
+        .await;
+        Ok::<SqsBatchResponse, Error>(outcome.response)
     }))
     .await
 }

@@ -18,6 +18,10 @@ pub struct Settings {
     /// No group starts this close to the invocation's deadline; their
     /// messages are returned as failures and received again.
     pub deadline_reserve: std::time::Duration,
+    /// The events queue (to back off messages that failed transiently).
+    pub events_queue_url: String,
+    /// The back-off of those messages.
+    pub retry_backoff: hubsync_messages::RetryBackoff,
 }
 
 impl FromEnv for Settings {
@@ -30,6 +34,16 @@ impl FromEnv for Settings {
             deadline_reserve: std::time::Duration::from_secs(
                 env.parsed("HUBSYNC_DEADLINE_RESERVE_SECS")?.unwrap_or(10),
             ),
+            events_queue_url: env.required("HUBSYNC_EVENTS_QUEUE_URL")?,
+            retry_backoff: hubsync_messages::RetryBackoff {
+                base: std::time::Duration::from_secs(
+                    env.parsed("HUBSYNC_RETRY_BACKOFF_BASE_SECS")?.unwrap_or(30),
+                ),
+                max: std::time::Duration::from_secs(
+                    env.parsed("HUBSYNC_RETRY_BACKOFF_MAX_SECS")?
+                        .unwrap_or(7200),
+                ),
+            },
         })
     }
 }

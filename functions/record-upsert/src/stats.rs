@@ -32,6 +32,9 @@ pub struct BatchStats {
     /// serialize); logged with their key, the rest of the group goes on.
     pub record_errors: usize,
     pub failed_groups: usize,
+    /// Groups HubSpot or the store refused for good: acknowledged (not
+    /// retried), recorded in sync health.
+    pub refused_groups: usize,
     /// Groups not started before the invocation's deadline (their
     /// messages are received again).
     pub deferred_groups: usize,
@@ -50,7 +53,7 @@ impl BatchStats {
             deferred_events, invalid_events, inactive_portal_events, hubspot_calls,
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
-            field_errors, record_errors, failed_groups, deferred_groups, needs_reauth_groups,
+            field_errors, record_errors, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
             owner_refreshes
         );
         for (k, v) in &other.skipped {
@@ -67,6 +70,9 @@ impl BatchStats {
 pub struct BatchOutcome {
     /// Message ids to report as `batchItemFailures`.
     pub failed: Vec<String>,
+    /// The failed messages whose failure was transient: to back off
+    /// (their visibility extended by their receive count).
+    pub retry_later: Vec<String>,
     pub stats: BatchStats,
 }
 
@@ -100,6 +106,7 @@ impl BatchStats {
             .count("RecordErrors", n(self.record_errors))
             .count("PoisonedMessages", n(self.poisoned_messages))
             .count("FailedGroups", n(self.failed_groups))
+            .count("RefusedGroups", n(self.refused_groups))
             .count("DeferredGroups", n(self.deferred_groups))
             .count("NeedsReauth", n(self.needs_reauth_groups))
             .emit();

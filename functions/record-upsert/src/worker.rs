@@ -49,6 +49,14 @@ use crate::stats::{BatchOutcome, BatchStats};
 /// What went wrong with one group; decides whether its messages are retried.
 pub type GroupError = SyncError;
 
+/// Whether retrying the group later can succeed.
+fn is_transient(e: &GroupError) -> bool {
+    match e {
+        SyncError::HubSpot(h) => h.is_retryable(),
+        SyncError::Store(s) => s.is_retryable(),
+    }
+}
+
 /// What one portal maps with during one invocation.
 #[derive(Debug, Clone, Default)]
 pub struct PortalMapping {
@@ -178,6 +186,9 @@ where
         // Portals whose mapping context could not be loaded: their groups
         // are retried (counted as failed groups, not as inactive portals).
         let mut unloaded: BTreeSet<PortalId> = BTreeSet::new();
+        // Failed messages whose failure was transient (HubSpot or DynamoDB
+        // unavailable): backed off rather than received again at once.
+        let mut retry_later: Vec<String> = Vec::new();
         let mut failed: BTreeSet<String> = BTreeSet::new();
         for portal in portals {
             match self.store.get_connection(portal).await {
@@ -245,6 +256,7 @@ where
                     for ((p, _), ids) in &feeders {
                         if *p == portal {
                             failed.extend(ids.iter().cloned());
+                            retry_later.extend(ids.iter().cloned());
                         }
                     }
                 }
@@ -330,12 +342,24 @@ where
                 continue;
             }
             match result {
-                Err(e) => {
+                Err(e) if is_transient(&e) => {
                     outcome.stats.failed_groups += 1;
-                    tracing::error!(portal = %portal, object_type = %object_type, error = %e, "group failed; its messages will be retried");
+                    tracing::error!(portal = %portal, object_type = %object_type, error = %e, "group failed; its messages will be retried, backed off");
                     if let Some(ids) = feeders.get(&(portal, object_type)) {
                         failed.extend(ids.iter().cloned());
+                        retry_later.extend(ids.iter().cloned());
                     }
+                    self.record_incident(portal, object_type, &e, &ids).await;
+                }
+                Err(e) => {
+                    // HubSpot refused for good (a missing scope, another
+                    // 4xx) or the store rejected the request: retrying the
+                    // same messages cannot help. They are acknowledged; the
+                    // records are in sync health, and the reconciliation
+                    // tries them again once the cause is fixed.
+                    outcome.stats.refused_groups += 1;
+                    tracing::error!(portal = %portal, object_type = %object_type, error = %e, category = e.category(),
+                        "group refused for good: messages acknowledged, records in sync health");
                     self.record_incident(portal, object_type, &e, &ids).await;
                 }
                 Ok(()) => self.clear_incident(portal, object_type).await,
@@ -344,6 +368,9 @@ where
         outcome.failed.extend(failed);
         outcome.failed.sort();
         outcome.failed.dedup();
+        outcome.retry_later.extend(retry_later);
+        outcome.retry_later.sort();
+        outcome.retry_later.dedup();
         outcome
     }
 

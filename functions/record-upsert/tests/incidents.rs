@@ -75,3 +75,48 @@ async fn a_failed_group_is_an_incident_until_the_type_syncs_cleanly() {
         "the clean group cleared it"
     );
 }
+
+#[tokio::test]
+async fn a_group_hubspot_refuses_for_good_is_acknowledged_and_recorded() {
+    let store = MemoryStore::new();
+    store
+        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
+        .await
+        .unwrap();
+    let hubspot = FakeHubSpot::default();
+    hubspot.put(ObjectType::Deals, 1, 1_000, &[("dealname", "D")]);
+    hubspot.refusing.lock().unwrap().push(ObjectType::Deals);
+    let worker = Worker::new(hubspot, store.clone());
+    let out = worker.process(vec![message("m1", &[1])]).await;
+    assert!(
+        out.failed.is_empty(),
+        "not retried: a 403 will not heal by itself"
+    );
+    assert!(out.retry_later.is_empty());
+    assert_eq!(out.stats.refused_groups, 1);
+    let i = &store.list_incidents(PortalId(PORTAL)).await.unwrap()[0];
+    assert_eq!(i.category, "permission");
+    assert!(
+        i.message.contains("crm.objects.deals.read"),
+        "{}",
+        i.message
+    );
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_to_be_backed_off() {
+    let store = MemoryStore::new();
+    store
+        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
+        .await
+        .unwrap();
+    let hubspot = FakeHubSpot::default();
+    hubspot.put(ObjectType::Deals, 1, 1_000, &[("dealname", "D")]);
+    hubspot.failing.lock().unwrap().push(ObjectType::Deals);
+    let worker = Worker::new(hubspot, store);
+    let out = worker.process(vec![message("m1", &[1])]).await;
+    assert_eq!(
+        (out.failed.as_slice(), out.retry_later.as_slice()),
+        (["m1".to_owned()].as_slice(), ["m1".to_owned()].as_slice())
+    );
+}

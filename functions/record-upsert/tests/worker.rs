@@ -513,6 +513,10 @@ async fn groups_not_started_before_the_deadline_are_returned_as_failures() {
         !out.failed.is_empty(),
         "the late group's message is retried"
     );
+    assert!(
+        out.retry_later.is_empty(),
+        "a deferred group comes back at once, not backed off"
+    );
     let by_message = [
         ("c", ObjectType::Companies, 1),
         ("k", ObjectType::Contacts, 2),

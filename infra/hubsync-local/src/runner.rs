@@ -56,6 +56,9 @@ pub struct RunnerConfig {
     /// bus). Off by default: the stream polling is moto work that only the
     /// tests of the feed and the demo need.
     pub change_events: bool,
+    /// How the poller backs off messages that failed transiently (the
+    /// worker Lambda's `HUBSYNC_RETRY_BACKOFF_*`, scaled down).
+    pub retry_backoff: hubsync_messages::RetryBackoff,
 }
 
 impl RunnerConfig {
@@ -72,6 +75,10 @@ impl RunnerConfig {
             oauth_version: OAuthVersion::current(),
             success_url: None,
             change_events: false,
+            retry_backoff: hubsync_messages::RetryBackoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(8),
+            },
         }
     }
 }
@@ -332,6 +339,9 @@ async fn poll(
             let got = tokio::select! {
                 r = sqs.receive_message()
                     .queue_url(&queue_url)
+                    .message_system_attribute_names(
+                        aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                    )
                     .max_number_of_messages(want)
                     .wait_time_seconds(wait)
                     .send() => r,
@@ -367,6 +377,29 @@ async fn poll(
             })
             .collect();
         let outcome = record_upsert::lambda::process_and_report(&worker, inbound, None).await;
+        // Back off what failed transiently, as the Lambda does.
+        let retries: Vec<hubsync_messages::Retry> = received
+            .iter()
+            .filter(|m| {
+                outcome
+                    .retry_later
+                    .iter()
+                    .any(|f| Some(f.as_str()) == m.message_id())
+            })
+            .filter_map(|m| {
+                Some(hubsync_messages::Retry {
+                    receipt_handle: m.receipt_handle()?.to_owned(),
+                    receive_count: hubsync_messages::receive_count(
+                        m.attributes()
+                            .and_then(|a| {
+                                a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                            })
+                            .map(String::as_str),
+                    ),
+                })
+            })
+            .collect();
+        hubsync_messages::delay_retries(&sqs, &queue_url, config.retry_backoff, &retries).await;
         // Acknowledge (delete) what succeeded; failures stay on the queue.
         let done: Vec<(String, String)> = received
             .iter()

@@ -6,13 +6,16 @@
 //! * [`SyncJob`] / [`JobMessage`] — the OAuth callback, ops, the
 //!   application and the nightly fan-out → sync-jobs queue → `reconcile`;
 //!   queued through the one [`JobQueue`] ([`SqsJobQueue`] in Lambda,
-//!   [`MemoryJobQueue`] locally and in tests).
+//!   [`MemoryJobQueue`] locally and in tests);
+//! * [`retry`] — backing off messages that failed transiently.
 #![forbid(unsafe_code)]
 
 pub mod event_batch;
 pub mod job_queue;
 pub mod jobs;
+pub mod retry;
 
 pub use event_batch::{EventBatch, MessageError, OutboundMessage, MESSAGE_VERSION};
 pub use job_queue::{JobQueue, MemoryJobQueue, QueueError, SqsJobQueue};
 pub use jobs::{kind_name, new_run_id, JobMessage, SyncJob, SyncJobKind};
+pub use retry::{delay_retries, receive_count, Retry, RetryBackoff};

@@ -44,6 +44,8 @@ pub struct FakeHubSpot {
     pub definitions: Mutex<BTreeMap<ObjectType, Vec<PropertyDefinition>>>,
     /// Batch reads of these types answer 502.
     pub failing: Mutex<Vec<ObjectType>>,
+    /// Batch reads of these types answer 403 (a missing scope).
+    pub refusing: Mutex<Vec<ObjectType>>,
     /// Every call fails as a revoked grant.
     pub revoked: AtomicBool,
     /// How long each batch read takes.
@@ -139,6 +141,12 @@ impl BatchRead for FakeHubSpot {
         self.check_grant()?;
         if self.failing.lock().unwrap().contains(&object_type) {
             return Err(HubSpotError::Server { status: 502 });
+        }
+        if self.refusing.lock().unwrap().contains(&object_type) {
+            return Err(HubSpotError::Forbidden {
+                category: Some("MISSING_SCOPES".into()),
+                required_scopes: vec![format!("crm.objects.{object_type}.read")],
+            });
         }
         self.requested
             .lock()

@@ -23,6 +23,7 @@ mod local_stack;
 mod mapping;
 mod oauth;
 mod oauth_refresh;
+mod outage;
 mod platform;
 mod realtime;
 mod reconcile;
