@@ -24,6 +24,7 @@ mod mapping;
 mod oauth;
 mod oauth_refresh;
 mod outage;
+mod oversized;
 mod platform;
 mod realtime;
 mod reconcile;
