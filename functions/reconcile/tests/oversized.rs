@@ -87,7 +87,7 @@ async fn an_oversized_record_is_stored_without_its_largest_fields_and_the_run_co
     assert_eq!(report.status, RunStatus::Completed);
     let deals = &report.types[0].counters;
     assert_eq!(deals.errors, 0, "{deals:?}");
-    assert_eq!(deals.field_errors, 1, "{deals:?}");
+    assert_eq!(deals.too_large, 1, "{deals:?}");
     assert_eq!(deals.created, 150);
     let key = |id| RecordKey::new(PortalId(PORTAL), ObjectType::Deals, ObjectId(id));
     let huge = store.get_record(&key(70)).await.unwrap().expect("stored");

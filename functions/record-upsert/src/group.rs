@@ -202,7 +202,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             for (write, written) in chunk.iter().zip(futures::future::join_all(pending).await) {
                 // Stored with oversized fields emptied: each is a sync issue.
                 if written.as_ref().is_ok_and(|w| w.shrunk) {
-                    stats.field_errors += 1;
+                    stats.too_large += 1;
                 }
                 match written.map(|w| w.outcome) {
                     Ok(UpsertOutcome::Created) => stats.created += 1,

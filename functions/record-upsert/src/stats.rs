@@ -31,6 +31,8 @@ pub struct BatchStats {
     /// Mapped records that could not be stored (fields that do not
     /// serialize); logged with their key, the rest of the group goes on.
     pub record_errors: usize,
+    /// Records stored with fields emptied to fit DynamoDB's item limit.
+    pub too_large: usize,
     pub failed_groups: usize,
     /// Groups HubSpot or the store refused for good: acknowledged (not
     /// retried), recorded in sync health.
@@ -53,7 +55,7 @@ impl BatchStats {
             deferred_events, invalid_events, inactive_portal_events, hubspot_calls,
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
-            field_errors, record_errors, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
+            field_errors, record_errors, too_large, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
             owner_refreshes
         );
         for (k, v) in &other.skipped {
@@ -105,6 +107,7 @@ impl BatchStats {
             .count("FieldErrors", n(self.field_errors))
             .count("RecordErrors", n(self.record_errors))
             .count("PoisonedMessages", n(self.poisoned_messages))
+            .count("TooLarge", n(self.too_large))
             .count("FailedGroups", n(self.failed_groups))
             .count("RefusedGroups", n(self.refused_groups))
             .count("DeferredGroups", n(self.deferred_groups))

@@ -98,6 +98,10 @@ pub struct TypeCounters {
     pub skipped: BTreeMap<String, u64>,
     /// Fields that failed to convert (the records were still written).
     pub field_errors: u64,
+    /// Records stored with fields emptied because they were over
+    /// DynamoDB's item limit (each field a `too_large` sync issue).
+    #[serde(default)]
+    pub too_large: u64,
     /// Records that could not be written at all (bad field names).
     pub errors: u64,
     /// HubSpot list pages read (live listing).
@@ -147,7 +151,7 @@ impl TypeCounters {
             listed, stored_seen, created, updated, version_only, remapped,
             owner_refreshes, unchanged, unarchived, restored_same_version,
             deferred_restores, archived_deleted, archived_merged,
-            archived_out_of_scope, stale, tombstoned, field_errors, errors, pages,
+            archived_out_of_scope, stale, tombstoned, field_errors, too_large, errors, pages,
             bin_pages, confirm_reads, hubspot_calls, http_requests, rate_limited,
             order_violations, record_writes, state_writes
         );

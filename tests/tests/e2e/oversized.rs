@@ -1,9 +1,10 @@
 //! A record over DynamoDB's item limit, end to end (simulator → worker and
 //! nightly reconciliation → moto): seven mapped notes of 70,000 characters
-//! on one deal among 100 normal ones. Every record is stored — the big one
-//! without the notes that do not fit, each reported `too_large` in the run
-//! report, in sync health and in the worker's counters — the DLQ stays
-//! empty and the nightly run finishes.
+//! on a deal among 100 normal ones (and on a second one whose webhooks are
+//! lost). Every record is stored — the big ones without the notes that do
+//! not fit, reported `too_large` by the worker's counters, the nightly run
+//! report and sync health — the DLQ stays empty and the nightly run
+//! finishes.
 
 use std::time::Duration;
 
@@ -80,9 +81,18 @@ async fn a_deal_over_the_item_limit_is_stored_without_its_biggest_notes() -> any
         (1..7).contains(&emptied),
         "only what does not fit: {emptied} emptied"
     );
-    assert!(env.runner.stats().worker.field_errors >= 1);
+    assert!(env.runner.stats().worker.too_large >= 1);
 
-    // The nightly run: all 101 deals stored, the big one reported, done.
+    // A second one whose webhooks are lost: the nightly run finds it.
+    sim.update_faults(portal, |f| f.webhook_drop_rate = 1.0)?;
+    let missed = sim.create_object(
+        portal,
+        SimType::Deals,
+        props(p.iter().map(|(k, v)| (k.as_str(), v.clone()))),
+    )?;
+    sim.wait_webhooks_idle(Duration::from_secs(30)).await;
+
+    // The nightly run: all 102 deals stored, the big one reported, done.
     let rec = local_reconciler(&env, None, EngineConfig::default())?;
     let mut job = hubsync_local::reconcile::JobMessage::new(
         SyncJobKind::Nightly,
@@ -95,7 +105,11 @@ async fn a_deal_over_the_item_limit_is_stored_without_its_biggest_notes() -> any
     ));
     let (report, _) = run_job(&rec, job, SliceLimit::unlimited()).await?;
     assert_eq!(report.status, RunStatus::Completed);
-    assert_eq!(report.done, 101);
+    assert_eq!(report.done, 102);
+    assert_eq!(
+        report.types[0].counters.too_large, 1,
+        "the run report says so"
+    );
     let mut stored_deals = 0;
     let mut scan = env
         .runner
@@ -104,7 +118,7 @@ async fn a_deal_over_the_item_limit_is_stored_without_its_biggest_notes() -> any
     while let Some(page) = scan.next_page().await? {
         stored_deals += page.iter().filter(|r| !r.meta.archived).count();
     }
-    assert_eq!(stored_deals, 101);
+    assert_eq!(stored_deals, 102);
 
     let health = hubsync_admin::health::report(
         env.runner.store(),
@@ -118,8 +132,16 @@ async fn a_deal_over_the_item_limit_is_stored_without_its_biggest_notes() -> any
         .iter()
         .find(|c| c.category == TOO_LARGE)
         .expect("a too_large category");
-    assert_eq!(too_large.affected_records, 1);
-    assert_eq!(too_large.examples[0].object_id, id.to_string());
+    assert_eq!(too_large.affected_records, 2);
+    let ids: Vec<&str> = too_large
+        .examples
+        .iter()
+        .map(|e| e.object_id.as_str())
+        .collect();
+    assert!(
+        ids.contains(&id.to_string().as_str()) && ids.contains(&missed.to_string().as_str()),
+        "{ids:?}"
+    );
     let dlq = aws_sdk_sqs::Client::new(&env.aws)
         .get_queue_attributes()
         .queue_url(&env.resources.dlq_url)

@@ -389,7 +389,7 @@ pub(super) async fn apply<S: RecordStore>(
             let written = hubsync_sync::upsert(store, &write).await?;
             if written.shrunk {
                 // Stored with oversized fields emptied: each is a sync issue.
-                c.field_errors += 1;
+                c.too_large += 1;
             }
             match (written.outcome, kind) {
                 (UpsertOutcome::Created | UpsertOutcome::Updated, WriteKind::Create) => {
