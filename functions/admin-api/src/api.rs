@@ -228,6 +228,17 @@ struct PreviewRequest {
     sample: Option<u32>,
 }
 
+/// `POST …/mapping/suggest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuggestRequest {
+    object_type: ObjectType,
+    fields: Vec<hubsync_mapping::suggest::AppField>,
+}
+
+/// Most fields one suggestion request may carry.
+const MAX_SUGGEST_FIELDS: usize = 200;
+
 /// `POST …/syncs`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -382,6 +393,30 @@ where
             }
             Op::SaveMapping => self.save_mapping(tenant, p, body, now).await,
             Op::PreviewMapping => self.preview(tenant, p, body).await,
+            Op::SuggestMapping => {
+                let portal = self.active(tenant, p).await?;
+                let request: SuggestRequest = body_json(body)?;
+                if request.fields.is_empty() || request.fields.len() > MAX_SUGGEST_FIELDS {
+                    return Err(invalid(format!(
+                        "fields must list 1 to {MAX_SUGGEST_FIELDS} fields"
+                    )));
+                }
+                if let Some(f) = request.fields.iter().find(|f| f.name.trim().is_empty()) {
+                    return Err(invalid(format!(
+                        "a field has no name (label {:?})",
+                        f.label
+                    )));
+                }
+                let properties = self
+                    .hubspot
+                    .get_properties(&self.tokens, portal, request.object_type)
+                    .await?;
+                let suggestions = hubsync_mapping::suggest::suggest(&request.fields, &properties);
+                Ok(ApiResponse::json(
+                    200,
+                    &json!({ "object_type": request.object_type, "suggestions": suggestions }),
+                ))
+            }
             Op::ListProperties => {
                 let portal = self.active(tenant, p).await?;
                 let t = p

@@ -266,6 +266,8 @@ fn schemas() -> Value {
             "runs": {"type": "array", "items": {"$ref": "#/components/schemas/SyncReport"}},
         }), &["runs"]),
         "Health": health_schema(&id, &object_type),
+        "SuggestRequest": suggest_request_schema(&object_type),
+        "Suggestions": suggestions_schema(&object_type),
         "PurgeReport": object(json!({
             "examined": {"type": "integer"},
             "deleted": {"type": "integer"},
@@ -306,6 +308,65 @@ fn health_schema(id: &Value, object_type: &Value) -> Value {
             }), &["category", "affected_records", "incidents", "by_field", "examples"])},
         }),
         &["portal_id", "records_with_issues", "categories"],
+    )
+}
+
+const FIELD_TYPES: [&str; 10] = [
+    "string",
+    "email",
+    "integer",
+    "decimal",
+    "money",
+    "date",
+    "datetime",
+    "boolean",
+    "enumeration",
+    "owner",
+];
+
+fn suggest_request_schema(object_type: &Value) -> Value {
+    object(
+        json!({
+            "object_type": object_type.clone(),
+            "fields": {"type": "array", "minItems": 1, "maxItems": 200, "items": object(json!({
+                "name": {"type": "string"},
+                "label": {"type": "string"},
+                "type": {"type": "string", "enum": FIELD_TYPES},
+            }), &["name", "type"])},
+        }),
+        &["object_type", "fields"],
+    )
+}
+
+fn suggestions_schema(object_type: &Value) -> Value {
+    let candidate = object(
+        json!({
+            "property": {"type": "string"},
+            "label": {"type": "string"},
+            "score": {"type": "number", "description": "max(name_similarity, 0.85 × label_similarity)"},
+            "name_similarity": {"type": "number"},
+            "label_similarity": {"type": "number"},
+            "type_compatible": {"type": "boolean"},
+        }),
+        &[
+            "property",
+            "score",
+            "name_similarity",
+            "label_similarity",
+            "type_compatible",
+        ],
+    );
+    object(
+        json!({
+            "object_type": object_type.clone(),
+            "suggestions": {"type": "array", "items": object(json!({
+                "field": {"type": "string"},
+                "verdict": {"type": "string", "enum": ["auto_mapped", "suggested", "unmapped"]},
+                "candidates": {"type": "array", "items": candidate},
+                "transform": {"description": "The rule's transform for this field type"},
+            }), &["field", "verdict", "candidates", "transform"])},
+        }),
+        &["object_type", "suggestions"],
     )
 }
 

@@ -22,6 +22,7 @@ pub enum Op {
     DeleteRecord,
     PurgeRecords,
     GetHealth,
+    SuggestMapping,
 }
 
 /// A query parameter a route accepts.
@@ -147,6 +148,17 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         success: (200, Some("Preview")),
         errors: &[404, 409, 422],
+    },
+    Route {
+        op: Op::SuggestMapping,
+        operation_id: "suggestMapping",
+        method: "POST",
+        path: "/v1/tenants/{tenant}/connections/{portal}/mapping/suggest",
+        summary: "Suggest mappings: the application's fields against HubSpot's properties — auto-mapped, suggested (scored candidates) or unmapped",
+        request: Some("SuggestRequest"),
+        query: &[],
+        success: (200, Some("Suggestions")),
+        errors: &[404, 409],
     },
     Route {
         op: Op::ListProperties,

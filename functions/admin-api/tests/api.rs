@@ -295,6 +295,7 @@ async fn another_tenants_portal_is_not_found_on_every_route() {
         ("DELETE", "/records/deals/1", ""),
         ("DELETE", "/records/deals", ""),
         ("GET", "/health", ""),
+        ("POST", "/mapping/suggest", "{}"),
     ] {
         let r = s.call(method, &format!("{other}{rest}"), body).await;
         refused(&r, 404, "not_found", "tenant globex has no connection");
@@ -618,5 +619,190 @@ async fn disconnect_revokes_deletes_tokens_and_keeps_the_connection_record() {
         s.revoked.0.load(Ordering::SeqCst),
         1,
         "no token left to revoke"
+    );
+}
+
+#[tokio::test]
+async fn mapping_suggestions_for_twenty_application_fields() {
+    let s = setup().await;
+    // (name, label, type, expected verdict, expected first candidate)
+    let table: [(&str, &str, &str, &str, Option<&str>); 20] = [
+        // Exact names: auto-mapped.
+        ("email", "Email", "email", "auto_mapped", Some("email")),
+        (
+            "firstname",
+            "First name",
+            "string",
+            "auto_mapped",
+            Some("firstname"),
+        ),
+        (
+            "lastname",
+            "Last name",
+            "string",
+            "auto_mapped",
+            Some("lastname"),
+        ),
+        (
+            "jobtitle",
+            "Job title",
+            "string",
+            "auto_mapped",
+            Some("jobtitle"),
+        ),
+        ("phone", "Phone", "string", "auto_mapped", Some("phone")),
+        (
+            "lifecyclestage",
+            "Stage",
+            "enumeration",
+            "auto_mapped",
+            Some("lifecyclestage"),
+        ),
+        (
+            "createdate",
+            "Created",
+            "datetime",
+            "auto_mapped",
+            Some("createdate"),
+        ),
+        (
+            "lead_status",
+            "Lead status",
+            "enumeration",
+            "auto_mapped",
+            Some("hs_lead_status"),
+        ),
+        // Labels: suggested, the right property first.
+        (
+            "given_name",
+            "First Name",
+            "string",
+            "suggested",
+            Some("firstname"),
+        ),
+        (
+            "surname",
+            "Last Name",
+            "string",
+            "suggested",
+            Some("lastname"),
+        ),
+        (
+            "organisation",
+            "Company Name",
+            "string",
+            "suggested",
+            Some("company"),
+        ),
+        (
+            "title",
+            "Job Title",
+            "string",
+            "suggested",
+            Some("jobtitle"),
+        ),
+        (
+            "last_seen",
+            "Last Activity Date",
+            "datetime",
+            "suggested",
+            Some("notes_last_updated"),
+        ),
+        (
+            "mobile",
+            "Phone Number",
+            "string",
+            "suggested",
+            Some("phone"),
+        ),
+        (
+            "stage",
+            "Lifecycle Stage",
+            "enumeration",
+            "suggested",
+            Some("lifecyclestage"),
+        ),
+        (
+            "account_manager",
+            "Owner",
+            "owner",
+            "suggested",
+            Some("hubspot_owner_id"),
+        ),
+        // Nonsense: unmapped.
+        (
+            "favourite_colour",
+            "Favourite colour",
+            "string",
+            "unmapped",
+            None,
+        ),
+        ("shoe_size", "Shoe size", "integer", "unmapped", None),
+        (
+            "zzz_internal_flag",
+            "Internal flag",
+            "boolean",
+            "unmapped",
+            None,
+        ),
+        ("nps_score", "NPS score", "decimal", "unmapped", None),
+    ];
+    let fields: Vec<Value> = table
+        .iter()
+        .map(|(n, l, t, _, _)| json!({"name": n, "label": l, "type": t}))
+        .collect();
+    let r = s
+        .call(
+            "POST",
+            &s.conn("/mapping/suggest"),
+            &json!({"object_type": "contacts", "fields": fields}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let got = body(&r)["suggestions"].as_array().unwrap().clone();
+    for ((name, _, _, verdict, first), s) in table.iter().zip(&got) {
+        assert_eq!(s["field"], *name);
+        assert_eq!(s["verdict"], *verdict, "{name}: {s}");
+        assert_eq!(
+            s["candidates"][0]["property"].as_str(),
+            *first,
+            "{name}: {s}"
+        );
+        if *verdict != "unmapped" {
+            let c = &s["candidates"][0];
+            assert_eq!(c["type_compatible"], true);
+            assert!(c["score"].as_f64().unwrap() >= 0.5, "{name}: {c}");
+        }
+    }
+    // Deterministic: the same answer twice.
+    let again = s
+        .call(
+            "POST",
+            &s.conn("/mapping/suggest"),
+            &json!({"object_type": "contacts", "fields": fields}).to_string(),
+        )
+        .await;
+    assert_eq!(body(&again)["suggestions"], Value::Array(got));
+    refused(
+        &s.call(
+            "POST",
+            &s.conn("/mapping/suggest"),
+            r#"{"object_type":"contacts","fields":[]}"#,
+        )
+        .await,
+        400,
+        "invalid_request",
+        "fields must list 1 to 200 fields",
+    );
+    refused(
+        &s.call(
+            "POST",
+            &s.conn("/mapping/suggest"),
+            r#"{"object_type":"contacts","fields":[{"name":"x","type":"colour"}]}"#,
+        )
+        .await,
+        400,
+        "invalid_request",
+        "unknown variant `colour`",
     );
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct PropertyDefinition {
     pub name: String,
+    /// The name HubSpot's UI shows.
+    #[serde(default)]
+    pub label: String,
     #[serde(rename = "type")]
     pub prop_type: String,
     #[serde(default)]

@@ -13,11 +13,14 @@
 //! * [`config`]: a portal's mapping config (rules, scope, associations),
 //!   its defaults and its validation against HubSpot's property
 //!   definitions; [`map_with`] maps with it.
+//! * [`suggest`]: "Suggest mappings" — the application's fields against
+//!   HubSpot's properties, scored and explained.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod map;
 pub mod record;
+pub mod suggest;
 pub mod transform;
 pub mod values;
 

@@ -5,6 +5,7 @@ use super::*;
 fn def(name: &str, prop_type: &str, field_type: &str, options: &[&str]) -> PropertyDefinition {
     PropertyDefinition {
         name: name.into(),
+        label: name.into(),
         prop_type: prop_type.into(),
         field_type: field_type.into(),
         options: options
