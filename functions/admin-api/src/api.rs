@@ -4,12 +4,11 @@
 //! cipher and revoker, so the Lambda, the local runner and tests run the
 //! same code.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use hubsync_admin::connection::{disconnect, GrantRevoker};
-use hubsync_admin::mapping::{preview, save_config, show_config, validate_config, MappingConfig};
+use hubsync_admin::mapping::{preview, save_config, show_config, validate_config};
 use hubsync_admin::records::{purge_archived, purge_one, PurgeFilter};
 use hubsync_admin::{link, sync, tenant, AdminError};
 use hubsync_auth::TokenCipher;
@@ -20,14 +19,16 @@ use hubsync_store::{
     SyncStateStore,
 };
 use secrecy::SecretString;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::json;
 use tracing::Instrument;
 
 use crate::caller::{CallerPolicy, Refusal};
+use crate::input::{
+    body_json, invalid, mapping_body, object_type, parse_params, positive_id, InstallLinkRequest,
+    Params, PreviewRequest, StartSyncRequest, SuggestRequest, MAX_SUGGEST_FIELDS,
+};
 use crate::problem::{from_admin_error, ApiResponse};
-use crate::routes::{route, Matched, Op, Route};
+use crate::routes::{route, Matched, Op};
 
 /// How the API behaves.
 #[derive(Clone)]
@@ -103,150 +104,7 @@ pub struct AdminApi<S, T, Q, C, R> {
     pub revoker: R,
 }
 
-/// Validated path and query parameters.
-struct Params {
-    tenant: String,
-    portal: Option<PortalId>,
-    object_type: Option<ObjectType>,
-    record_id: Option<ObjectId>,
-    run_id: Option<String>,
-    query: BTreeMap<String, String>,
-}
-
 type Answer = Result<ApiResponse, AdminError>;
-
-fn invalid(m: impl Into<String>) -> AdminError {
-    AdminError::Invalid(m.into())
-}
-
-fn positive_id(name: &str, raw: &str) -> Result<u64, AdminError> {
-    match raw.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(invalid(format!(
-            "{name} must be a positive integer, not {raw:?}"
-        ))),
-    }
-}
-
-fn object_type(raw: &str) -> Result<ObjectType, AdminError> {
-    ObjectType::ALL
-        .into_iter()
-        .find(|t| t.as_api_path() == raw)
-        .ok_or_else(|| {
-            invalid(format!(
-                "objectType must be companies, contacts or deals, not {raw:?}"
-            ))
-        })
-}
-
-fn parse_params(
-    route: &Route,
-    raw: BTreeMap<&'static str, String>,
-    query: Option<&str>,
-) -> Result<Params, AdminError> {
-    let tenant = raw.get("tenant").cloned().unwrap_or_default();
-    if !link::valid_tenant(&tenant) {
-        return Err(invalid(
-            "tenant must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
-        ));
-    }
-    let mut params = Params {
-        tenant,
-        portal: raw
-            .get("portal")
-            .map(|p| positive_id("portal", p))
-            .transpose()?
-            .map(PortalId),
-        object_type: raw.get("objectType").map(|t| object_type(t)).transpose()?,
-        record_id: raw
-            .get("recordId")
-            .map(|r| positive_id("recordId", r))
-            .transpose()?
-            .map(ObjectId),
-        run_id: None,
-        query: BTreeMap::new(),
-    };
-    if let Some(run) = raw.get("runId") {
-        let ok = run.len() <= 64
-            && run
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            return Err(invalid(format!("{run:?} is not a run id")));
-        }
-        params.run_id = Some(run.clone());
-    }
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        let Some(spec) = route.query.iter().find(|q| q.name == k) else {
-            let known: Vec<&str> = route.query.iter().map(|q| q.name).collect();
-            return Err(invalid(if known.is_empty() {
-                format!("this route takes no query parameter (got {k:?})")
-            } else {
-                format!(
-                    "unknown query parameter {k:?} (this route takes {})",
-                    known.join(", ")
-                )
-            }));
-        };
-        if !spec.values.is_empty() && !spec.values.contains(&v.as_ref()) {
-            return Err(invalid(format!(
-                "{k} must be one of {}, not {v:?}",
-                spec.values.join(", ")
-            )));
-        }
-        if params
-            .query
-            .insert(k.clone().into_owned(), v.into_owned())
-            .is_some()
-        {
-            return Err(invalid(format!("query parameter {k:?} is given twice")));
-        }
-    }
-    Ok(params)
-}
-
-fn body_json<B: DeserializeOwned>(body: &[u8]) -> Result<B, AdminError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(invalid("the request needs a JSON body"));
-    }
-    serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not valid: {e}")))
-}
-
-/// `POST …/install-links`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InstallLinkRequest {
-    expires_in_secs: Option<u64>,
-}
-
-/// `POST …/mapping/preview`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PreviewRequest {
-    config: Option<MappingConfig>,
-    object_types: Option<Vec<ObjectType>>,
-    sample: Option<u32>,
-}
-
-/// `POST …/mapping/suggest`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SuggestRequest {
-    object_type: ObjectType,
-    fields: Vec<hubsync_mapping::suggest::AppField>,
-}
-
-/// Most fields one suggestion request may carry.
-const MAX_SUGGEST_FIELDS: usize = 200;
-
-/// `POST …/syncs`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartSyncRequest {
-    kind: SyncJobKind,
-    #[serde(default)]
-    object_types: Vec<ObjectType>,
-}
 
 fn epoch(at: DateTime<Utc>) -> i64 {
     at.timestamp()
@@ -623,15 +481,4 @@ where
         let preview = preview(&self.hubspot, &self.tokens, portal, &config, &types, sample).await?;
         Ok(ApiResponse::json(200, &preview))
     }
-}
-
-fn mapping_body(body: &[u8]) -> Result<MappingConfig, AdminError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(invalid(
-            "the request needs a mapping config as its JSON body",
-        ));
-    }
-    let text = std::str::from_utf8(body).map_err(|_| invalid("the body is not UTF-8"))?;
-    MappingConfig::from_json(text)
-        .map_err(|e| invalid(format!("the body is not a mapping config: {e}")))
 }

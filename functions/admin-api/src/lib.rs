@@ -4,7 +4,8 @@
 //!
 //! - [`routes`]: the route table (matching, and the source of the OpenAPI
 //!   document);
-//! - [`api`]: the handler — caller check, input validation, dispatch;
+//! - [`api`]: the handler — caller check and dispatch; `input`: the
+//!   validation of parameters and bodies;
 //! - [`problem`]: answers and the error → status mapping;
 //! - [`caller`]: which IAM principals may call;
 //! - [`openapi`]: the OpenAPI 3.1 document (`docs/admin-api.openapi.json`);
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod caller;
+mod input;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

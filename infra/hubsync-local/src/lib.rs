@@ -164,6 +164,22 @@ where
 }
 
 impl Environment {
+    /// Messages in the events queue's DLQ (visible ones, as SQS counts).
+    pub async fn dlq_depth(&self) -> Result<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = aws_sdk_sqs::Client::new(&self.aws)
+            .get_queue_attributes()
+            .queue_url(&self.resources.dlq_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .context("read the DLQ's depth")?;
+        out.attributes()
+            .and_then(|a| a.get(&A::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse().ok())
+            .context("the DLQ has no message count")
+    }
+
     /// Wait until the simulator has delivered every webhook and the
     /// worker's queue is empty (nothing visible or in flight) twice in a
     /// row; fail after `timeout`.

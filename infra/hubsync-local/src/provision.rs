@@ -57,25 +57,7 @@ pub async fn provision(
         .context("create the tables")?;
 
     let sqs = aws_sdk_sqs::Client::new(aws);
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-events-dlq"))
-        .send()
-        .await
-        .context("create the DLQ")?
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .context("read the DLQ's ARN")?
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("the DLQ has no ARN")?;
+    let (dlq_url, dlq_arn) = plain_queue(&sqs, &format!("{prefix}-events-dlq")).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": queues.max_receive_count.to_string(),
@@ -152,6 +134,30 @@ pub async fn provision(
     })
 }
 
+/// A queue without a redrive policy: its URL and ARN.
+async fn plain_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<(String, String)> {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .with_context(|| format!("create queue {name}"))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .with_context(|| format!("read the ARN of {name}"))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .with_context(|| format!("{name} has no ARN"))?;
+    Ok((url, arn))
+}
+
 /// The change events' bus, and the application's inbox: a queue every
 /// `hubsync` event on the bus is delivered to (what the application would
 /// subscribe).
@@ -168,24 +174,7 @@ async fn event_bus(
         .send()
         .await
         .context("create the event bus")?;
-    let inbox_url = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-app-inbox"))
-        .send()
-        .await
-        .context("create the application's inbox")?
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let inbox_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&inbox_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("the inbox has no ARN")?;
+    let (inbox_url, inbox_arn) = plain_queue(sqs, &format!("{prefix}-app-inbox")).await?;
     events
         .put_rule()
         .name(format!("{prefix}-to-app"))

@@ -84,6 +84,34 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Up to `limit` items of a partition after `after`, in id order, that
+    /// pass `keep` (a Query, optionally of a sparse index).
+    fn partition_page(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: usize,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Vec<Item> {
+        let state = self.lock();
+        let Some(partition) = state.records.get(&partition_key(portal, object_type)) else {
+            return Vec::new();
+        };
+        let start = match after {
+            Some(id) => Bound::Excluded(sort_key(id)),
+            None => Bound::Unbounded,
+        };
+        partition
+            .range((start, Bound::Unbounded))
+            .filter(|(_, item)| keep(item))
+            .take(limit)
+            .map(|(_, item)| item.clone())
+            .collect()
+    }
+}
+
 impl ConnectionStore for MemoryStore {
     async fn record_webhook_seen(
         &self,
@@ -329,23 +357,7 @@ impl RecordStore for MemoryStore {
     ) -> Result<RecordPage, StoreError> {
         self.stats.count_read();
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        let items: Vec<Item> = {
-            let state = self.lock();
-            match state.records.get(&partition_key(portal, object_type)) {
-                None => Vec::new(),
-                Some(partition) => {
-                    let start = match after {
-                        Some(id) => Bound::Excluded(sort_key(id)),
-                        None => Bound::Unbounded,
-                    };
-                    partition
-                        .range((start, Bound::Unbounded))
-                        .take(limit)
-                        .map(|(_, item)| item.clone())
-                        .collect()
-                }
-            }
-        };
+        let items = self.partition_page(portal, object_type, after, limit, |_| true);
         let records = items
             .into_iter()
             .map(StoredRecord::from_item)
@@ -371,24 +383,9 @@ impl RecordStore for MemoryStore {
     ) -> Result<IssuePage, StoreError> {
         self.stats.count_read();
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        let items: Vec<Item> = {
-            let state = self.lock();
-            match state.records.get(&partition_key(portal, object_type)) {
-                None => Vec::new(),
-                Some(partition) => {
-                    let start = match after {
-                        Some(id) => Bound::Excluded(sort_key(id)),
-                        None => Bound::Unbounded,
-                    };
-                    partition
-                        .range((start, Bound::Unbounded))
-                        .filter(|(_, item)| item.contains_key(crate::model::attr::ISSUE_KEY))
-                        .take(limit)
-                        .map(|(_, item)| item.clone())
-                        .collect()
-                }
-            }
-        };
+        let items = self.partition_page(portal, object_type, after, limit, |item| {
+            item.contains_key(crate::model::attr::ISSUE_KEY)
+        });
         let mut records = Vec::new();
         for item in &items {
             records.extend(issue_record(item)?);

@@ -74,21 +74,7 @@ async fn every_revoked_grant_shape_marks_needs_reauth_and_acknowledges() -> anyh
             "{shape:?}: messages acknowledged, not retried"
         );
     }
-    let dlq = aws_sdk_sqs::Client::new(&env.aws)
-        .get_queue_attributes()
-        .queue_url(&env.resources.dlq_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await?;
-    assert_eq!(
-        dlq.attributes()
-            .and_then(
-                |a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            )
-            .map(String::as_str),
-        Some("0"),
-        "nothing dead-lettered"
-    );
+    assert_eq!(env.dlq_depth().await?, 0, "nothing dead-lettered");
     env.stop().await;
     Ok(())
 }
