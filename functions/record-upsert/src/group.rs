@@ -210,12 +210,26 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                     Ok(UpsertOutcome::Unchanged) => stats.unchanged += 1,
                     Ok(UpsertOutcome::Stale) => stats.stale += 1,
                     Ok(UpsertOutcome::Tombstoned) => stats.tombstoned += 1,
-                    // A record the store refuses for good (over the item
-                    // limit): counted and logged, never retried, and the
+                    // A record the store refuses for good: counted, recorded
+                    // in sync health (storage), never retried, and the
                     // group's other records go on.
                     Err(e) if !e.is_retryable() => {
                         stats.record_errors += 1;
                         tracing::error!(key = %write.key, error = %e, "record refused by the store: counted, not retried");
+                        let k = write.key;
+                        if let Err(e) = self
+                            .store()
+                            .record_incident(
+                                k.portal_id,
+                                k.object_type,
+                                "storage",
+                                &e.to_string(),
+                                &[k.object_id],
+                            )
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not record the sync incident");
+                        }
                     }
                     Err(e) => return Err(e.into()),
                 }

@@ -97,3 +97,13 @@ fn every_transform_has_its_stored_form_documented() {
         );
     }
 }
+
+#[test]
+fn a_mapping_config_cannot_target_an_attribute_the_store_owns() {
+    for name in attr::RESERVED.iter().chain([&RECORD_TYPE_FIELD]) {
+        assert!(
+            hubsync_mapping::config::RESERVED_TARGETS.contains(name),
+            "`{name}` is the store's but a mapping rule could target it"
+        );
+    }
+}

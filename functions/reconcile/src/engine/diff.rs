@@ -34,6 +34,15 @@ pub(super) enum Action {
     },
 }
 
+impl Action {
+    fn key(&self) -> RecordKey {
+        match self {
+            Action::Upsert(write, _) => write.key,
+            Action::Archive { key, .. } => *key,
+        }
+    }
+}
+
 impl<'a, C, S> Run<'a, C, S>
 where
     C: CrmSource,
@@ -356,20 +365,32 @@ where
         let actions = std::mem::take(&mut self.actions);
         self.ck.counters.record_writes += actions.len() as u64;
         let store = &self.engine.store;
-        let results: Vec<Result<TypeCounters, StoreError>> = stream::iter(actions)
-            .map(|a| apply(store, a))
+        let results: Vec<(RecordKey, Result<TypeCounters, StoreError>)> = stream::iter(actions)
+            .map(|a| async move { (a.key(), apply(store, a).await) })
             .buffer_unordered(self.cfg().write_concurrency.max(1))
             .collect()
             .await;
-        for r in results {
+        for (key, r) in results {
             match r {
                 Ok(c) => self.ck.counters.absorb(&c),
-                // A record the store refuses for good (over the item
-                // limit): counted, and the run goes on past it.
+                // A record the store refuses for good: counted, recorded in
+                // sync health (storage), and the run goes on past it.
                 Err(e) if !e.is_retryable() => {
                     self.ck.counters.errors += 1;
                     tracing::error!(portal = %self.portal, object_type = %self.object_type, error = %e,
                         "record refused by the store: counted, the run goes on");
+                    if let Err(e) = store
+                        .record_incident(
+                            self.portal,
+                            self.object_type,
+                            "storage",
+                            &e.to_string(),
+                            &[key.object_id],
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not record the sync incident");
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -48,6 +48,8 @@ pub const RESERVED_TARGETS: &[&str] = &[
     "purged_at",
     "synced_at",
     "mapping_fp",
+    "sync_issues",
+    "issue_key",
     "expires_at_epoch",
 ];
 
