@@ -410,16 +410,27 @@ where
             )));
         }
         let expires = epoch(now) + i64::try_from(secs).unwrap_or(i64::MAX);
-        let url = link::install_url(
+        let purpose = if request.defer_initial_sync {
+            link::Purpose::InstallDeferred
+        } else {
+            link::Purpose::Install
+        };
+        let url = link::install_url_for(
             &self.config.public_base_url,
             &self.config.link_secret,
+            purpose,
             tenant,
             expires,
         );
         let expires_at = Utc.timestamp_opt(expires, 0).single().unwrap_or(now);
         Ok(ApiResponse::json(
             201,
-            &json!({ "tenant_id": tenant, "url": url, "expires_at": expires_at }),
+            &json!({
+                "tenant_id": tenant,
+                "url": url,
+                "expires_at": expires_at,
+                "defer_initial_sync": request.defer_initial_sync,
+            }),
         ))
     }
 

@@ -125,6 +125,9 @@ pub(crate) fn body_json<B: DeserializeOwned>(body: &[u8]) -> Result<B, AdminErro
 #[serde(deny_unknown_fields)]
 pub(crate) struct InstallLinkRequest {
     pub(crate) expires_in_secs: Option<u64>,
+    /// Connect without starting the initial sync (`awaiting_setup`).
+    #[serde(default)]
+    pub(crate) defer_initial_sync: bool,
 }
 
 /// `POST …/mapping/preview`.

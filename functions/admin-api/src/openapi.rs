@@ -137,12 +137,14 @@ fn schemas() -> Value {
         }), &["error"]),
         "InstallLinkRequest": object(json!({
             "expires_in_secs": {"type": "integer", "minimum": 60, "description": "Lifetime (default 900, at most the deployment's link maximum)"},
+            "defer_initial_sync": {"type": "boolean", "description": "Connect without starting the initial sync: the connection reads `awaiting_setup` until a sync is started (after saving the mapping and scope)"},
         }), &[]),
         "InstallLink": object(json!({
             "tenant_id": {"type": "string"},
             "url": {"type": "string", "format": "uri", "description": "Send the admin's browser here; usable once"},
             "expires_at": ts,
-        }), &["tenant_id", "url", "expires_at"]),
+            "defer_initial_sync": {"type": "boolean"},
+        }), &["tenant_id", "url", "expires_at", "defer_initial_sync"]),
         "TypeProgress": object(json!({
             "object_type": object_type,
             "status": run_status,
@@ -165,7 +167,7 @@ fn schemas() -> Value {
         "Connection": object(json!({
             "tenant_id": {"type": "string"},
             "portal_id": id,
-            "state": {"type": "string", "enum": ["active", "needs_reauth", "disconnected"]},
+            "state": {"type": "string", "enum": ["active", "awaiting_setup", "needs_reauth", "disconnected"]},
             "state_reason": {"type": ["string", "null"]},
             "scopes": {"type": "array", "items": {"type": "string"}},
             "connected_at": ts,

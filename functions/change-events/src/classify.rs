@@ -231,11 +231,13 @@ fn sync_event(change: &StreamChange) -> Option<OutEvent> {
 fn connection_event(change: &StreamChange) -> Option<OutEvent> {
     let new = change.new.as_ref()?;
     let status = new.s("status")?;
-    if change.old.as_ref().and_then(|o| o.s("status")) == Some(status) {
+    let old = change.old.as_ref().and_then(|o| o.s("status"));
+    // The end of a deferred setup is no new connection (sync events follow).
+    if old == Some(status) || (old == Some("awaiting_setup") && status == "active") {
         return None;
     }
     let detail_type = match status {
-        "active" => "connection.connected",
+        "active" | "awaiting_setup" => "connection.connected",
         "needs_reauth" => "connection.needs_reauth",
         "disconnected" => "connection.disconnected",
         _ => return None,

@@ -377,6 +377,25 @@ fn connection_events_follow_state_changes_only() {
     )
     .unwrap();
     assert_eq!(t, "connection.disconnected");
+    // A deferred connect is a connection; its setup's end is not another.
+    let (t, d) = control(
+        ChangeKind::Insert,
+        None,
+        Some(connection("awaiting_setup", "a")),
+    )
+    .unwrap();
+    assert_eq!(
+        (t.as_str(), d["state"].as_str()),
+        ("connection.connected", Some("awaiting_setup"))
+    );
+    assert_eq!(
+        control(
+            ChangeKind::Modify,
+            Some(connection("awaiting_setup", "a")),
+            Some(connection("active", "a"))
+        ),
+        None
+    );
     let mut lease = connection("active", "a");
     lease.insert("pk".into(), s("RATE#42"));
     assert_eq!(

@@ -151,9 +151,16 @@ where
 
     /// A verified link → a stored state → the redirect to HubSpot.
     async fn start(&self, query: &Query, now_epoch: i64) -> Result<Reply, ConnectError> {
+        // `defer=1` is part of what the link signs (its own purpose).
+        let deferred_link = query.get("defer") == Some("1");
+        let purpose = if deferred_link {
+            Purpose::InstallDeferred
+        } else {
+            Purpose::Install
+        };
         let tenant = link::verify(
             &self.config.link_secret,
-            Purpose::Install,
+            purpose,
             query.get("tenant"),
             query.get("expires"),
             query.get("signature"),
@@ -185,6 +192,7 @@ where
             tenant_id: tenant.clone(),
             expires_at_epoch: now_epoch.saturating_add(ttl),
             browser_digest: state_digest(&nonce),
+            defer_initial_sync: deferred_link || self.config.defer_initial_sync,
         };
         self.store.put_oauth_state(&state, &pending).await?;
         let scopes = self.config.scopes.join(" ");
@@ -221,10 +229,11 @@ where
         now_epoch: i64,
     ) -> Result<Reply, ConnectError> {
         let state = query.get("state").ok_or(ConnectError::MissingState)?;
-        let tenant = match self.store.consume_oauth_state(state, now_epoch).await? {
+        let (tenant, defer) = match self.store.consume_oauth_state(state, now_epoch).await? {
             StateOutcome::Consumed {
                 tenant_id,
                 browser_digest,
+                defer_initial_sync,
             } => {
                 // Login CSRF: a state minted in another browser (someone
                 // else's install link) is refused before anything is stored.
@@ -237,7 +246,7 @@ where
                 if !same_browser {
                     return Err(ConnectError::OtherBrowser);
                 }
-                tenant_id
+                (tenant_id, defer_initial_sync)
             }
             StateOutcome::Unknown => return Err(ConnectError::UnknownState),
             StateOutcome::AlreadyUsed => return Err(ConnectError::StateUsed),
@@ -255,10 +264,15 @@ where
             .get("code")
             .map(|c| SecretString::from(c.to_owned()))
             .ok_or(ConnectError::MissingCode)?;
-        self.connect(&tenant, &code).await
+        self.connect(&tenant, &code, defer).await
     }
 
-    async fn connect(&self, tenant: &str, code: &SecretString) -> Result<Reply, ConnectError> {
+    async fn connect(
+        &self,
+        tenant: &str,
+        code: &SecretString,
+        defer: bool,
+    ) -> Result<Reply, ConnectError> {
         let grant = self
             .hubspot
             .exchange_code(code)
@@ -293,7 +307,13 @@ where
         let connection = Connection {
             portal_id: portal,
             tenant_id: tenant.to_owned(),
-            status: ConnectionStatus::Active,
+            // Deferred: connected, nothing pulled until the application
+            // has saved its mapping and scope and starts the sync.
+            status: if defer {
+                ConnectionStatus::AwaitingSetup
+            } else {
+                ConnectionStatus::Active
+            },
             scopes,
             access_token_ciphertext: Some(access),
             refresh_token_ciphertext: Some(refresh),
@@ -307,18 +327,29 @@ where
             return Err(ConnectError::OtherTenant(portal));
         }
         let reconnected = existing.is_some();
-        tracing::info!(tenant = %tenant, portal = %portal, reconnected, "HubSpot portal connected");
-        let job = JobMessage::from(SyncJob::initial(portal));
-        self.jobs
-            .enqueue(std::slice::from_ref(&job))
-            .await
-            .map_err(ConnectError::NotQueued)?;
-        tracing::info!(portal = %portal, "initial sync queued");
+        tracing::info!(tenant = %tenant, portal = %portal, reconnected, deferred = defer, "HubSpot portal connected");
+        if defer {
+            tracing::info!(portal = %portal, "initial sync deferred: awaiting the application's setup");
+        } else {
+            let job = JobMessage::from(SyncJob::initial(portal));
+            self.jobs
+                .enqueue(std::slice::from_ref(&job))
+                .await
+                .map_err(ConnectError::NotQueued)?;
+            tracing::info!(portal = %portal, "initial sync queued");
+        }
         Ok(match &self.config.success_url {
             Some(url) => {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 Reply::redirect(format!("{url}{sep}portalId={portal}"))
             }
+            None if defer => Reply::page(
+                200,
+                "HubSpot connected",
+                &format!(
+                    "HubSpot account {portal} is connected. Nothing is synced yet: choose what to sync in the application, then start the first sync. You can close this page."
+                ),
+            ),
             None => Reply::page(
                 200,
                 "HubSpot connected",

@@ -53,6 +53,9 @@ pub struct FlowConfig {
     pub success_url: Option<String>,
     /// The key of the signed install/disconnect links.
     pub link_secret: SecretString,
+    /// Every connect defers its initial sync (`awaiting_setup`), not only
+    /// those whose link says `defer=1`.
+    pub defer_initial_sync: bool,
 }
 
 impl std::fmt::Debug for FlowConfig {
@@ -66,6 +69,7 @@ impl std::fmt::Debug for FlowConfig {
             .field("state_ttl", &self.state_ttl)
             .field("link_max_lifetime", &self.link_max_lifetime)
             .field("success_url", &self.success_url)
+            .field("defer_initial_sync", &self.defer_initial_sync)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +95,7 @@ impl FlowConfig {
             link_max_lifetime: Duration::from_secs(3600),
             success_url: None,
             link_secret,
+            defer_initial_sync: false,
         }
     }
 }
@@ -110,6 +115,7 @@ pub struct Settings {
     pub success_url: Option<String>,
     pub state_ttl: Duration,
     pub link_max_lifetime: Duration,
+    pub defer_initial_sync: bool,
 }
 
 impl FromEnv for Settings {
@@ -145,6 +151,7 @@ impl FromEnv for Settings {
                 env.parsed("HUBSYNC_LINK_MAX_LIFETIME_SECS")?
                     .unwrap_or(3600),
             ),
+            defer_initial_sync: env.parsed("HUBSYNC_DEFER_INITIAL_SYNC")?.unwrap_or(false),
         })
     }
 }
@@ -162,6 +169,7 @@ impl Settings {
             link_max_lifetime: self.link_max_lifetime,
             success_url: self.success_url.clone(),
             link_secret,
+            defer_initial_sync: self.defer_initial_sync,
         }
     }
 }

@@ -14,8 +14,7 @@ use anyhow::{bail, Context, Result};
 use hubsync_hubspot::{ObjectType, PortalId};
 use hubsync_messages::SqsJobQueue;
 use hubsync_store::{
-    ConnectionStatus, ConnectionStore, DynamoStore, RunReport, RunStatus, SyncJobKind,
-    SyncStateStore, TypeRunReport,
+    ConnectionStore, DynamoStore, RunReport, RunStatus, SyncJobKind, SyncStateStore, TypeRunReport,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -39,7 +38,7 @@ pub async fn require_active(store: &DynamoStore, portal: u64) -> Result<()> {
         .await
         .with_context(|| format!("read the connection of portal {portal}"))?
         .with_context(|| format!("portal {portal} has no connection; connect it first"))?;
-    if connection.status != ConnectionStatus::Active {
+    if !connection.status.holds_tokens() {
         bail!(
             "portal {portal} is {}: a re-sync would be skipped; the portal must be reconnected (which runs a full sync)",
             hubsync_admin::tenant::state_name(connection.status)

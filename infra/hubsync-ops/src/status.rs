@@ -43,9 +43,10 @@ pub async fn status(ops: &Ops, out: &mut (dyn Write + Send)) -> Result<()> {
     let count = |s: ConnectionStatus| connections.iter().filter(|c| c.status == s).count();
     writeln!(
         out,
-        "connections: {} ({} active, {} needs_reauth, {} disconnected)",
+        "connections: {} ({} active, {} awaiting_setup, {} needs_reauth, {} disconnected)",
         connections.len(),
         count(ConnectionStatus::Active),
+        count(ConnectionStatus::AwaitingSetup),
         count(ConnectionStatus::NeedsReauth),
         count(ConnectionStatus::Disconnected)
     )?;

@@ -66,7 +66,9 @@ async fn status_resync_report_purge_and_disconnect_work_against_the_local_stack(
     // status: the connected portal, its last reconciliation, the queues.
     let status = ops(&env, &["status"]).await?;
     assert!(
-        status.contains("connections: 1 (1 active, 0 needs_reauth, 0 disconnected)"),
+        status.contains(
+            "connections: 1 (1 active, 0 awaiting_setup, 0 needs_reauth, 0 disconnected)"
+        ),
         "{status}"
     );
     assert!(status.contains(&format!("portal {portal}")), "{status}");

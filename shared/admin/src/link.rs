@@ -9,8 +9,13 @@
 //!
 //! ```text
 //! install\n{tenant}\n{expires}                 (GET /oauth/install)
+//! install-deferred\n{tenant}\n{expires}        (GET /oauth/install?…&defer=1)
 //! disconnect\n{tenant}\n{portal}\n{expires}    (POST /oauth/disconnect)
 //! ```
+//!
+//! A deferred install connects the portal without starting its initial
+//! sync (state `awaiting_setup`): the application saves its mapping and
+//! scope first, then starts the sync.
 //!
 //! The purpose prefix keeps an install link from being replayed as a
 //! disconnect. Tenants are 1–128 characters of `[A-Za-z0-9._-]`, so the
@@ -41,7 +46,11 @@ pub enum LinkError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Install,
-    Disconnect { portal: u64 },
+    /// An install whose initial sync waits for the application's setup.
+    InstallDeferred,
+    Disconnect {
+        portal: u64,
+    },
 }
 
 /// Whether a tenant id has the allowed shape.
@@ -55,6 +64,7 @@ pub fn valid_tenant(tenant: &str) -> bool {
 fn message(purpose: Purpose, tenant: &str, expires: i64) -> String {
     match purpose {
         Purpose::Install => format!("install\n{tenant}\n{expires}"),
+        Purpose::InstallDeferred => format!("install-deferred\n{tenant}\n{expires}"),
         Purpose::Disconnect { portal } => format!("disconnect\n{tenant}\n{portal}\n{expires}"),
     }
 }
@@ -86,6 +96,9 @@ pub fn signed_query(secret: &SecretString, purpose: Purpose, tenant: &str, expir
     let signature = sign(secret, purpose, tenant, expires);
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("tenant", tenant);
+    if purpose == Purpose::InstallDeferred {
+        q.append_pair("defer", "1");
+    }
     if let Purpose::Disconnect { portal } = purpose {
         q.append_pair("portal", &portal.to_string());
     }
@@ -131,10 +144,21 @@ pub fn verify(
 /// A complete signed install URL (`GET`), for the admin API, the
 /// application and tests.
 pub fn install_url(base_url: &str, secret: &SecretString, tenant: &str, expires: i64) -> String {
+    install_url_for(base_url, secret, Purpose::Install, tenant, expires)
+}
+
+/// [`install_url`] for `Install` or `InstallDeferred`.
+pub fn install_url_for(
+    base_url: &str,
+    secret: &SecretString,
+    purpose: Purpose,
+    tenant: &str,
+    expires: i64,
+) -> String {
     format!(
         "{}/oauth/install?{}",
         base_url.trim_end_matches('/'),
-        signed_query(secret, Purpose::Install, tenant, expires)
+        signed_query(secret, purpose, tenant, expires)
     )
 }
 
@@ -202,6 +226,39 @@ mod tests {
                 1
             ),
             Err(LinkError::Missing)
+        );
+    }
+
+    #[test]
+    fn a_deferred_install_is_signed_apart_and_says_so() {
+        let sig = sign(&secret(), Purpose::Install, "acme", 1_000);
+        let deferred = sign(&secret(), Purpose::InstallDeferred, "acme", 1_000);
+        assert_ne!(sig, deferred, "defer=1 cannot be added to a plain link");
+        let q = signed_query(&secret(), Purpose::InstallDeferred, "acme", 1_000);
+        assert!(q.contains("defer=1"), "{q}");
+        assert_eq!(
+            verify(
+                &secret(),
+                Purpose::InstallDeferred,
+                Some("acme"),
+                Some("1000"),
+                Some(&deferred),
+                900,
+                3600
+            ),
+            Ok("acme".into())
+        );
+        assert_eq!(
+            verify(
+                &secret(),
+                Purpose::InstallDeferred,
+                Some("acme"),
+                Some("1000"),
+                Some(&sig),
+                900,
+                3600
+            ),
+            Err(LinkError::BadSignature)
         );
     }
 

@@ -23,8 +23,9 @@ pub struct Queued {
 }
 
 /// Queues a `kind` sync of `types` of `portal` (every type when empty),
-/// refused unless its connection is active (the engine skips inactive
-/// portals, and HubSpot calls need its tokens). The nightly kind is the
+/// refused unless its connection is active or awaiting its setup (which
+/// this completes: the portal becomes active). The engine skips inactive
+/// portals, and HubSpot calls need its tokens. The nightly kind is the
 /// schedule's own.
 pub async fn start<S, Q>(
     store: &S,
@@ -47,11 +48,21 @@ where
         .get_connection(portal)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("portal {portal} has no connection")))?;
-    if connection.status != ConnectionStatus::Active {
-        return Err(AdminError::Conflict(format!(
-            "portal {portal} is {}: a sync would be skipped; the portal must be reconnected (which runs a full sync)",
-            state_name(connection.status)
-        )));
+    match connection.status {
+        ConnectionStatus::Active => {}
+        // The setup is done: the portal starts syncing (webhooks too).
+        ConnectionStatus::AwaitingSetup => {
+            store
+                .set_connection_status(portal, ConnectionStatus::Active, Some("setup_completed"))
+                .await?;
+            tracing::info!(portal = %portal, "setup completed: the portal syncs from now on");
+        }
+        other => {
+            return Err(AdminError::Conflict(format!(
+                "portal {portal} is {}: a sync would be skipped; the portal must be reconnected (which runs a full sync)",
+                state_name(other)
+            )))
+        }
     }
     let mut job = JobMessage::new(kind, portal, types);
     let run_id = new_run_id(kind, now_ms);

@@ -86,7 +86,7 @@ impl From<&RunReport> for SyncSummary {
 pub struct ConnectionView {
     pub tenant_id: String,
     pub portal_id: PortalId,
-    /// `active`, `needs_reauth` or `disconnected`.
+    /// `active`, `awaiting_setup`, `needs_reauth` or `disconnected`.
     pub state: ConnectionStatus,
     /// Why the state is what it is (e.g. `invalid_grant`).
     pub state_reason: Option<String>,
@@ -159,8 +159,9 @@ where
     }
 }
 
-/// `portal`'s connection of `tenant`, refused unless it is active (what
-/// every HubSpot-reading operation needs).
+/// `portal`'s connection of `tenant`, refused unless it holds tokens —
+/// active, or awaiting its setup — (what every HubSpot-reading operation
+/// needs).
 pub async fn active_connection_of<S>(
     store: &S,
     tenant: &str,
@@ -170,7 +171,7 @@ where
     S: ConnectionStore,
 {
     let c = connection_of(store, tenant, portal).await?;
-    if c.status != ConnectionStatus::Active {
+    if !c.status.holds_tokens() {
         return Err(AdminError::Conflict(format!(
             "portal {portal} is {}: it must be reconnected first",
             state_name(c.status)
@@ -181,9 +182,5 @@ where
 
 /// The state's name as the API and the CLI print it.
 pub fn state_name(s: ConnectionStatus) -> &'static str {
-    match s {
-        ConnectionStatus::Active => "active",
-        ConnectionStatus::NeedsReauth => "needs_reauth",
-        ConnectionStatus::Disconnected => "disconnected",
-    }
+    s.name()
 }

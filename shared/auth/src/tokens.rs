@@ -190,7 +190,7 @@ where
             .await
             .map_err(|e| unavailable("connection lookup failed", e))?
             .ok_or(TokenError::NeedsReauth)?;
-        if connection.status != ConnectionStatus::Active {
+        if !connection.status.holds_tokens() {
             return Err(TokenError::NeedsReauth);
         }
         let ciphertext = connection

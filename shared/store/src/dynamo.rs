@@ -296,7 +296,7 @@ impl ConnectionStore for DynamoStore {
         req = req
             .expression_attribute_names("#tenant_key", TENANT_INDEX_KEY)
             .expression_attribute_names("#tenant_id", conn_attr::TENANT);
-        if status != ConnectionStatus::Active {
+        if !status.holds_tokens() {
             let removed: Vec<String> = (0..conn_attr::TOKENS.len())
                 .map(|i| format!("#tk{i}"))
                 .collect();
@@ -413,11 +413,14 @@ impl TokenStore for DynamoStore {
             .update_item()
             .table_name(&self.config.control_table)
             .set_key(Some(connection_key(portal)))
-            .condition_expression("attribute_exists(#pk) AND #st = :active AND #at = :expected")
+            .condition_expression(
+                "attribute_exists(#pk) AND #st IN (:active, :awaiting) AND #at = :expected",
+            )
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#st", conn_attr::STATUS)
             .expression_attribute_names("#at", conn_attr::ACCESS)
             .expression_attribute_values(":active", av(ConnectionStatus::Active)?)
+            .expression_attribute_values(":awaiting", av(ConnectionStatus::AwaitingSetup)?)
             .expression_attribute_values(
                 ":expected",
                 AttributeValue::S(expected_access_ciphertext.to_owned()),

@@ -158,7 +158,7 @@ impl ConnectionStore for MemoryStore {
         for (name, value) in attributes {
             item.insert(name.to_owned(), value);
         }
-        if status != ConnectionStatus::Active {
+        if !status.holds_tokens() {
             for name in conn_attr::TOKENS {
                 item.remove(name);
             }
@@ -192,7 +192,7 @@ impl TokenStore for MemoryStore {
             return classify_refused_swap(portal, None);
         };
         let stored = connection_from_item(item.clone())?;
-        if stored.status != ConnectionStatus::Active
+        if !stored.status.holds_tokens()
             || stored.access_token_ciphertext.as_deref() != Some(expected_access_ciphertext)
         {
             return classify_refused_swap(portal, Some(&stored));

@@ -53,6 +53,8 @@ pub struct PendingAuth {
     /// [`state_digest`] of the nonce set as a cookie in the browser that
     /// started the flow.
     pub browser_digest: String,
+    /// Connect without starting the initial sync (`awaiting_setup`).
+    pub defer_initial_sync: bool,
 }
 
 /// What [`OAuthStateStore::consume_oauth_state`] found.
@@ -65,6 +67,8 @@ pub enum StateOutcome {
         /// The browser binding stored with it (`None`: a state stored
         /// before states were bound, which no browser can match).
         browser_digest: Option<String>,
+        /// Whether the connect defers the initial sync.
+        defer_initial_sync: bool,
     },
     /// The state existed but has lapsed (it is now used up as well).
     Expired,
@@ -141,6 +145,8 @@ struct StateItem {
     expires_at_epoch: i64,
     #[serde(default)]
     browser_digest: Option<String>,
+    #[serde(default)]
+    defer_initial_sync: bool,
     created_at: DateTime<Utc>,
     #[serde(default)]
     consumed_at: Option<DateTime<Utc>>,
@@ -154,6 +160,7 @@ fn state_item(state: &str, pending: &PendingAuth) -> Result<Item, StoreError> {
         tenant_id: pending.tenant_id.clone(),
         expires_at_epoch: pending.expires_at_epoch,
         browser_digest: Some(pending.browser_digest.clone()),
+        defer_initial_sync: pending.defer_initial_sync,
         created_at: Utc::now(),
         consumed_at: None,
     })?;
@@ -174,6 +181,7 @@ fn classify_consumed(stored: StateItem, now_epoch: i64) -> StateOutcome {
         StateOutcome::Consumed {
             tenant_id: stored.tenant_id,
             browser_digest: stored.browser_digest,
+            defer_initial_sync: stored.defer_initial_sync,
         }
     }
 }
@@ -407,6 +415,7 @@ mod tests {
             tenant_id: "t".into(),
             expires_at_epoch: exp,
             browser_digest: None,
+            defer_initial_sync: false,
             created_at: Utc::now(),
             consumed_at: None,
         };
@@ -415,7 +424,8 @@ mod tests {
             classify_consumed(item(101), 100),
             StateOutcome::Consumed {
                 tenant_id: "t".into(),
-                browser_digest: None
+                browser_digest: None,
+                defer_initial_sync: false,
             }
         );
     }

@@ -35,8 +35,8 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Sets the status and its reason, and `updated_at` to now, on an
     /// existing connection ([`StoreError::ConnectionNotFound`] otherwise).
-    /// Any status other than `Active` also **removes the token
-    /// ciphertexts**: a revoked or disconnected portal keeps no tokens
+    /// Any status other than `Active` and `AwaitingSetup` also **removes the
+    /// token ciphertexts**: a revoked or disconnected portal keeps no tokens
     /// (DESIGN.md flow 5); reactivation goes through `put_connection` with
     /// fresh tokens.
     fn set_connection_status(
@@ -84,7 +84,7 @@ pub trait ConnectionStore: Send + Sync {
 /// 3. refresh at HubSpot, `swap_tokens(portal, T, &update)`, release.
 pub trait TokenStore: Send + Sync {
     /// Stores new tokens (and `updated_at`) only if the connection exists,
-    /// is `Active`, and its access-token ciphertext is still
+    /// holds tokens (`Active` or `AwaitingSetup`), and its access-token ciphertext is still
     /// `expected_access_ciphertext`. [`StoreError::ConnectionNotFound`] when
     /// there is no connection.
     fn swap_tokens(

@@ -25,6 +25,7 @@ fn pending(tenant: &str, expires: i64) -> PendingAuth {
         tenant_id: tenant.into(),
         expires_at_epoch: expires,
         browser_digest: hubsync_store::state_digest(&format!("nonce-{tenant}")),
+        defer_initial_sync: tenant.ends_with("-deferred"),
     }
 }
 
@@ -54,6 +55,7 @@ async fn a_state_is_used_once_then_reported_as_used<S: OAuthStateStore>(s: S) {
         StateOutcome::Consumed {
             tenant_id: "acme".into(),
             browser_digest: Some(hubsync_store::state_digest("nonce-acme")),
+            defer_initial_sync: false,
         }
     );
     assert_eq!(

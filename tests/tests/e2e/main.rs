@@ -31,6 +31,7 @@ mod reconcile;
 mod reconcile_props;
 mod records_doc;
 mod revoked_grant;
+mod setup;
 mod template;
 mod template_admin;
 mod version_rule;

@@ -427,6 +427,7 @@ async fn missing_unknown_expired_and_reused_states_are_refused() -> anyhow::Resu
                 tenant_id: "acme".into(),
                 expires_at_epoch: chrono::Utc::now().timestamp() - 1,
                 browser_digest: hubsync_store::state_digest("no-browser-has-it"),
+                defer_initial_sync: false,
             },
         )
         .await?;

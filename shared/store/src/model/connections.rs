@@ -18,10 +18,35 @@ use crate::error::StoreError;
 pub enum ConnectionStatus {
     /// Syncing.
     Active,
+    /// Connected (tokens stored) with the initial sync deferred until the
+    /// application (or ops) has saved its mapping and scope and starts the
+    /// sync: nothing is pulled, webhooks are acknowledged and dropped.
+    AwaitingSetup,
     /// The grant was revoked (`invalid_grant`): an admin must reconnect.
     NeedsReauth,
     /// Disconnected on purpose (uninstall or an explicit disconnect).
     Disconnected,
+}
+
+impl ConnectionStatus {
+    /// Whether the connection keeps its tokens and may read HubSpot (to set
+    /// the sync up, or to sync).
+    pub fn holds_tokens(self) -> bool {
+        matches!(
+            self,
+            ConnectionStatus::Active | ConnectionStatus::AwaitingSetup
+        )
+    }
+
+    /// Its name in the API, the CLI and events.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::AwaitingSetup => "awaiting_setup",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::Disconnected => "disconnected",
+        }
+    }
 }
 
 /// A HubSpot portal connected to a tenant of the application. Stored in the

@@ -113,7 +113,7 @@ pub(crate) fn classify_refused_swap(
 ) -> Result<TokenSwap, StoreError> {
     match stored {
         None => Err(StoreError::ConnectionNotFound { portal }),
-        Some(c) if c.status != ConnectionStatus::Active => Ok(TokenSwap::NotActive),
+        Some(c) if !c.status.holds_tokens() => Ok(TokenSwap::NotActive),
         Some(_) => Ok(TokenSwap::Superseded),
     }
 }
