@@ -650,6 +650,8 @@ async fn scenario(cargo_lambda: &Path, intake_bin: &Path, upsert_bin: &Path) -> 
         ("HUBSYNC_MAX_CONCURRENCY", "2".to_string()),
         ("HUBSYNC_GROUP_CONCURRENCY", "4".to_string()),
         ("HUBSYNC_HUBSPOT_TIMEOUT_MS", "10000".to_string()),
+        // Failed messages are backed off on the events queue.
+        ("HUBSYNC_EVENTS_QUEUE_URL", r.queue_url.clone()),
     ];
     upsert_env.extend(tables.iter().cloned());
     let mut upsert = LambdaFunction::start(cargo_lambda, "record-upsert", upsert_bin, &upsert_env)?;
