@@ -28,6 +28,7 @@ mod http;
 pub mod lists;
 pub mod model;
 pub mod oauth;
+pub mod pipelines;
 pub mod ratelimit;
 pub mod search;
 pub mod seed;
@@ -91,6 +92,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/crm/v3/lists/{id}/memberships",
             get(lists::list_memberships),
+        )
+        .route(
+            "/crm/v3/pipelines/{type}",
+            get(pipelines::list_pipelines),
         )
         .route("/crm/v3/owners", get(crm::list_owners))
         .route("/crm/v3/owners/", get(crm::list_owners))

@@ -140,6 +140,14 @@ struct Idx {
     closedate: u16,
     prob: u16,
     dealtype: u16,
+    last_activity: u16,
+}
+
+/// `hs_last_sales_activity_date` of a seeded record: between its creation
+/// and last update, none for every fourth id (no RNG draw, so that adding
+/// it changed no other seeded value).
+fn last_activity(id: u64, created_ms: i64, updated_ms: i64) -> Option<String> {
+    (id % 4 != 0).then(|| iso_ms(created_ms + (updated_ms - created_ms) * (id % 97) as i64 / 97))
 }
 
 pub(crate) fn seed(d: &mut PortalData, interner: &mut Interner, spec: &SeedSpec, seed: u64) {
@@ -169,6 +177,7 @@ pub(crate) fn seed(d: &mut PortalData, interner: &mut Interner, spec: &SeedSpec,
         closedate: i("closedate"),
         prob: i("hs_deal_stage_probability"),
         dealtype: i("dealtype"),
+        last_activity: i("hs_last_sales_activity_date"),
     };
     if d.owners.is_empty() {
         let n = if spec.owners == 0 { 20 } else { spec.owners };
@@ -245,6 +254,10 @@ pub(crate) fn seed(d: &mut PortalData, interner: &mut Interner, spec: &SeedSpec,
         if let Some(o) = owner.as_deref() {
             pairs.push((x.owner, o));
         }
+        let activity = last_activity(id, c, u);
+        if let Some(a) = activity.as_deref() {
+            pairs.push((x.last_activity, a));
+        }
         batch.push((
             id,
             Record {
@@ -309,6 +322,10 @@ pub(crate) fn seed(d: &mut PortalData, interner: &mut Interner, spec: &SeedSpec,
         }
         if let Some(o) = owner.as_deref() {
             pairs.push((x.owner, o));
+        }
+        let activity = last_activity(id, c, u);
+        if let Some(a) = activity.as_deref() {
+            pairs.push((x.last_activity, a));
         }
         batch.push((
             id,

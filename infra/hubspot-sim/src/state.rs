@@ -248,6 +248,8 @@ pub(crate) struct PortalData {
     pub next_ids: [u64; 3],
     /// Static lists by id (see [`crate::lists`]).
     pub lists: BTreeMap<u64, crate::lists::SimList>,
+    /// Deal pipelines (see [`crate::pipelines`]).
+    pub pipelines: Vec<crate::pipelines::SimPipeline>,
 }
 
 impl PortalData {
@@ -265,6 +267,7 @@ impl PortalData {
             assoc: Associations::default(),
             next_ids: [1_000_000_001, 2_000_000_001, 3_000_000_001],
             lists: BTreeMap::new(),
+            pipelines: crate::pipelines::initial_pipelines(),
         }
     }
 

@@ -86,6 +86,14 @@ impl ApiVersion {
         }
     }
 
+    /// The pipelines of a type.
+    pub fn pipelines(self, t: ObjectType) -> String {
+        match self.date() {
+            None => format!("/crm/v3/pipelines/{}", t.as_api_path()),
+            Some(d) => format!("/crm/pipelines/{d}/{}", t.as_api_path()),
+        }
+    }
+
     /// The property definitions of a type.
     pub fn properties(self, t: ObjectType) -> String {
         match self.date() {
@@ -166,6 +174,10 @@ mod tests {
             "/crm/objects/2026-03/deals/search"
         );
         assert_eq!(v.owners(), "/crm/owners/2026-03");
+        assert_eq!(
+            v.pipelines(ObjectType::Deals),
+            "/crm/pipelines/2026-03/deals"
+        );
         assert_eq!(
             v.properties(ObjectType::Companies),
             "/crm/properties/2026-03/companies"

@@ -23,6 +23,7 @@ pub mod model;
 pub mod oauth;
 pub mod object;
 pub mod owners;
+pub mod pipelines;
 pub mod properties;
 pub mod rate_limit;
 pub mod signature;
@@ -46,6 +47,7 @@ pub use oauth::{
 };
 pub use object::{HubSpotObject, Properties};
 pub use owners::{OwnerInfo, Owners};
+pub use pipelines::{Pipelines, StageInfo};
 pub use properties::{PropertyDefinition, PropertyOption};
 pub use rate_limit::{
     InProcessRateLimiter, RateLimitConfig, RateLimitKind, RateLimiter, RatePermit, Unlimited,

@@ -117,6 +117,21 @@ pub struct ObjectConfig {
 }
 
 impl ObjectConfig {
+    /// No rules, scope, associations or lists.
+    pub fn empty() -> Self {
+        Self {
+            rules: Vec::new(),
+            scope: Vec::new(),
+            associations: Vec::new(),
+            lists: Vec::new(),
+        }
+    }
+
+    /// Whether any rule resolves pipeline or stage labels.
+    pub fn needs_pipelines(&self) -> bool {
+        self.rules.iter().any(|r| r.transform.needs_pipelines())
+    }
+
     /// A fingerprint of this type's mapping (rules, scope, lists,
     /// associations) and of the content-hash version: stored with each
     /// record, so that the reconciliation tells a record remapped because
@@ -241,8 +256,9 @@ pub struct ScopeFilter {
 }
 
 /// An association field: the ids of the associated records of type `to`
-/// (a sorted list of id strings), or with `primary_only` the primary one
-/// (an id string or null) — e.g. a contact's primary company.
+/// (a list of id strings: the primary one first, then the others in id
+/// order), or with `primary_only` the primary one (an id string or null)
+/// — e.g. a contact's primary company.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssociationRule {
@@ -267,70 +283,99 @@ fn text() -> Transform {
     Transform::String
 }
 
+fn owner_rules() -> [Rule; 2] {
+    [
+        Rule::new("owner", &["hubspot_owner_id"], Transform::OwnerEmail),
+        Rule::new("owner_id", &["hubspot_owner_id"], text()),
+    ]
+}
+
+fn associations(list: &[(&str, ObjectType)]) -> Vec<AssociationRule> {
+    list.iter()
+        .map(|(target, to)| AssociationRule {
+            target: (*target).to_owned(),
+            to: *to,
+            primary_only: false,
+        })
+        .collect()
+}
+
 fn default_companies() -> ObjectConfig {
+    let mut rules = vec![
+        Rule::new("name", &["name"], text()),
+        Rule::new("domain", &["domain"], text()),
+    ];
+    rules.extend(owner_rules());
+    rules.extend([
+        Rule::new("arr", &["annualrevenue"], Transform::Decimal),
+        Rule::new("industry", &["industry"], text()),
+        Rule::new("employee_count", &["numberofemployees"], Transform::Count),
+        Rule::new("annual_revenue_cents", &["annualrevenue"], Transform::Cents),
+        Rule::new(
+            "last_activity_at",
+            &["hs_last_sales_activity_date"],
+            Transform::Datetime,
+        ),
+    ]);
     ObjectConfig {
-        rules: vec![
-            Rule::new("name", &["name"], text()),
-            Rule::new("domain", &["domain"], text()),
-            Rule::new("owner_id", &["hubspot_owner_id"], text()),
-            Rule::new("owner_email", &["hubspot_owner_id"], Transform::OwnerEmail),
-            Rule::new("arr", &["annualrevenue"], Transform::Decimal),
-            Rule::new("industry", &["industry"], text()),
-            Rule::new("employee_count", &["numberofemployees"], Transform::Count),
-            Rule::new("annual_revenue_cents", &["annualrevenue"], Transform::Cents),
-        ],
-        scope: Vec::new(),
-        associations: Vec::new(),
-        lists: Vec::new(),
+        rules,
+        ..ObjectConfig::empty()
     }
 }
 
 fn default_contacts() -> ObjectConfig {
+    let mut rules = vec![
+        Rule::new("email", &["email"], Transform::Email),
+        Rule::new(
+            "name",
+            &["firstname", "lastname"],
+            Transform::Concat {
+                separator: " ".into(),
+            },
+        ),
+        Rule::new("company_name", &["company"], text()),
+        Rule::new("lifecycle_stage", &["lifecyclestage"], text()),
+        Rule::new("lead_status", &["hs_lead_status"], text()),
+    ];
+    rules.extend(owner_rules());
+    rules.extend([
+        Rule::new("first_seen_at", &["createdate"], Transform::Datetime),
+        Rule::new(
+            "last_activity_at",
+            &["hs_last_sales_activity_date"],
+            Transform::Datetime,
+        ),
+    ]);
     ObjectConfig {
-        rules: vec![
-            Rule::new("email", &["email"], Transform::Email),
-            Rule::new(
-                "name",
-                &["firstname", "lastname"],
-                Transform::Concat {
-                    separator: " ".into(),
-                },
-            ),
-            Rule::new("company_name", &["company"], text()),
-            Rule::new("lifecycle_stage", &["lifecyclestage"], text()),
-            Rule::new("lead_status", &["hs_lead_status"], text()),
-            Rule::new("owner_id", &["hubspot_owner_id"], text()),
-            Rule::new("first_seen_at", &["createdate"], Transform::Datetime),
-            Rule::new(
-                "last_activity_at",
-                &["notes_last_updated"],
-                Transform::Datetime,
-            ),
-        ],
-        scope: Vec::new(),
-        associations: Vec::new(),
-        lists: Vec::new(),
+        rules,
+        associations: associations(&[("company_ids", ObjectType::Companies)]),
+        ..ObjectConfig::empty()
     }
 }
 
 fn default_deals() -> ObjectConfig {
+    let mut rules = vec![
+        Rule::new("name", &["dealname"], text()),
+        Rule::new("stage", &["dealstage"], Transform::StageLabel),
+        Rule::new("stage_id", &["dealstage"], text()),
+        Rule::new("pipeline", &["pipeline"], Transform::PipelineLabel),
+        Rule::new("pipeline_id", &["pipeline"], text()),
+        Rule::new("amount_cents", &["amount"], Transform::Cents),
+        Rule::new("closed_at", &["closedate"], Transform::Datetime),
+        Rule::new(
+            "close_probability",
+            &["hs_deal_stage_probability"],
+            Transform::Probability,
+        ),
+    ];
+    rules.extend(owner_rules());
     ObjectConfig {
-        rules: vec![
-            Rule::new("name", &["dealname"], text()),
-            Rule::new("stage", &["dealstage"], text()),
-            Rule::new("pipeline", &["pipeline"], text()),
-            Rule::new("amount_cents", &["amount"], Transform::Cents),
-            Rule::new("closed_at", &["closedate"], Transform::Datetime),
-            Rule::new(
-                "close_probability",
-                &["hs_deal_stage_probability"],
-                Transform::Probability,
-            ),
-            Rule::new("owner_id", &["hubspot_owner_id"], text()),
-        ],
-        scope: Vec::new(),
-        associations: Vec::new(),
-        lists: Vec::new(),
+        rules,
+        associations: associations(&[
+            ("contact_ids", ObjectType::Contacts),
+            ("company_ids", ObjectType::Companies),
+        ]),
+        ..ObjectConfig::empty()
     }
 }
 

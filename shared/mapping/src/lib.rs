@@ -31,7 +31,9 @@ pub use config::{
 /// HubSpot's own types (ids, objects, owners, property definitions, timestamps)
 /// are the HubSpot crate's; the mapping reads them.
 pub use hubsync_hubspot::{ids, object};
-pub use hubsync_hubspot::{OwnerInfo, Owners, PropertyDefinition, PropertyOption};
+pub use hubsync_hubspot::{
+    OwnerInfo, Owners, Pipelines, PropertyDefinition, PropertyOption, StageInfo,
+};
 pub use ids::{IdParseError, ObjectId, ObjectType, PortalId};
 pub use map::{
     map_company, map_contact, map_deal, map_object, map_with, properties_for, Associations,
@@ -42,5 +44,5 @@ pub use record::{
     AppRecord, ContentHash, FieldError, MapOutcome, MappedRecord, SkipReason, CONTENT_HASH_VERSION,
     RECORD_TYPE_FIELD,
 };
-pub use transform::Transform;
+pub use transform::{Lookups, Transform};
 pub use values::{Cents, ConvError, Timestamp, ValueKind};

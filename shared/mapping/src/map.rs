@@ -1,22 +1,28 @@
-//! The default field map (DESIGN.md, "Field mapping").
+//! The default field map (DESIGN.md "Field mapping" and the seeds'
+//! tables; [`MappingConfig::default`] is its one definition).
 //!
 //! | app field | HubSpot property | conversion |
 //! |---|---|---|
 //! | company `name`, `domain`, `industry` | `name`, `domain`, `industry` | text |
-//! | company `owner_id` | `hubspot_owner_id` | text (raw owner id) |
+//! | `owner` (companies, contacts, deals) | `hubspot_owner_id` | the owner's email (owners API) |
+//! | `owner_id` (companies, contacts, deals) | `hubspot_owner_id` | text (raw owner id) |
 //! | company `arr` | `annualrevenue` | exact decimal |
 //! | company `annual_revenue_cents` | `annualrevenue` | cents, banker's rounding |
 //! | company `employee_count` | `numberofemployees` | non-negative integer |
+//! | company and contact `last_activity_at` | `hs_last_sales_activity_date` | timestamp |
 //! | contact `email` | `email` | required; else skipped |
 //! | contact `name` | `firstname` + `lastname` | trimmed, one space |
 //! | contact `company_name` | `company` | text |
-//! | contact `lifecycle_stage`, `lead_status`, `owner_id` | `lifecyclestage`, `hs_lead_status`, `hubspot_owner_id` | text |
+//! | contact `lifecycle_stage`, `lead_status` | `lifecyclestage`, `hs_lead_status` | text |
 //! | contact `first_seen_at` | `createdate` | timestamp |
-//! | contact `last_activity_at` | `notes_last_updated` | timestamp |
-//! | deal `name`, `stage`, `pipeline`, `owner_id` | `dealname`, `dealstage`, `pipeline`, `hubspot_owner_id` | text |
+//! | contact `company_ids` | associations to companies | ids, primary first |
+//! | deal `name` | `dealname` | text |
+//! | deal `stage`, `pipeline` | `dealstage`, `pipeline` | labels (pipelines API) |
+//! | deal `stage_id`, `pipeline_id` | `dealstage`, `pipeline` | text (raw ids) |
 //! | deal `amount_cents` | `amount` | cents, banker's rounding |
 //! | deal `closed_at` | `closedate` | timestamp |
-//! | deal `close_probability` | `hs_deal_stage_probability` | decimal in [0, 1] |
+//! | deal `close_probability` | `hs_deal_stage_probability` | number in [0, 1] |
+//! | deal `contact_ids`, `company_ids` | associations | ids, primary first |
 //!
 //! Source version: `hs_lastmodifieddate` (companies, deals) /
 //! `lastmodifieddate` (contacts) as epoch ms, falling back to the object's
@@ -31,7 +37,8 @@ use crate::ids::{ObjectId, ObjectType};
 use crate::object::HubSpotObject;
 use crate::record::{AppRecord, ContentHash, FieldError, MapOutcome, MappedRecord, SkipReason};
 use crate::values::{parse_email, parse_timestamp, ConvError, ValueKind};
-use crate::Owners;
+use crate::transform::Lookups;
+use crate::{Owners, Pipelines};
 
 const COMPANY_PROPERTIES: &[&str] = &[
     "name",
@@ -40,6 +47,7 @@ const COMPANY_PROPERTIES: &[&str] = &[
     "annualrevenue",
     "industry",
     "numberofemployees",
+    "hs_last_sales_activity_date",
     "hs_lastmodifieddate",
 ];
 
@@ -52,7 +60,7 @@ const CONTACT_PROPERTIES: &[&str] = &[
     "hs_lead_status",
     "hubspot_owner_id",
     "createdate",
-    "notes_last_updated",
+    "hs_last_sales_activity_date",
     "lastmodifieddate",
 ];
 
@@ -128,6 +136,8 @@ impl Associations {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MapContext<'a> {
     pub owners: Option<&'a Owners>,
+    /// The portal's deal pipelines (for `pipeline_label` / `stage_label`).
+    pub pipelines: Option<&'a Pipelines>,
     pub associations: Option<&'a Associations>,
     /// The union of the members of the config's `lists`; `None` when not
     /// loaded, in which case the list scope is **not** applied and the
@@ -214,7 +224,13 @@ pub fn map_with(
     let mut record = AppRecord::new(object_type);
     for rule in &config.rules {
         let inputs: Vec<Option<&str>> = rule.source.iter().map(|p| obj.property(p)).collect();
-        let out = rule.transform.apply(&inputs, ctx.owners);
+        let out = rule.transform.apply(
+            &inputs,
+            Lookups {
+                owners: ctx.owners,
+                pipelines: ctx.pipelines,
+            },
+        );
         if let Some(e) = &out.error {
             errors.push(field_error(
                 &rule.target,
@@ -236,19 +252,24 @@ pub fn map_with(
                 ));
                 Value::Null
             }
-            Some(links) if a.primary_only => links
-                .iter()
-                .filter(|(_, primary)| *primary)
-                .map(|(id, _)| *id)
-                .min()
+            Some(links) if a.primary_only => primary_of(links)
                 .map(|id| Value::String(id.to_string()))
                 .unwrap_or(Value::Null),
             Some(links) => {
-                let mut ids: Vec<ObjectId> = links.iter().map(|(id, _)| *id).collect();
-                ids.sort_unstable();
-                ids.dedup();
+                // The primary one first (the lowest, should HubSpot flag
+                // several), then the rest in id order.
+                let primary = primary_of(links);
+                let mut rest: Vec<ObjectId> = links
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .filter(|id| Some(*id) != primary)
+                    .collect();
+                rest.sort_unstable();
+                rest.dedup();
                 Value::Array(
-                    ids.into_iter()
+                    primary
+                        .into_iter()
+                        .chain(rest)
                         .map(|id| Value::String(id.to_string()))
                         .collect(),
                 )
@@ -284,6 +305,15 @@ pub fn map_with(
         content_hash,
         errors,
     })
+}
+
+/// The primary association (the lowest id, should several be flagged).
+fn primary_of(links: &[(ObjectId, bool)]) -> Option<ObjectId> {
+    links
+        .iter()
+        .filter(|(_, primary)| *primary)
+        .map(|(id, _)| *id)
+        .min()
 }
 
 fn field_error(field: &str, prop: &str, kind: ValueKind, e: &ConvError) -> FieldError {

@@ -128,7 +128,9 @@ impl<'de> Deserialize<'de> for AppRecord {
 
 /// Version tag mixed into every content hash: bump it when the mapping's
 /// output changes meaning, so every record is rewritten once.
-pub const CONTENT_HASH_VERSION: &str = "hubsync-mapping/v2";
+/// v3: probabilities are JSON numbers, association lists put the primary
+/// record first.
+pub const CONTENT_HASH_VERSION: &str = "hubsync-mapping/v3";
 
 /// Hex SHA-256 over a canonical serialization of the mapped fields (JSON of
 /// the [`AppRecord`], fields in name order, decimals normalized,

@@ -14,13 +14,14 @@
 //! | `integer` | number | integral decimal fitting `i64` (`"250.0"` ok, `"2.5"` not) |
 //! | `count` | number | as `integer`, non-negative |
 //! | `decimal` | string (normalised: `"1000.5"`) | exact decimal, no separators/exponents |
-//! | `probability` | string | decimal in `[0, 1]` |
+//! | `probability` | number | decimal in `[0, 1]` |
 //! | `cents` | number | money amount → integer cents, banker's rounding below a cent |
 //! | `date` | string `YYYY-MM-DD` | a date, a date-time (its UTC date) or epoch ms |
 //! | `datetime` | string RFC 3339 ms `Z` | ISO-8601, date-only (midnight UTC) or epoch ms |
 //! | `boolean` | bool | `true`/`false` (also `yes`/`no`, `1`/`0`), case-insensitive |
 //! | `concat` | string | the non-empty trimmed inputs joined by `separator` |
 //! | `owner_email`, `owner_name` | string | an owner id, resolved with the portal's owners |
+//! | `pipeline_label`, `stage_label` | string | a pipeline / deal stage id, resolved with the portal's pipelines |
 //! | `email` | string | an address (contacts' required field) |
 
 use chrono::NaiveDate;
@@ -32,7 +33,15 @@ use crate::values::{
     non_empty, parse_cents, parse_count, parse_decimal, parse_email, parse_probability, parse_text,
     parse_timestamp, ConvError, ValueKind,
 };
-use hubsync_hubspot::Owners;
+use hubsync_hubspot::{Owners, Pipelines};
+
+/// What transforms resolve ids with: the portal's owners and pipelines
+/// (`None`: not loaded — a rule that needs them reports an error).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lookups<'a> {
+    pub owners: Option<&'a Owners>,
+    pub pipelines: Option<&'a Pipelines>,
+}
 
 /// How a rule turns its source values into the app field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +81,10 @@ pub enum Transform {
     OwnerEmail,
     /// An owner id → the owner's full name.
     OwnerName,
+    /// A pipeline id → the pipeline's label (Pipelines API).
+    PipelineLabel,
+    /// A deal stage id → the stage's label (Pipelines API).
+    StageLabel,
     /// An email address.
     Email,
 }
@@ -97,6 +110,8 @@ impl Transform {
             Transform::Concat { .. } => "concat",
             Transform::OwnerEmail => "owner_email",
             Transform::OwnerName => "owner_name",
+            Transform::PipelineLabel => "pipeline_label",
+            Transform::StageLabel => "stage_label",
             Transform::Email => "email",
         }
     }
@@ -114,6 +129,7 @@ impl Transform {
             Transform::Datetime => ValueKind::Timestamp,
             Transform::Boolean => ValueKind::Boolean,
             Transform::OwnerEmail | Transform::OwnerName => ValueKind::Owner,
+            Transform::PipelineLabel | Transform::StageLabel => ValueKind::Pipeline,
             Transform::Email => ValueKind::Email,
         }
     }
@@ -128,10 +144,16 @@ impl Transform {
         matches!(self, Transform::OwnerEmail | Transform::OwnerName)
     }
 
-    /// Whether it fits a HubSpot property of type `prop_type` (`string`,
-    /// `number`, `date`, `datetime`, `enumeration`, `bool`,
-    /// `phone_number`, …) and field type `field_type`.
-    pub fn fits(&self, prop_type: &str, field_type: &str, is_owner: bool) -> bool {
+    /// Whether it needs the portal's pipelines.
+    pub fn needs_pipelines(&self) -> bool {
+        matches!(self, Transform::PipelineLabel | Transform::StageLabel)
+    }
+
+    /// Whether it fits a HubSpot property: its type (`string`, `number`,
+    /// `date`, `datetime`, `enumeration`, `bool`, `phone_number`, …), field
+    /// type, and for owners and pipelines what its values are.
+    pub fn fits(&self, def: &hubsync_hubspot::PropertyDefinition) -> bool {
+        let (prop_type, field_type) = (def.prop_type.as_str(), def.field_type.as_str());
         let textual = matches!(prop_type, "string" | "phone_number" | "enumeration");
         match self {
             // Any value can be kept as text.
@@ -147,13 +169,15 @@ impl Transform {
                 prop_type == "bool"
                     || (prop_type == "enumeration" && field_type == "booleancheckbox")
             }
-            Transform::OwnerEmail | Transform::OwnerName => is_owner,
+            Transform::OwnerEmail | Transform::OwnerName => def.is_owner(),
+            Transform::PipelineLabel => def.name == "pipeline",
+            Transform::StageLabel => def.name == "dealstage",
             Transform::Email => textual,
         }
     }
 
     /// Apply to the rule's source values (in the rule's order).
-    pub fn apply(&self, inputs: &[Option<&str>], owners: Option<&Owners>) -> Output {
+    pub fn apply(&self, inputs: &[Option<&str>], lookups: Lookups<'_>) -> Output {
         let first = inputs.first().copied().flatten();
         match self {
             Transform::String => Output::ok(opt_str(parse_text(first))),
@@ -161,7 +185,7 @@ impl Transform {
             Transform::Integer => from_result(parse_integer(first), Value::from),
             Transform::Count => from_result(parse_count(first), Value::from),
             Transform::Decimal => from_result(parse_decimal(first), decimal_value),
-            Transform::Probability => from_result(parse_probability(first), decimal_value),
+            Transform::Probability => from_result(parse_probability(first), number_value),
             Transform::Cents => from_result(parse_cents(first), |c| Value::from(c.get())),
             Transform::Date => from_result(parse_date(first), |d| {
                 Value::String(d.format("%Y-%m-%d").to_string())
@@ -182,7 +206,7 @@ impl Transform {
                 let Some(id) = non_empty(first) else {
                     return Output::ok(Value::Null);
                 };
-                let Some(owners) = owners else {
+                let Some(owners) = lookups.owners else {
                     return Output::err(ConvError::OwnersUnavailable);
                 };
                 match owners.get(id) {
@@ -195,6 +219,23 @@ impl Transform {
                         Output::ok(opt_str(v))
                     }
                     None => Output::err(ConvError::UnknownOwner),
+                }
+            }
+            Transform::PipelineLabel | Transform::StageLabel => {
+                let Some(id) = non_empty(first) else {
+                    return Output::ok(Value::Null);
+                };
+                let Some(pipelines) = lookups.pipelines else {
+                    return Output::err(ConvError::PipelinesUnavailable);
+                };
+                let label = if *self == Transform::PipelineLabel {
+                    pipelines.pipeline_label(id)
+                } else {
+                    pipelines.stage_label(id)
+                };
+                match label {
+                    Some(l) => Output::ok(Value::String(l.to_owned())),
+                    None => Output::err(ConvError::UnknownPipelineValue),
                 }
             }
             Transform::Email => from_result(parse_email(first), Value::String),
@@ -229,6 +270,17 @@ fn opt_str(s: Option<String>) -> Value {
 
 fn decimal_value(d: Decimal) -> Value {
     Value::String(d.normalize().to_string())
+}
+
+/// A decimal in `[0, 1]` as a JSON number (HubSpot's probabilities have a
+/// few digits: the nearest `f64` is what an application reads).
+fn number_value(d: Decimal) -> Value {
+    use rust_decimal::prelude::ToPrimitive;
+    d.normalize()
+        .to_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 fn from_result<T>(r: Result<Option<T>, ConvError>, f: impl FnOnce(T) -> Value) -> Output {

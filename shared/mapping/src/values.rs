@@ -32,6 +32,7 @@ pub enum ValueKind {
     Boolean,
     Enumeration,
     Owner,
+    Pipeline,
     Association,
 }
 
@@ -49,6 +50,7 @@ impl fmt::Display for ValueKind {
             ValueKind::Boolean => "boolean",
             ValueKind::Enumeration => "enumeration",
             ValueKind::Owner => "owner",
+            ValueKind::Pipeline => "pipeline",
             ValueKind::Association => "association",
         })
     }
@@ -82,6 +84,10 @@ pub enum ConvError {
     UnknownOwner,
     #[error("the portal's owners could not be loaded")]
     OwnersUnavailable,
+    #[error("no pipeline or stage with this id in the portal")]
+    UnknownPipelineValue,
+    #[error("the portal's pipelines could not be loaded")]
+    PipelinesUnavailable,
     #[error("the record's associations could not be loaded")]
     AssociationsUnavailable,
 }

@@ -36,6 +36,7 @@ pub mod memory;
 pub mod model;
 pub mod oauth_state;
 pub mod owners_cache;
+pub mod pipelines_cache;
 pub mod rate_ledger;
 pub mod stats;
 pub mod sync_state;
@@ -59,6 +60,7 @@ pub use model::{
 };
 pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use owners_cache::{CachedOwners, OwnersCacheStore};
+pub use pipelines_cache::{CachedPipelines, PipelinesCacheStore};
 pub use rate_ledger::{LedgerSwap, MemoryRateLedgers, RateGrant, RateLedger, RateLedgerStore};
 pub use stats::StoreStats;
 pub use sync_state::{

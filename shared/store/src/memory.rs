@@ -48,6 +48,8 @@ pub struct MemoryStore {
     pub(crate) mappings: crate::mapping_config::MappingItems,
     /// Owners caches (see [`crate::owners_cache`]).
     pub(crate) owners: crate::owners_cache::OwnersItems,
+    /// Pipelines caches (see [`crate::pipelines_cache`]).
+    pub(crate) pipelines: crate::pipelines_cache::PipelinesItems,
     /// Sync incidents (see [`crate::incidents`]).
     pub(crate) incidents: crate::incidents::IncidentItems,
 }

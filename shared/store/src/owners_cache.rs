@@ -290,12 +290,32 @@ impl OwnersCacheStore for DynamoStore {
         now_ms: i64,
         min_interval_ms: i64,
     ) -> Result<bool, StoreError> {
+        self.claim_refresh(
+            Self::owners_key(portal, OWNERS_META_SK.into()),
+            now_ms,
+            min_interval_ms,
+        )
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// Claims an on-demand refresh recorded on the Control item `key`:
+    /// `true` when no claim was made in the `min_interval_ms` before
+    /// `now_ms` (a conditional write, so that concurrent workers refresh
+    /// once). Shared by the owners and the pipelines caches.
+    pub(crate) async fn claim_refresh(
+        &self,
+        key: HashMap<String, AttributeValue>,
+        now_ms: i64,
+        min_interval_ms: i64,
+    ) -> Result<bool, StoreError> {
         self.stats().count_write();
         let out = self
             .client()
             .update_item()
             .table_name(&self.config().control_table)
-            .set_key(Some(Self::owners_key(portal, OWNERS_META_SK.into())))
+            .set_key(Some(key))
             .update_expression("SET refresh_claimed_at_ms = :now")
             .condition_expression(
                 "attribute_not_exists(refresh_claimed_at_ms) OR refresh_claimed_at_ms <= :cutoff",

@@ -260,6 +260,13 @@ pub fn builtin_properties(ty: ObjectType) -> Vec<PropertyDef> {
                 def("country", "Country/Region", "string", "text", g),
                 def("phone", "Phone Number", "string", "phonenumber", g),
                 def("description", "Description", "string", "textarea", g),
+                readonly(def(
+                    "hs_last_sales_activity_date",
+                    "Last Engagement Date",
+                    "datetime",
+                    "date",
+                    g,
+                )),
             ]);
         }
         ObjectType::Contacts => {
@@ -283,6 +290,13 @@ pub fn builtin_properties(ty: ObjectType) -> Vec<PropertyDef> {
                     "date",
                     g,
                 ),
+                readonly(def(
+                    "hs_last_sales_activity_date",
+                    "Last Engagement Date",
+                    "datetime",
+                    "date",
+                    g,
+                )),
                 def("phone", "Phone Number", "string", "phonenumber", g),
                 enumeration(
                     def(

@@ -34,6 +34,7 @@ pub(crate) fn catalog() -> PropertyCatalog {
                 def("annualrevenue", "number", "number", &[]),
                 def("industry", "enumeration", "select", &["COMPUTER_SOFTWARE"]),
                 def("numberofemployees", "number", "number", &[]),
+                def("hs_last_sales_activity_date", "datetime", "date", &[]),
                 modified.clone(),
             ],
         ),
@@ -59,6 +60,7 @@ pub(crate) fn catalog() -> PropertyCatalog {
                 owner.clone(),
                 def("createdate", "datetime", "date", &[]),
                 def("notes_last_updated", "datetime", "date", &[]),
+                def("hs_last_sales_activity_date", "datetime", "date", &[]),
                 def("lastmodifieddate", "datetime", "date", &[]),
                 def("vip", "bool", "booleancheckbox", &["true", "false"]),
             ],
@@ -133,7 +135,7 @@ fn custom_properties_validate_and_enumerations_get_their_options() {
         &["hubspot_owner_id"],
         Transform::OwnerEmail,
     ));
-    let v = validate(&c, &catalog()).unwrap();
+    let mut v = validate(&c, &catalog()).unwrap();
     assert_eq!(v.deals.rules.last().unwrap().transform, Transform::Cents);
     assert_eq!(
         v.deals.rules[v.deals.rules.len() - 2].transform,
@@ -142,6 +144,9 @@ fn custom_properties_validate_and_enumerations_get_their_options() {
         }
     );
     assert!(v.needs_owners(ObjectType::Contacts));
+    assert!(v.deals.needs_pipelines());
+    assert!(!v.contacts.needs_pipelines());
+    v.deals.rules.retain(|r| !r.transform.needs_owners());
     assert!(!v.needs_owners(ObjectType::Deals));
 }
 
@@ -268,4 +273,75 @@ fn properties_of_the_default_config_match_the_static_lists() {
             "{t}"
         );
     }
+}
+
+/// The default map, field by field, as DESIGN.md and the seeds state it
+/// (PulseScore's tables; Pivotal's `owner` shown as an email).
+#[test]
+fn every_default_field_is_pinned_to_its_seed_source() {
+    use ObjectType::*;
+    let expected: &[(ObjectType, &str, &str, &str)] = &[
+        (Companies, "name", "name", "string"),
+        (Companies, "domain", "domain", "string"),
+        (Companies, "owner", "hubspot_owner_id", "owner_email"),
+        (Companies, "owner_id", "hubspot_owner_id", "string"),
+        (Companies, "arr", "annualrevenue", "decimal"),
+        (Companies, "industry", "industry", "string"),
+        (Companies, "employee_count", "numberofemployees", "count"),
+        (Companies, "annual_revenue_cents", "annualrevenue", "cents"),
+        (Companies, "last_activity_at", "hs_last_sales_activity_date", "datetime"),
+        (Contacts, "email", "email", "email"),
+        (Contacts, "name", "firstname + lastname", "concat"),
+        (Contacts, "company_name", "company", "string"),
+        (Contacts, "lifecycle_stage", "lifecyclestage", "string"),
+        (Contacts, "lead_status", "hs_lead_status", "string"),
+        (Contacts, "owner", "hubspot_owner_id", "owner_email"),
+        (Contacts, "owner_id", "hubspot_owner_id", "string"),
+        (Contacts, "first_seen_at", "createdate", "datetime"),
+        (Contacts, "last_activity_at", "hs_last_sales_activity_date", "datetime"),
+        (Deals, "name", "dealname", "string"),
+        (Deals, "stage", "dealstage", "stage_label"),
+        (Deals, "stage_id", "dealstage", "string"),
+        (Deals, "pipeline", "pipeline", "pipeline_label"),
+        (Deals, "pipeline_id", "pipeline", "string"),
+        (Deals, "amount_cents", "amount", "cents"),
+        (Deals, "closed_at", "closedate", "datetime"),
+        (Deals, "close_probability", "hs_deal_stage_probability", "probability"),
+        (Deals, "owner", "hubspot_owner_id", "owner_email"),
+        (Deals, "owner_id", "hubspot_owner_id", "string"),
+    ];
+    let config = MappingConfig::default();
+    let actual: Vec<(ObjectType, String, String, &str)> = ObjectType::ALL
+        .into_iter()
+        .flat_map(|t| {
+            config.object(t).rules.iter().map(move |r| {
+                (t, r.target.clone(), r.source.join(" + "), r.transform.name())
+            })
+        })
+        .collect();
+    let expected: Vec<(ObjectType, String, String, &str)> = expected
+        .iter()
+        .map(|(t, target, source, transform)| (*t, (*target).into(), (*source).into(), *transform))
+        .collect();
+    assert_eq!(actual, expected);
+    // Default associations: contact → company, deal → contact and company,
+    // lists with the primary record first.
+    let assoc: Vec<(ObjectType, &str, ObjectType, bool)> = ObjectType::ALL
+        .into_iter()
+        .flat_map(|t| {
+            config
+                .object(t)
+                .associations
+                .iter()
+                .map(move |a| (t, a.target.as_str(), a.to, a.primary_only))
+        })
+        .collect();
+    assert_eq!(
+        assoc,
+        [
+            (Contacts, "company_ids", Companies, false),
+            (Deals, "contact_ids", Contacts, false),
+            (Deals, "company_ids", Companies, false),
+        ]
+    );
 }

@@ -131,10 +131,7 @@ pub fn validate(
                     err(format!("HubSpot has no {t} property `{source}`"));
                     continue;
                 };
-                if !rule
-                    .transform
-                    .fits(&def.prop_type, &def.field_type, def.is_owner())
-                {
+                if !rule.transform.fits(def) {
                     err(format!(
                         "the `{}` transform does not fit `{source}`, a HubSpot {} property (field type {})",
                         rule.transform.name(),

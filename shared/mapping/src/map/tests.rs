@@ -4,16 +4,56 @@ use crate::transform::Transform;
 use proptest::prelude::*;
 use serde_json::json;
 
-/// The default map with the portal's owners (shadows the crate's
-/// `map_object`, which has none).
-fn map_object(t: ObjectType, obj: &HubSpotObject) -> MapOutcome {
+fn owners() -> Owners {
     let mut owners = Owners::new();
     owners.insert("7001", Some("owner@example.com"), Some("O"), Some("Wner"));
+    owners
+}
+
+fn pipelines() -> Pipelines {
+    let mut p = Pipelines::new();
+    p.insert(
+        "default",
+        "Sales Pipeline",
+        &[("closedwon", "Closed Won"), ("qualifiedtobuy", "Qualified To Buy")],
+    );
+    p
+}
+
+/// Contact 201 → companies 12 and 11 (primary); deal 301 → contact 201,
+/// companies 13 and 11 (primary).
+fn associations() -> Associations {
+    let mut a = Associations::new();
+    a.insert(ObjectType::Companies, ObjectId(201), ObjectId(12), false);
+    a.insert(ObjectType::Companies, ObjectId(201), ObjectId(11), true);
+    a.insert(ObjectType::Contacts, ObjectId(301), ObjectId(201), false);
+    a.insert(ObjectType::Companies, ObjectId(301), ObjectId(13), false);
+    a.insert(ObjectType::Companies, ObjectId(301), ObjectId(11), true);
+    for t in ObjectType::ALL {
+        a.mark_loaded(t);
+    }
+    a
+}
+
+/// The default map with the portal's owners, pipelines and the records'
+/// associations (shadows the crate's `map_object`, which has none).
+fn map_object(t: ObjectType, obj: &HubSpotObject) -> MapOutcome {
+    let (owners, pipelines, assoc) = (owners(), pipelines(), associations());
     let ctx = MapContext {
         owners: Some(&owners),
-        ..MapContext::default()
+        pipelines: Some(&pipelines),
+        associations: Some(&assoc),
+        list_members: None,
     };
     map_with(MappingConfig::default().object(t), t, obj, ctx)
+}
+
+fn map_contact(obj: &HubSpotObject) -> MapOutcome {
+    map_object(ObjectType::Contacts, obj)
+}
+
+fn map_deal(obj: &HubSpotObject) -> MapOutcome {
+    map_object(ObjectType::Deals, obj)
 }
 
 fn map_company(obj: &HubSpotObject) -> MapOutcome {
@@ -24,17 +64,29 @@ fn map_company(obj: &HubSpotObject) -> MapOutcome {
 fn default_owner_email_needs_the_owners() {
     let o = company_obj();
     let without = super::map_company(&o).into_mapped().unwrap();
-    assert_eq!(without.record.get("owner_email"), Some(&Value::Null));
+    assert_eq!(without.record.get("owner"), Some(&Value::Null));
     assert_eq!(without.errors.len(), 1);
-    assert_eq!(without.errors[0].field, "owner_email");
+    assert_eq!(without.errors[0].field, "owner");
     let mut unknown = o.clone();
     unknown
         .properties
         .insert("hubspot_owner_id".into(), Some("9999".into()));
     let m = map_company(&unknown).into_mapped().unwrap();
     assert_eq!(m.record.str("owner_id"), Some("9999"));
-    assert_eq!(m.record.get("owner_email"), Some(&Value::Null));
+    assert_eq!(m.record.get("owner"), Some(&Value::Null));
     assert_eq!(m.errors.len(), 1);
+}
+
+#[test]
+fn default_deal_labels_and_associations_need_their_context() {
+    let without = super::map_deal(&deal_obj()).into_mapped().unwrap();
+    let fields: Vec<_> = without.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["stage", "pipeline", "owner", "contact_ids", "company_ids"]
+    );
+    assert_eq!(without.record.str("stage_id"), Some("closedwon"));
+    assert_eq!(without.record.get("stage"), Some(&Value::Null));
 }
 
 fn mapped(o: MapOutcome) -> MappedRecord {
@@ -54,6 +106,7 @@ fn company_obj() -> HubSpotObject {
             ("annualrevenue", "1250000.50"),
             ("industry", "COMPUTER_SOFTWARE"),
             ("numberofemployees", "250"),
+            ("hs_last_sales_activity_date", "2024-04-30T09:15:00Z"),
             ("hs_lastmodifieddate", "2024-05-01T12:00:00.123Z"),
             ("unmapped_property", "ignored"),
         ],
@@ -74,11 +127,12 @@ fn company_maps_every_default_field() {
             "name": "Acme Corp",
             "domain": "acme.test",
             "owner_id": "7001",
-            "owner_email": "owner@example.com",
+            "owner": "owner@example.com",
             "arr": "1250000.5",
             "industry": "COMPUTER_SOFTWARE",
             "employee_count": 250,
             "annual_revenue_cents": 125_000_050,
+            "last_activity_at": "2024-04-30T09:15:00.000Z",
         })
     );
 }
@@ -131,7 +185,7 @@ fn empty_strings_mean_no_value() {
     let m = mapped(map_company(&o));
     assert!(m.errors.is_empty(), "{:?}", m.errors);
     assert!(m.record.fields().values().all(Value::is_null));
-    assert_eq!(m.record.fields().len(), 8);
+    assert_eq!(m.record.fields().len(), 9);
     assert_eq!(m.source_version, None);
 }
 
@@ -168,7 +222,7 @@ fn contact_obj() -> HubSpotObject {
             ("hs_lead_status", "CONNECTED"),
             ("hubspot_owner_id", "7001"),
             ("createdate", "2024-01-15"),
-            ("notes_last_updated", "1714564800123"),
+            ("hs_last_sales_activity_date", "1714564800123"),
             ("lastmodifieddate", "2024-05-01T12:00:00.123Z"),
         ],
     )
@@ -186,8 +240,11 @@ fn contact_maps_every_default_field() {
     assert_eq!(c.str("lifecycle_stage"), Some("customer"));
     assert_eq!(c.str("lead_status"), Some("CONNECTED"));
     assert_eq!(c.str("owner_id"), Some("7001"));
+    assert_eq!(c.str("owner"), Some("owner@example.com"));
     assert_eq!(c.str("first_seen_at"), Some("2024-01-15T00:00:00.000Z"));
     assert_eq!(c.str("last_activity_at"), Some("2024-05-01T12:00:00.123Z"));
+    // Primary company first, then the rest in id order.
+    assert_eq!(c.get("company_ids"), Some(&json!(["11", "12"])));
 }
 
 #[test]
@@ -270,7 +327,7 @@ fn contact_bad_dates_are_field_errors() {
     o.properties
         .insert("createdate".into(), Some("yesterday".into()));
     o.properties.insert(
-        "notes_last_updated".into(),
+        "hs_last_sales_activity_date".into(),
         Some("99999999999999999".into()),
     );
     let m = mapped(map_contact(&o));
@@ -289,6 +346,7 @@ fn deal_obj() -> HubSpotObject {
             ("amount", "15000.255"),
             ("closedate", "2024-06-30T00:00:00Z"),
             ("hs_deal_stage_probability", "1.0"),
+            ("hubspot_owner_id", "7001"),
             ("hs_lastmodifieddate", "1714564800123"),
         ],
     )
@@ -301,12 +359,18 @@ fn deal_maps_every_default_field() {
     assert_eq!(m.source_version, Some(1_714_564_800_123));
     let d = m.record;
     assert_eq!(d.str("name"), Some("Big Deal"));
-    assert_eq!(d.str("stage"), Some("closedwon"));
-    assert_eq!(d.str("pipeline"), Some("default"));
+    assert_eq!(d.str("stage"), Some("Closed Won"));
+    assert_eq!(d.str("stage_id"), Some("closedwon"));
+    assert_eq!(d.str("pipeline"), Some("Sales Pipeline"));
+    assert_eq!(d.str("pipeline_id"), Some("default"));
+    assert_eq!(d.str("owner"), Some("owner@example.com"));
+    assert_eq!(d.str("owner_id"), Some("7001"));
+    assert_eq!(d.get("contact_ids"), Some(&json!(["201"])));
+    assert_eq!(d.get("company_ids"), Some(&json!(["11", "13"])));
     // 15000.255 → banker's rounding to 15000.26 (6 is even) → 1_500_026 cents.
     assert_eq!(d.get("amount_cents"), Some(&json!(1_500_026)));
     assert_eq!(d.str("closed_at"), Some("2024-06-30T00:00:00.000Z"));
-    assert_eq!(d.str("close_probability"), Some("1"));
+    assert_eq!(d.get("close_probability"), Some(&json!(1.0)));
 }
 
 #[test]
@@ -390,7 +454,7 @@ fn records_serialize_with_a_type_tag_and_round_trip() {
     let json = serde_json::to_value(&d.record).unwrap();
     assert_eq!(json["record_type"], "deal");
     assert_eq!(json["amount_cents"], 1_500_026);
-    assert_eq!(json["close_probability"], "1");
+    assert_eq!(json["close_probability"], 1.0);
     assert_eq!(json["closed_at"], "2024-06-30T00:00:00.000Z");
 }
 
@@ -427,14 +491,15 @@ fn a_config_maps_custom_properties_scope_owners_and_associations() {
         to: ObjectType::Contacts,
         primary_only: false,
     });
-    let mut owners = Owners::new();
-    owners.insert("7001", Some("owner@example.com"), Some("O"), Some("Wner"));
+    let owners = owners();
+    let pipelines = pipelines();
     let mut assoc = Associations::new();
     assoc.insert(ObjectType::Companies, ObjectId(301), ObjectId(12), false);
     assoc.insert(ObjectType::Companies, ObjectId(301), ObjectId(11), true);
     assoc.mark_loaded(ObjectType::Contacts);
     let ctx = MapContext {
         owners: Some(&owners),
+        pipelines: Some(&pipelines),
         associations: Some(&assoc),
         list_members: None,
     };
@@ -481,7 +546,17 @@ fn a_config_maps_custom_properties_scope_owners_and_associations() {
     let fields: Vec<&str> = m.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["seats", "owner_email", "company_id", "contact_ids"]
+        [
+            "stage",
+            "pipeline",
+            "owner",
+            "seats",
+            "owner_email",
+            "contact_ids",
+            "company_ids",
+            "company_id",
+            "contact_ids"
+        ]
     );
     assert_eq!(m.record.str("name"), Some("Big Deal"));
 }
@@ -546,7 +621,8 @@ proptest! {
                 o.properties.insert(prop.to_owned(), Some(value.clone()));
                 let out = map_object(t, &o);
                 // Errors only for the touched property (`annualrevenue` feeds two fields).
-                let fed = if prop == "annualrevenue" || (prop == "hubspot_owner_id" && t == ObjectType::Companies) { 2 } else { 1 };
+                // (`hubspot_owner_id`, `dealstage` and `pipeline`: the id and its resolution).
+                let fed = if matches!(prop, "annualrevenue" | "hubspot_owner_id" | "dealstage" | "pipeline") { 2 } else { 1 };
                 prop_assert!(out.errors().len() <= fed);
                 for e in out.errors() {
                     prop_assert_eq!(e.source_property.as_str(), prop);

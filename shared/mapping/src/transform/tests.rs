@@ -2,7 +2,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn one(t: &Transform, s: &str) -> Output {
-    t.apply(&[Some(s)], None)
+    t.apply(&[Some(s)], Lookups::default())
 }
 
 fn owners() -> Owners {
@@ -32,18 +32,73 @@ const ALL: fn() -> Vec<Transform> = || {
         },
         Transform::OwnerEmail,
         Transform::OwnerName,
+        Transform::PipelineLabel,
+        Transform::StageLabel,
         Transform::Email,
     ]
 };
+
+fn pipelines() -> Pipelines {
+    let mut p = Pipelines::new();
+    p.insert(
+        "default",
+        "Sales Pipeline",
+        &[("closedwon", "Closed Won"), ("qualifiedtobuy", "Qualified To Buy")],
+    );
+    p
+}
+
+fn with_owners(o: &Owners) -> Lookups<'_> {
+    Lookups {
+        owners: Some(o),
+        pipelines: None,
+    }
+}
+
+#[test]
+fn pipeline_and_stage_ids_resolve_to_labels() {
+    let p = pipelines();
+    let l = Lookups {
+        owners: None,
+        pipelines: Some(&p),
+    };
+    assert_eq!(
+        Transform::PipelineLabel.apply(&[Some(" default ")], l),
+        Output::ok("Sales Pipeline".into())
+    );
+    assert_eq!(
+        Transform::StageLabel.apply(&[Some("closedwon")], l),
+        Output::ok("Closed Won".into())
+    );
+    assert_eq!(
+        Transform::StageLabel.apply(&[Some("gone")], l).error,
+        Some(ConvError::UnknownPipelineValue)
+    );
+    assert_eq!(
+        Transform::PipelineLabel
+            .apply(&[Some("default")], Lookups::default())
+            .error,
+        Some(ConvError::PipelinesUnavailable)
+    );
+    assert!(Transform::StageLabel.needs_pipelines());
+    assert!(!Transform::OwnerEmail.needs_pipelines());
+}
 
 #[test]
 fn empty_and_missing_inputs_are_null_without_error_for_every_transform() {
     for t in ALL() {
         for input in [None, Some(""), Some("   "), Some("\t\n")] {
-            let out = t.apply(&[input], Some(&owners()));
+            let (o, p) = (owners(), pipelines());
+            let out = t.apply(
+                &[input],
+                Lookups {
+                    owners: Some(&o),
+                    pipelines: Some(&p),
+                },
+            );
             assert_eq!(out, Output::ok(Value::Null), "{} {input:?}", t.name());
         }
-        assert_eq!(t.apply(&[], None), Output::ok(Value::Null), "{}", t.name());
+        assert_eq!(t.apply(&[], Lookups::default()), Output::ok(Value::Null), "{}", t.name());
     }
 }
 
@@ -133,8 +188,10 @@ fn decimals_and_money_are_exact() {
     ));
     assert_eq!(
         one(&Transform::Probability, "0.50"),
-        Output::ok("0.5".into())
+        Output::ok(serde_json::json!(0.5))
     );
+    assert_eq!(one(&Transform::Probability, "1.0"), Output::ok(serde_json::json!(1.0)));
+    assert!(one(&Transform::Probability, "0.2").value.is_number());
 }
 
 #[test]
@@ -192,22 +249,22 @@ fn concat_joins_non_empty_trimmed_parts() {
         separator: " ".into(),
     };
     assert_eq!(
-        t.apply(&[Some(" Ada "), Some("Lovelace")], None),
+        t.apply(&[Some(" Ada "), Some("Lovelace")], Lookups::default()),
         Output::ok("Ada Lovelace".into())
     );
     assert_eq!(
-        t.apply(&[None, Some(" Lovelace ")], None),
+        t.apply(&[None, Some(" Lovelace ")], Lookups::default()),
         Output::ok("Lovelace".into())
     );
     assert_eq!(
-        t.apply(&[Some(" "), Some("")], None),
+        t.apply(&[Some(" "), Some("")], Lookups::default()),
         Output::ok(Value::Null)
     );
     let dash = Transform::Concat {
         separator: " - ".into(),
     };
     assert_eq!(
-        dash.apply(&[Some("a"), Some("b"), Some("c")], None),
+        dash.apply(&[Some("a"), Some("b"), Some("c")], Lookups::default()),
         Output::ok("a - b - c".into())
     );
 }
@@ -216,23 +273,23 @@ fn concat_joins_non_empty_trimmed_parts() {
 fn owners_resolve_to_email_and_name() {
     let o = owners();
     assert_eq!(
-        Transform::OwnerEmail.apply(&[Some("7001")], Some(&o)),
+        Transform::OwnerEmail.apply(&[Some("7001")], with_owners(&o)),
         Output::ok("ada@example.com".into())
     );
     assert_eq!(
-        Transform::OwnerName.apply(&[Some(" 7001 ")], Some(&o)),
+        Transform::OwnerName.apply(&[Some(" 7001 ")], with_owners(&o)),
         Output::ok("Ada King".into())
     );
     assert_eq!(
-        Transform::OwnerEmail.apply(&[Some("7002")], Some(&o)),
+        Transform::OwnerEmail.apply(&[Some("7002")], with_owners(&o)),
         Output::ok(Value::Null)
     );
     assert_eq!(
-        Transform::OwnerEmail.apply(&[Some("9999")], Some(&o)).error,
+        Transform::OwnerEmail.apply(&[Some("9999")], with_owners(&o)).error,
         Some(ConvError::UnknownOwner)
     );
     assert_eq!(
-        Transform::OwnerEmail.apply(&[Some("7001")], None).error,
+        Transform::OwnerEmail.apply(&[Some("7001")], Lookups::default()).error,
         Some(ConvError::OwnersUnavailable)
     );
     assert!(!format!("{o:?}").contains("ada@example.com"));
@@ -256,20 +313,36 @@ fn transforms_serialize_with_a_type_tag() {
     assert!(serde_json::from_str::<Transform>(r#"{"type":"float"}"#).is_err());
 }
 
+fn def(name: &str, prop_type: &str, field_type: &str) -> hubsync_hubspot::PropertyDefinition {
+    hubsync_hubspot::PropertyDefinition {
+        name: name.into(),
+        label: String::new(),
+        prop_type: prop_type.into(),
+        field_type: field_type.into(),
+        options: Vec::new(),
+        referenced_object_type: None,
+    }
+}
+
 #[test]
 fn fits_matches_hubspot_property_types() {
-    assert!(Transform::Cents.fits("number", "number", false));
-    assert!(!Transform::Cents.fits("string", "text", false));
-    assert!(!Transform::Integer.fits("datetime", "date", false));
-    assert!(Transform::Date.fits("datetime", "date", false));
-    assert!(!Transform::Datetime.fits("number", "number", false));
-    assert!(Transform::Boolean.fits("bool", "booleancheckbox", false));
-    assert!(Transform::Boolean.fits("enumeration", "booleancheckbox", false));
-    assert!(!Transform::Boolean.fits("enumeration", "select", false));
-    assert!(!Transform::Enumeration { values: vec![] }.fits("string", "text", false));
-    assert!(Transform::OwnerEmail.fits("enumeration", "select", true));
-    assert!(!Transform::OwnerEmail.fits("enumeration", "select", false));
-    assert!(Transform::String.fits("number", "number", false));
+    let fits = |t: Transform, prop_type: &str, field_type: &str| t.fits(&def("x", prop_type, field_type));
+    assert!(fits(Transform::Cents, "number", "number"));
+    assert!(!fits(Transform::Cents, "string", "text"));
+    assert!(!fits(Transform::Integer, "datetime", "date"));
+    assert!(fits(Transform::Date, "datetime", "date"));
+    assert!(!fits(Transform::Datetime, "number", "number"));
+    assert!(fits(Transform::Boolean, "bool", "booleancheckbox"));
+    assert!(fits(Transform::Boolean, "enumeration", "booleancheckbox"));
+    assert!(!fits(Transform::Boolean, "enumeration", "select"));
+    assert!(!fits(Transform::Enumeration { values: vec![] }, "string", "text"));
+    assert!(Transform::OwnerEmail.fits(&def("hubspot_owner_id", "enumeration", "select")));
+    assert!(!fits(Transform::OwnerEmail, "enumeration", "select"));
+    assert!(fits(Transform::String, "number", "number"));
+    assert!(Transform::PipelineLabel.fits(&def("pipeline", "enumeration", "select")));
+    assert!(!Transform::PipelineLabel.fits(&def("dealstage", "enumeration", "radio")));
+    assert!(Transform::StageLabel.fits(&def("dealstage", "enumeration", "radio")));
+    assert!(!Transform::StageLabel.fits(&def("industry", "enumeration", "select")));
 }
 
 proptest! {
@@ -280,7 +353,7 @@ proptest! {
     ) {
         let o = owners();
         for t in ALL() {
-            let out = t.apply(&[Some(a.as_str()), b.as_deref()], Some(&o));
+            let out = t.apply(&[Some(a.as_str()), b.as_deref()], with_owners(&o));
             // An error never carries the value.
             if let Some(e) = &out.error {
                 if a.trim().len() >= 8 {
