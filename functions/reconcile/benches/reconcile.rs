@@ -249,6 +249,31 @@ impl hubsync_store::OwnersCacheStore for CountingStore {
     }
 }
 
+impl hubsync_store::PipelinesCacheStore for CountingStore {
+    async fn get_pipelines_cache(
+        &self,
+        p: PortalId,
+    ) -> Result<Option<hubsync_store::CachedPipelines>, StoreError> {
+        self.control.get_pipelines_cache(p).await
+    }
+    async fn put_pipelines_cache(
+        &self,
+        p: PortalId,
+        x: &hubsync_mapping::Pipelines,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        self.control.put_pipelines_cache(p, x, at).await
+    }
+    async fn claim_pipelines_refresh(
+        &self,
+        p: PortalId,
+        now: i64,
+        interval: i64,
+    ) -> Result<bool, StoreError> {
+        self.control.claim_pipelines_refresh(p, now, interval).await
+    }
+}
+
 impl TokenStore for CountingStore {
     async fn swap_tokens(
         &self,

@@ -53,11 +53,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hubsync_hubspot::{HubSpotError, ObjectId, ObjectType, PortalId, TokenError};
-use hubsync_mapping::{missing_properties, ObjectConfig, Owners};
+use hubsync_mapping::{missing_properties, ObjectConfig, Owners, Pipelines};
 use hubsync_messages::JobMessage;
 use hubsync_store::{run_lock_name, Checkpoint, ConnectionStatus, TypeCounters, TypeRunReport};
 use hubsync_sync::{
-    association_targets, ContextLoader, CrmSource, LoadCounts, OwnersFreshness, RunStore,
+    association_targets, CacheFreshness, ContextLoader, CrmSource, LoadCounts, RunStore,
 };
 use tracing::Instrument;
 
@@ -318,7 +318,7 @@ where
     }
 
     /// The portal's mapping for the type (saved config, else the
-    /// defaults), its owners when it resolves them, and — for a saved
+    /// defaults), its owners and pipelines when it resolves them, and — for a saved
     /// config — a schema-drift check against HubSpot's current property
     /// definitions (one call per slice): properties the config reads that
     /// HubSpot no longer defines are reported in the run's counters, and
@@ -354,20 +354,23 @@ where
                 }
             }
         }
-        // Owners: read from HubSpot once per run (the first slice of the
-        // night's run finds the cache older than the run).
+        // Owners and deal pipelines: read from HubSpot once per run (the
+        // first slice of the night's run finds the cache older than the
+        // run), so that a renamed owner or pipeline label reaches every
+        // record by the end of the run.
+        let fresh = CacheFreshness::ReadSince(ck.started_at_ms);
         let mut counts = LoadCounts::default();
         let owners = if config.needs_owners(object_type) {
-            let loaded = loader
-                .owners(
-                    portal,
-                    OwnersFreshness::ReadSince(ck.started_at_ms),
-                    &mut counts,
-                )
-                .await;
-            absorb_load(&mut ck.counters, counts);
-            counts = LoadCounts::default();
-            Some(loaded?.owners)
+            let loaded = loader.lookup::<Owners>(portal, fresh, &mut counts).await;
+            absorb_load(&mut ck.counters, std::mem::take(&mut counts));
+            Some(loaded?.0)
+        } else {
+            None
+        };
+        let pipelines = if config.object(object_type).needs_pipelines() {
+            let loaded = loader.lookup::<Pipelines>(portal, fresh, &mut counts).await;
+            absorb_load(&mut ck.counters, std::mem::take(&mut counts));
+            Some(loaded?.0)
         } else {
             None
         };
@@ -383,6 +386,7 @@ where
             fingerprint: object.fingerprint(),
             config: object,
             owners,
+            pipelines,
             properties,
             targets,
             list_members,
@@ -432,6 +436,7 @@ struct RunMapping {
     /// `config.fingerprint()`, stored with every record written.
     fingerprint: String,
     owners: Option<Owners>,
+    pipelines: Option<Pipelines>,
     /// The HubSpot properties to request.
     properties: Vec<String>,
     /// Association target types the config maps.

@@ -21,7 +21,7 @@ use hubsync_store::{
 };
 use hubsync_sync::{
     BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
-    ReadProperties,
+    ReadPipelines, ReadProperties,
 };
 
 struct Setup {
@@ -265,6 +265,15 @@ impl<C: CrmSource> CountObjects for HangAt<C> {
         object_type: ObjectType,
     ) -> Result<Option<u64>, HubSpotError> {
         self.inner.count(portal, object_type).await
+    }
+}
+
+impl<C: CrmSource> ReadPipelines for HangAt<C> {
+    async fn pipelines(
+        &self,
+        portal: PortalId,
+    ) -> Result<hubsync_mapping::Pipelines, HubSpotError> {
+        self.inner.pipelines(portal).await
     }
 }
 
@@ -586,6 +595,15 @@ impl<C: CrmSource> CountObjects for Unordered<C> {
         object_type: ObjectType,
     ) -> Result<Option<u64>, HubSpotError> {
         self.inner.count(portal, object_type).await
+    }
+}
+
+impl<C: CrmSource> ReadPipelines for Unordered<C> {
+    async fn pipelines(
+        &self,
+        portal: PortalId,
+    ) -> Result<hubsync_mapping::Pipelines, HubSpotError> {
+        self.inner.pipelines(portal).await
     }
 }
 

@@ -125,13 +125,14 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             .await;
         stats.count_calls(portal, counts.hubspot_calls as usize);
         let associations = associations?;
-        self.refresh_owners_if_unknown(portal, config, found, mapping, stats)
+        self.refresh_if_unknown(portal, config, found, mapping, stats)
             .await?;
         // List membership is not known here (HubSpot sends no list
         // webhooks): the list scope is the reconciliation's; `decide` only
         // updates records it already put in scope.
         let ctx = MapContext {
-            owners: mapping.current_owners(),
+            owners: mapping.owners.current(),
+            pipelines: mapping.pipelines.current(),
             associations: associations.as_ref(),
             list_members: None,
         };

@@ -5,6 +5,7 @@
 
 pub mod group;
 pub mod lambda;
+pub mod lookups;
 pub mod plan;
 pub mod settings;
 pub mod stats;

@@ -1,4 +1,6 @@
 //! Lambda entry point: wiring only (configuration, SDK clients, handler).
+// The handler future nests the sync core's generic lookups deeply.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hubsync_runtime::FromEnv;

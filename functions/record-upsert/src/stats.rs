@@ -41,6 +41,8 @@ pub struct BatchStats {
     /// messages are received again).
     pub deferred_groups: usize,
     pub needs_reauth_groups: usize,
+    /// Deal pipelines read from HubSpot into a portal's pipelines cache.
+    pub pipeline_refreshes: usize,
     /// Owners read from HubSpot into a portal's owners cache.
     pub owner_refreshes: usize,
     /// HubSpot calls per portal.
@@ -133,5 +135,6 @@ impl BatchStats {
         self.hubspot_calls += calls;
         *self.hubspot_calls_by_portal.entry(portal).or_default() += calls;
         self.owner_refreshes += counts.owner_reads as usize;
+        self.pipeline_refreshes += counts.pipeline_reads as usize;
     }
 }

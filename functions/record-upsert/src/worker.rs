@@ -14,13 +14,9 @@
 //!    through the version guard — reading the stored metadata first so that
 //!    an unchanged record costs no write. Records outside the config's scope
 //!    are skipped, and a stored active copy is archived `out_of_scope`.
-//!    The config (and, when it maps owner emails or names, the portal's
-//!    owners from its cache in the Control table — no HubSpot call) is
-//!    loaded once per portal and invocation. A record naming an owner the
-//!    cache lacks refreshes the cache from the owners API, at most once per
-//!    portal and invocation and once per
-//!    [`hubsync_sync::OWNERS_REFRESH_INTERVAL_MS`]
-//!    across workers; an owner still unknown is a field error. Association fields
+//!    The config and the lookups its rules need (owners, deal pipelines:
+//!    [`crate::lookups`]) are loaded once per portal and invocation from
+//!    their caches in the Control table. Association fields
 //!    are read with associations v4 for the records read, and an
 //!    `*.associationChange` re-reads its record when the config maps
 //!    associations of that type.
@@ -35,12 +31,9 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use hubsync_hubspot::{HubSpotError, ObjectId, ObjectType, PortalId, TokenError};
-use hubsync_mapping::{MappingConfig, Owners};
 use hubsync_messages::EventBatch;
 use hubsync_store::ConnectionStatus;
-use hubsync_sync::{
-    ContextLoader, LoadCounts, ObjectReader, OwnersFreshness, SyncError, SyncStore,
-};
+use hubsync_sync::{ObjectReader, SyncError, SyncStore};
 use tracing::Instrument;
 
 use crate::plan::plan;
@@ -57,26 +50,7 @@ fn is_transient(e: &GroupError) -> bool {
     }
 }
 
-/// What one portal maps with during one invocation.
-#[derive(Debug, Clone, Default)]
-pub struct PortalMapping {
-    pub config: MappingConfig,
-    /// Read from the owners cache when the config resolves owners.
-    pub owners: Option<Owners>,
-    /// The owners after an on-demand refresh in this invocation (`None`
-    /// inside: the refresh was not possible, map with `owners`).
-    pub refreshed: tokio::sync::OnceCell<Option<Owners>>,
-}
-
-impl PortalMapping {
-    /// The freshest owners this invocation has.
-    pub(crate) fn current_owners(&self) -> Option<&Owners> {
-        self.refreshed
-            .get()
-            .and_then(Option::as_ref)
-            .or(self.owners.as_ref())
-    }
-}
+pub use crate::lookups::PortalMapping;
 
 /// One SQS message as the worker sees it.
 #[derive(Debug, Clone)]
@@ -413,73 +387,6 @@ where
                 tracing::warn!(portal = %portal, object_type = %object_type, error = %e, "could not clear the sync incident");
             }
         }
-    }
-
-    /// The portal's config (saved, else the defaults) and, if a type of
-    /// this invocation resolves owners, its owners: any cached copy, or —
-    /// none yet — read from HubSpot and cached (then not refreshed again in
-    /// this invocation).
-    async fn load_mapping(
-        &self,
-        portal: PortalId,
-        types: &[ObjectType],
-        stats: &mut BatchStats,
-    ) -> Result<PortalMapping, GroupError> {
-        let loader = ContextLoader::new(&self.reader, &self.store);
-        let (config, _saved) = loader.config(portal).await?;
-        if !types.iter().any(|t| config.needs_owners(*t)) {
-            return Ok(PortalMapping {
-                config,
-                ..PortalMapping::default()
-            });
-        }
-        let mut counts = LoadCounts::default();
-        let loaded = loader
-            .owners(portal, OwnersFreshness::AnyCached, &mut counts)
-            .await;
-        stats.absorb_load(portal, counts);
-        let loaded = loaded?;
-        Ok(PortalMapping {
-            config,
-            owners: Some(loaded.owners),
-            refreshed: tokio::sync::OnceCell::new_with(loaded.read_from_hubspot.then_some(None)),
-        })
-    }
-
-    /// Owners named by `objects` that the invocation's owners lack: refresh
-    /// once per invocation (and per
-    /// [`hubsync_sync::OWNERS_REFRESH_INTERVAL_MS`] across workers). A
-    /// refresh that fails leaves the cached owners (unknown ones map to a
-    /// field error); a revoked grant stops the group.
-    pub(crate) async fn refresh_owners_if_unknown(
-        &self,
-        portal: PortalId,
-        config: &hubsync_mapping::ObjectConfig,
-        objects: &[hubsync_hubspot::HubSpotObject],
-        mapping: &PortalMapping,
-        stats: &mut BatchStats,
-    ) -> Result<(), GroupError> {
-        let Some(owners) = mapping.owners.as_ref() else {
-            return Ok(());
-        };
-        if mapping.refreshed.initialized() {
-            return Ok(());
-        }
-        let unknown = objects
-            .iter()
-            .flat_map(|o| config.owner_ids(o))
-            .any(|id| owners.get(id).is_none());
-        if !unknown {
-            return Ok(());
-        }
-        let mut counts = LoadCounts::default();
-        let loader = ContextLoader::new(&self.reader, &self.store);
-        let result = mapping
-            .refreshed
-            .get_or_try_init(|| loader.refresh_owners(portal, Some(owners.clone()), &mut counts))
-            .await;
-        stats.absorb_load(portal, counts);
-        result.map(|_| ())
     }
 }
 

@@ -93,10 +93,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/crm/v3/lists/{id}/memberships",
             get(lists::list_memberships),
         )
-        .route(
-            "/crm/v3/pipelines/{type}",
-            get(pipelines::list_pipelines),
-        )
+        .route("/crm/v3/pipelines/{type}", get(pipelines::list_pipelines))
         .route("/crm/v3/owners", get(crm::list_owners))
         .route("/crm/v3/owners/", get(crm::list_owners))
         .route("/crm/v3/owners/{id}", get(crm::get_owner))

@@ -21,8 +21,8 @@ use serde_json::json;
 use crate::clock::iso_ms;
 use crate::crm::{parse_type, St};
 use crate::http::{bad_request, gate, json, read_scope, Policy};
-use crate::model::PIPELINES;
 use crate::model::ObjectType;
+use crate::model::PIPELINES;
 use crate::state::{SimError, SimState};
 
 /// A deal stage as a portal holds it.
@@ -72,7 +72,12 @@ impl SimState {
 
     /// Renames a pipeline (as an admin does in HubSpot's pipeline
     /// settings; no record changes).
-    pub fn rename_pipeline(&self, portal: u64, pipeline: &str, label: &str) -> Result<(), SimError> {
+    pub fn rename_pipeline(
+        &self,
+        portal: u64,
+        pipeline: &str,
+        label: &str,
+    ) -> Result<(), SimError> {
         let now = self.now_ms();
         let p = self.portal(portal)?;
         let mut d = p.write();

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use hubspot_sim::{ObjectType as SimType, SimObject, SimState};
 use hubsync_hubspot::{HubSpotObject, ObjectId, ObjectType, PortalId};
-use hubsync_mapping::{map_with, Associations, MapContext, MapOutcome, Owners};
+use hubsync_mapping::{map_with, Associations, MapContext, MapOutcome, Owners, Pipelines};
 use hubsync_store::{MappingConfigStore, RecordStore, StoredRecord};
 
 /// Differences between HubSpot (the simulator) and DynamoDB for one portal.
@@ -64,6 +64,20 @@ pub fn sim_owners(sim: &SimState, portal: u64) -> Result<Owners> {
     Ok(owners)
 }
 
+/// The simulator's deal pipelines, as the pipelines API returns them.
+pub fn sim_pipelines(sim: &SimState, portal: u64) -> Result<Pipelines> {
+    let mut out = Pipelines::new();
+    for p in sim.pipelines(portal)? {
+        let stages: Vec<(&str, &str)> = p
+            .stages
+            .iter()
+            .map(|s| (s.id.as_str(), s.label.as_str()))
+            .collect();
+        out.insert(&p.id, &p.label, &stages);
+    }
+    Ok(out)
+}
+
 /// Every mapped field of every live record, and the archived flag of every
 /// stored record, compared.
 pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
@@ -74,6 +88,7 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
     let mut out = Divergence::default();
     let config = store.effective_mapping_config(PortalId(portal)).await?;
     let owners = sim_owners(sim, portal)?;
+    let pipelines = sim_pipelines(sim, portal)?;
     let mut live: BTreeMap<ObjectType, BTreeSet<u64>> = BTreeMap::new();
     for t in ObjectType::ALL {
         live.insert(
@@ -118,6 +133,7 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
             }
             let ctx = MapContext {
                 owners: Some(&owners),
+                pipelines: Some(&pipelines),
                 associations: Some(&assoc),
                 list_members: list_members.as_ref(),
             };

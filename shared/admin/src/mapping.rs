@@ -21,11 +21,12 @@ use std::collections::BTreeMap;
 use hubsync_hubspot::PortalId;
 use hubsync_hubspot::{AccessTokenSource, HubSpotClient, HubSpotError, ObjectId, ObjectType};
 use hubsync_mapping::{
-    map_with, validate, validate_lists, MapContext, MapOutcome, Owners, PropertyCatalog,
+    map_with, validate, validate_lists, MapContext, MapOutcome, Owners, Pipelines, PropertyCatalog,
 };
 use hubsync_store::{MappingConfigStore, StoreError};
 use hubsync_sync::{
-    association_targets, ContextLoader, HubSpotSource, LoadCounts, ReadOwners, SyncError,
+    association_targets, ContextLoader, HubSpotSource, LoadCounts, ReadOwners, ReadPipelines,
+    SyncError,
 };
 use serde::Serialize;
 
@@ -239,7 +240,7 @@ pub const MAX_PREVIEW_SAMPLE: u32 = 100;
 /// Maps the first `sample` records (≤ 100) of each of `types` with
 /// `config` — validated first, so a preview of a config that could not be
 /// saved fails the same way — resolving owners and associations the way
-/// the worker does. Reads HubSpot only.
+/// the worker does (owners and pipeline labels too). Reads HubSpot only.
 pub async fn preview(
     client: &HubSpotClient,
     tokens: &impl AccessTokenSource,
@@ -251,6 +252,7 @@ pub async fn preview(
     let config = validate_config(client, tokens, portal, config).await?;
     let limit = sample.clamp(1, MAX_PREVIEW_SAMPLE);
     let mut owners: Option<Owners> = None;
+    let mut pipelines: Option<Pipelines> = None;
     let source = HubSpotSource::new(client.clone(), tokens);
     let loader = ContextLoader::new(&source, &());
     let mut out = Preview {
@@ -262,13 +264,16 @@ pub async fn preview(
         if config.needs_owners(t) && owners.is_none() {
             owners = Some(source.owners(portal).await?);
         }
+        if oc.needs_pipelines() && pipelines.is_none() {
+            pipelines = Some(source.pipelines(portal).await?);
+        }
         let properties = oc.properties(t);
         let refs: Vec<&str> = properties.iter().map(String::as_str).collect();
         let page = client
             .list_page(tokens, portal, t, None, limit, &refs, false)
             .await?;
-        // Associations and list scope as the sync loads them (owners are
-        // read fresh above: a preview writes no cache).
+        // Associations and list scope as the sync loads them (owners and
+        // pipelines are read fresh above: a preview writes no cache).
         let ids: Vec<ObjectId> = page.results.iter().map(|o| o.id).collect();
         let mut counts = LoadCounts::default();
         let associations = loader
@@ -277,6 +282,7 @@ pub async fn preview(
         let list_members = loader.list_members(portal, oc, &mut counts).await?;
         let ctx = MapContext {
             owners: owners.as_ref(),
+            pipelines: pipelines.as_ref(),
             associations: associations.as_ref(),
             list_members: list_members.as_ref(),
         };

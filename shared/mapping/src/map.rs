@@ -36,8 +36,8 @@ use crate::config::{MappingConfig, ObjectConfig};
 use crate::ids::{ObjectId, ObjectType};
 use crate::object::HubSpotObject;
 use crate::record::{AppRecord, ContentHash, FieldError, MapOutcome, MappedRecord, SkipReason};
-use crate::values::{parse_email, parse_timestamp, ConvError, ValueKind};
 use crate::transform::Lookups;
+use crate::values::{parse_email, parse_timestamp, ConvError, ValueKind};
 use crate::{Owners, Pipelines};
 
 const COMPANY_PROPERTIES: &[&str] = &[

@@ -258,10 +258,20 @@ mod tests {
         let p = PortalId(7);
         assert_eq!(s.get_pipelines_cache(p).await.unwrap(), None);
         assert!(s.claim_pipelines_refresh(p, 1_000, 300_000).await.unwrap());
-        assert!(!s.claim_pipelines_refresh(p, 200_000, 300_000).await.unwrap());
-        assert!(s.claim_pipelines_refresh(p, 301_000, 300_000).await.unwrap());
-        s.put_pipelines_cache(p, &pipelines("New"), 10).await.unwrap();
-        s.put_pipelines_cache(p, &pipelines("Old"), 5).await.unwrap();
+        assert!(!s
+            .claim_pipelines_refresh(p, 200_000, 300_000)
+            .await
+            .unwrap());
+        assert!(s
+            .claim_pipelines_refresh(p, 301_000, 300_000)
+            .await
+            .unwrap());
+        s.put_pipelines_cache(p, &pipelines("New"), 10)
+            .await
+            .unwrap();
+        s.put_pipelines_cache(p, &pipelines("Old"), 5)
+            .await
+            .unwrap();
         let c = s.get_pipelines_cache(p).await.unwrap().unwrap();
         assert_eq!(c.refreshed_at_ms, 10);
         assert_eq!(c.pipelines.pipeline_label("default"), Some("New"));

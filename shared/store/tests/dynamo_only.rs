@@ -229,6 +229,56 @@ async fn owners_cache_is_chunked_replaced_and_claims_are_spaced() {
     .expect("bounded");
 }
 
+#[tokio::test]
+async fn pipelines_cache_moves_forward_and_claims_are_spaced() {
+    use hubsync_store::PipelinesCacheStore;
+    tokio::time::timeout(BOUND, async {
+        let client = client().await;
+        let config = fresh_config();
+        create_tables(&client, &config).await.unwrap();
+        let store = DynamoStore::new(client, config);
+        let p = PortalId(78);
+        let labelled = |label: &str| {
+            let mut x = hubsync_mapping::Pipelines::new();
+            x.insert("default", label, &[("closedwon", "Closed Won")]);
+            x
+        };
+        assert_eq!(store.get_pipelines_cache(p).await.unwrap(), None);
+        // A claim alone is no cache.
+        assert!(store
+            .claim_pipelines_refresh(p, 10_000, 300_000)
+            .await
+            .unwrap());
+        assert!(!store
+            .claim_pipelines_refresh(p, 20_000, 300_000)
+            .await
+            .unwrap());
+        assert_eq!(store.get_pipelines_cache(p).await.unwrap(), None);
+        store
+            .put_pipelines_cache(p, &labelled("Sales"), 1_000)
+            .await
+            .unwrap();
+        store
+            .put_pipelines_cache(p, &labelled("Renamed"), 2_000)
+            .await
+            .unwrap();
+        // An older read finishing late changes nothing.
+        store
+            .put_pipelines_cache(p, &labelled("Stale"), 1_500)
+            .await
+            .unwrap();
+        let got = store.get_pipelines_cache(p).await.unwrap().unwrap();
+        assert_eq!(got.refreshed_at_ms, 2_000);
+        assert_eq!(got.pipelines, labelled("Renamed"));
+        assert!(store
+            .claim_pipelines_refresh(p, 310_000, 300_000)
+            .await
+            .unwrap());
+    })
+    .await
+    .expect("bounded");
+}
+
 /// A connection stored before the tenant index existed (no `tenant_key`)
 /// joins the index at its next update; the Control table carries the index
 /// as the template declares it.

@@ -1,10 +1,12 @@
 //! The mapping context — everything besides the HubSpot record that mapping
 //! it needs — loaded one way for every caller: the portal's config, its
-//! owners (one cache policy), list members and associations.
+//! owners and deal pipelines (one cache policy, [`Directory`]), list
+//! members and associations.
 //!
-//! **Owners cache policy.** The Control table holds each portal's owners
+//! **Cache policy** (owners; pipelines alike — HubSpot sends no webhook
+//! when a label is renamed). The Control table holds each portal's owners
 //! and when they were read. A caller says how fresh they must be
-//! ([`OwnersFreshness`]): the worker takes any cached copy (HubSpot sends
+//! ([`CacheFreshness`]): the worker takes any cached copy (HubSpot sends
 //! no owner webhooks; a record naming an unknown owner asks for an
 //! on-demand refresh, at most once per [`OWNERS_REFRESH_INTERVAL_MS`]
 //! across workers), a reconciliation run wants them read since the run
@@ -15,10 +17,12 @@
 use std::collections::BTreeSet;
 
 use hubsync_hubspot::{HubSpotError, ObjectId, ObjectType, PortalId, MAX_ASSOCIATION_INPUTS};
-use hubsync_mapping::{Associations, MappingConfig, ObjectConfig, Owners};
-use hubsync_store::{MappingConfigStore, OwnersCacheStore};
+use std::future::Future;
 
-use crate::source::{ReadAssociations, ReadListMembers, ReadOwners};
+use hubsync_mapping::{Associations, MappingConfig, ObjectConfig, Owners, Pipelines};
+use hubsync_store::{MappingConfigStore, OwnersCacheStore, PipelinesCacheStore, StoreError};
+
+use crate::source::{ReadAssociations, ReadListMembers, ReadOwners, ReadPipelines};
 use crate::{now_ms, SyncError};
 
 /// On-demand refreshes of a portal's owners cache (an owner id the cache
@@ -27,18 +31,18 @@ pub const OWNERS_REFRESH_INTERVAL_MS: i64 = 5 * 60 * 1000;
 
 /// How fresh cached owners must be to be used without reading HubSpot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnersFreshness {
+pub enum CacheFreshness {
     /// Any cached copy.
     AnyCached,
     /// Read at or after this time (epoch ms).
     ReadSince(i64),
 }
 
-impl OwnersFreshness {
-    fn accepts(self, refreshed_at_ms: i64) -> bool {
+impl CacheFreshness {
+    pub fn accepts(self, refreshed_at_ms: i64) -> bool {
         match self {
-            OwnersFreshness::AnyCached => true,
-            OwnersFreshness::ReadSince(t) => refreshed_at_ms >= t,
+            CacheFreshness::AnyCached => true,
+            CacheFreshness::ReadSince(t) => refreshed_at_ms >= t,
         }
     }
 }
@@ -59,6 +63,10 @@ pub struct LoadCounts {
     pub owner_reads: u64,
     /// Owners caches written (the read differed from the cache).
     pub owner_writes: u64,
+    /// Pipelines read from HubSpot.
+    pub pipeline_reads: u64,
+    /// Pipelines caches written.
+    pub pipeline_writes: u64,
     /// DynamoDB write requests those took.
     pub state_writes: u64,
 }
@@ -68,6 +76,8 @@ impl LoadCounts {
         self.hubspot_calls += other.hubspot_calls;
         self.owner_reads += other.owner_reads;
         self.owner_writes += other.owner_writes;
+        self.pipeline_reads += other.pipeline_reads;
+        self.pipeline_writes += other.pipeline_writes;
         self.state_writes += other.state_writes;
     }
 }
@@ -105,6 +115,98 @@ where
     }
 }
 
+/// A per-portal lookup that mapping resolves ids with, read from HubSpot
+/// and cached in the Control table under one policy: the portal's owners
+/// and its deal pipelines.
+pub trait Directory<R, S>: Clone + PartialEq + Send + Sync + Sized {
+    /// For logs.
+    const WHAT: &'static str;
+
+    fn read(
+        reader: &R,
+        portal: PortalId,
+    ) -> impl Future<Output = Result<Self, HubSpotError>> + Send;
+
+    /// The cached copy and when it was read.
+    fn cached(
+        store: &S,
+        portal: PortalId,
+    ) -> impl Future<Output = Result<Option<(Self, i64)>, StoreError>> + Send;
+
+    fn put(
+        store: &S,
+        portal: PortalId,
+        value: &Self,
+        read_at_ms: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn claim(
+        store: &S,
+        portal: PortalId,
+        now_ms: i64,
+        min_interval_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts a read from HubSpot (and whether it was cached).
+    fn tally(counts: &mut LoadCounts, wrote: bool);
+}
+
+impl<R: ReadOwners, S: OwnersCacheStore> Directory<R, S> for Owners {
+    const WHAT: &'static str = "owners";
+
+    async fn read(reader: &R, portal: PortalId) -> Result<Self, HubSpotError> {
+        reader.owners(portal).await
+    }
+
+    async fn cached(store: &S, portal: PortalId) -> Result<Option<(Self, i64)>, StoreError> {
+        Ok(store
+            .get_owners_cache(portal)
+            .await?
+            .map(|c| (c.owners, c.refreshed_at_ms)))
+    }
+
+    async fn put(store: &S, portal: PortalId, v: &Self, at: i64) -> Result<u64, StoreError> {
+        store.put_owners_cache(portal, v, at).await
+    }
+
+    async fn claim(store: &S, portal: PortalId, now: i64, min: i64) -> Result<bool, StoreError> {
+        store.claim_owners_refresh(portal, now, min).await
+    }
+
+    fn tally(counts: &mut LoadCounts, wrote: bool) {
+        counts.owner_reads += 1;
+        counts.owner_writes += u64::from(wrote);
+    }
+}
+
+impl<R: ReadPipelines, S: PipelinesCacheStore> Directory<R, S> for Pipelines {
+    const WHAT: &'static str = "pipelines";
+
+    async fn read(reader: &R, portal: PortalId) -> Result<Self, HubSpotError> {
+        reader.pipelines(portal).await
+    }
+
+    async fn cached(store: &S, portal: PortalId) -> Result<Option<(Self, i64)>, StoreError> {
+        Ok(store
+            .get_pipelines_cache(portal)
+            .await?
+            .map(|c| (c.pipelines, c.refreshed_at_ms)))
+    }
+
+    async fn put(store: &S, portal: PortalId, v: &Self, at: i64) -> Result<u64, StoreError> {
+        store.put_pipelines_cache(portal, v, at).await
+    }
+
+    async fn claim(store: &S, portal: PortalId, now: i64, min: i64) -> Result<bool, StoreError> {
+        store.claim_pipelines_refresh(portal, now, min).await
+    }
+
+    fn tally(counts: &mut LoadCounts, wrote: bool) {
+        counts.pipeline_reads += 1;
+        counts.pipeline_writes += u64::from(wrote);
+    }
+}
+
 impl<R, S> ContextLoader<'_, R, S>
 where
     R: ReadOwners,
@@ -114,76 +216,88 @@ where
     pub async fn owners(
         &self,
         portal: PortalId,
-        freshness: OwnersFreshness,
+        freshness: CacheFreshness,
         counts: &mut LoadCounts,
     ) -> Result<LoadedOwners, SyncError> {
-        let cached = self.store.get_owners_cache(portal).await?;
-        if let Some(c) = cached
-            .as_ref()
-            .filter(|c| freshness.accepts(c.refreshed_at_ms))
-        {
-            return Ok(LoadedOwners {
-                owners: c.owners.clone(),
-                read_from_hubspot: false,
-            });
-        }
-        let owners = self
-            .read_owners(portal, cached.map(|c| c.owners), counts)
-            .await?;
+        let (owners, read_from_hubspot) = self.lookup::<Owners>(portal, freshness, counts).await?;
         Ok(LoadedOwners {
             owners,
-            read_from_hubspot: true,
+            read_from_hubspot,
         })
     }
 
-    /// An on-demand refresh (a record names an owner `cached` lacks): read
-    /// from HubSpot when no worker did so in the last
-    /// [`OWNERS_REFRESH_INTERVAL_MS`], else the cache as the last refresh
-    /// left it. `None`: nothing cached and nothing read.
+    /// An on-demand refresh (a record names an owner `cached` lacks): see
+    /// [`ContextLoader::refresh`].
     pub async fn refresh_owners(
         &self,
         portal: PortalId,
         cached: Option<Owners>,
         counts: &mut LoadCounts,
     ) -> Result<Option<Owners>, SyncError> {
-        if !self
-            .store
-            .claim_owners_refresh(portal, now_ms(), OWNERS_REFRESH_INTERVAL_MS)
-            .await?
-        {
-            // Refreshed by another worker lately: its result is cached.
-            return Ok(self.store.get_owners_cache(portal).await?.map(|c| c.owners));
-        }
-        self.read_owners(portal, cached, counts).await.map(Some)
+        self.refresh(portal, cached, counts).await
     }
+}
 
-    /// Reads the owners from HubSpot; caches them when they differ from
-    /// `cached`; on failure (not a revoked grant) falls back to `cached`.
-    async fn read_owners(
+impl<R, S> ContextLoader<'_, R, S> {
+    /// A lookup under the cache policy, and whether it was read from
+    /// HubSpot just now.
+    pub async fn lookup<D: Directory<R, S>>(
         &self,
         portal: PortalId,
-        cached: Option<Owners>,
+        freshness: CacheFreshness,
         counts: &mut LoadCounts,
-    ) -> Result<Owners, SyncError> {
+    ) -> Result<(D, bool), SyncError> {
+        let cached = D::cached(self.store, portal).await?;
+        if let Some((value, _)) = cached.as_ref().filter(|(_, at)| freshness.accepts(*at)) {
+            return Ok((value.clone(), false));
+        }
+        let value = self.read(portal, cached.map(|(v, _)| v), counts).await?;
+        Ok((value, true))
+    }
+
+    /// An on-demand refresh (a record names an id `cached` lacks): read
+    /// from HubSpot when no worker did so in the last
+    /// [`OWNERS_REFRESH_INTERVAL_MS`], else the cache as the last refresh
+    /// left it. `None`: nothing cached and nothing read.
+    pub async fn refresh<D: Directory<R, S>>(
+        &self,
+        portal: PortalId,
+        cached: Option<D>,
+        counts: &mut LoadCounts,
+    ) -> Result<Option<D>, SyncError> {
+        if !D::claim(self.store, portal, now_ms(), OWNERS_REFRESH_INTERVAL_MS).await? {
+            // Refreshed by another worker lately: its result is cached.
+            return Ok(D::cached(self.store, portal).await?.map(|(v, _)| v));
+        }
+        self.read(portal, cached, counts).await.map(Some)
+    }
+
+    /// Reads from HubSpot; caches the result when it differs from
+    /// `cached`; on failure (not a revoked grant) falls back to `cached`.
+    async fn read<D: Directory<R, S>>(
+        &self,
+        portal: PortalId,
+        cached: Option<D>,
+        counts: &mut LoadCounts,
+    ) -> Result<D, SyncError> {
         counts.hubspot_calls += 1;
-        counts.owner_reads += 1;
         let read_at = now_ms();
-        match self.reader.owners(portal).await {
-            Ok(owners) if cached.as_ref() == Some(&owners) => Ok(owners),
-            Ok(owners) => {
-                counts.owner_writes += 1;
-                counts.state_writes += self
-                    .store
-                    .put_owners_cache(portal, &owners, read_at)
-                    .await?;
-                Ok(owners)
+        match D::read(self.reader, portal).await {
+            Ok(value) if cached.as_ref() == Some(&value) => {
+                D::tally(counts, false);
+                Ok(value)
+            }
+            Ok(value) => {
+                D::tally(counts, true);
+                counts.state_writes += D::put(self.store, portal, &value, read_at).await?;
+                Ok(value)
             }
             Err(HubSpotError::Token(e)) => Err(HubSpotError::Token(e).into()),
             Err(e) => match cached {
-                Some(owners) => {
-                    tracing::warn!(portal = %portal, error = %e,
-                        "owners could not be refreshed: mapping with the cached owners");
-                    Ok(owners)
+                Some(value) => {
+                    tracing::warn!(portal = %portal, error = %e, what = D::WHAT,
+                        "could not be refreshed: mapping with the cached copy");
+                    Ok(value)
                 }
                 None => Err(e.into()),
             },

@@ -13,11 +13,11 @@ use hubsync_hubspot::{
     AssociationLink, BatchReadResult, ClientStats, HubSpotError, HubSpotObject, ObjectId,
     ObjectType, Page, PortalId, TokenError,
 };
-use hubsync_mapping::{Owners, PropertyDefinition};
+use hubsync_mapping::{Owners, Pipelines, PropertyDefinition};
 
 use crate::source::{
     BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
-    ReadProperties,
+    ReadPipelines, ReadProperties,
 };
 
 /// How the owners API fails.
@@ -39,6 +39,9 @@ pub struct FakeHubSpot {
     /// `None`: the owners API is not expected to be called (it errors).
     pub owners: Mutex<Option<Owners>>,
     pub owners_failure: Mutex<Option<OwnersFailure>>,
+    /// `None`: HubSpot's stock "Sales Pipeline" (every portal has it).
+    pub pipelines: Mutex<Option<Pipelines>>,
+    pub pipeline_reads: AtomicUsize,
     pub list_members: Mutex<BTreeMap<String, Vec<ObjectId>>>,
     /// `None` for a type: definitions unavailable (the call errors).
     pub definitions: Mutex<BTreeMap<ObjectType, Vec<PropertyDefinition>>>,
@@ -235,6 +238,38 @@ impl ReadOwners for FakeHubSpot {
             .unwrap()
             .clone()
             .ok_or_else(|| HubSpotError::InvalidArgument("this fake was given no owners".into()))
+    }
+}
+
+/// HubSpot's stock deal pipeline, as a new portal has it.
+pub fn stock_pipelines() -> Pipelines {
+    let mut p = Pipelines::new();
+    p.insert(
+        "default",
+        "Sales Pipeline",
+        &[
+            ("appointmentscheduled", "Appointment Scheduled"),
+            ("qualifiedtobuy", "Qualified To Buy"),
+            ("presentationscheduled", "Presentation Scheduled"),
+            ("decisionmakerboughtin", "Decision Maker Bought-In"),
+            ("contractsent", "Contract Sent"),
+            ("closedwon", "Closed Won"),
+            ("closedlost", "Closed Lost"),
+        ],
+    );
+    p
+}
+
+impl ReadPipelines for FakeHubSpot {
+    async fn pipelines(&self, _portal: PortalId) -> Result<Pipelines, HubSpotError> {
+        self.pipeline_reads.fetch_add(1, Ordering::SeqCst);
+        self.check_grant()?;
+        Ok(self
+            .pipelines
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(stock_pipelines))
     }
 }
 

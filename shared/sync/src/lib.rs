@@ -26,18 +26,18 @@ pub mod write;
 
 use hubsync_hubspot::HubSpotError;
 use hubsync_store::{
-    ConnectionStore, IncidentStore, MappingConfigStore, OwnersCacheStore, RecordStore, StoreError,
-    SyncStateStore, TokenStore,
+    ConnectionStore, IncidentStore, MappingConfigStore, OwnersCacheStore, PipelinesCacheStore,
+    RecordStore, StoreError, SyncStateStore, TokenStore,
 };
 
 pub use context::{
-    association_targets, ContextLoader, LoadCounts, LoadedOwners, OwnersFreshness,
+    association_targets, CacheFreshness, ContextLoader, Directory, LoadCounts, LoadedOwners,
     OWNERS_REFRESH_INTERVAL_MS,
 };
 pub use decide::{decide, Decision, Facts, ListedLive, Skip, UpdateClass, WriteKind};
 pub use source::{
     BatchRead, CountObjects, CrmSource, HubSpotSource, ListPage, ObjectReader, PortalStats,
-    ReadAssociations, ReadListMembers, ReadOwners, ReadProperties,
+    ReadAssociations, ReadListMembers, ReadOwners, ReadPipelines, ReadProperties,
 };
 pub use write::upsert;
 
@@ -72,13 +72,23 @@ impl SyncError {
 }
 
 /// What the worker needs of the store: records, connections, mapping
-/// configs, owners caches and sync incidents.
+/// configs, owners and pipelines caches, and sync incidents.
 pub trait SyncStore:
-    RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore + IncidentStore
+    RecordStore
+    + ConnectionStore
+    + MappingConfigStore
+    + OwnersCacheStore
+    + PipelinesCacheStore
+    + IncidentStore
 {
 }
-impl<T: RecordStore + ConnectionStore + MappingConfigStore + OwnersCacheStore + IncidentStore>
-    SyncStore for T
+impl<T> SyncStore for T where
+    T: RecordStore
+        + ConnectionStore
+        + MappingConfigStore
+        + OwnersCacheStore
+        + PipelinesCacheStore
+        + IncidentStore
 {
 }
 

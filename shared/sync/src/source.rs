@@ -11,7 +11,7 @@ use hubsync_hubspot::{
     AccessTokenSource, AssociationLink, BatchReadResult, ClientStats, HubSpotClient, HubSpotError,
     HubSpotObject, ObjectId, ObjectType, Page, PortalId, SearchRequest,
 };
-use hubsync_mapping::{Owners, PropertyDefinition};
+use hubsync_mapping::{Owners, Pipelines, PropertyDefinition};
 
 /// Current state of ≤ 100 ids (`missing`: not live), with only `properties`.
 pub trait BatchRead: Send + Sync {
@@ -54,6 +54,15 @@ pub trait ReadOwners: Send + Sync {
         -> impl Future<Output = Result<Owners, HubSpotError>> + Send;
 }
 
+/// The portal's deal pipelines (for `pipeline_label` / `stage_label`
+/// rules).
+pub trait ReadPipelines: Send + Sync {
+    fn pipelines(
+        &self,
+        portal: PortalId,
+    ) -> impl Future<Output = Result<Pipelines, HubSpotError>> + Send;
+}
+
 /// The portal's property definitions of a type (schema-drift check).
 pub trait ReadProperties: Send + Sync {
     fn properties(
@@ -89,9 +98,16 @@ pub trait PortalStats: Send + Sync {
     fn portal_stats(&self, portal: PortalId) -> ClientStats;
 }
 
-/// What the real-time worker reads: batch reads, owners, associations.
-pub trait ObjectReader: BatchRead + ReadOwners + ReadAssociations + PortalStats {}
-impl<T: BatchRead + ReadOwners + ReadAssociations + PortalStats> ObjectReader for T {}
+/// What the real-time worker reads: batch reads, owners, pipelines,
+/// associations.
+pub trait ObjectReader:
+    BatchRead + ReadOwners + ReadPipelines + ReadAssociations + PortalStats
+{
+}
+impl<T: BatchRead + ReadOwners + ReadPipelines + ReadAssociations + PortalStats> ObjectReader
+    for T
+{
+}
 
 /// What a reconciliation reads: the worker's reads, the listing, counts,
 /// property definitions and list members.
@@ -180,6 +196,14 @@ impl<T: AccessTokenSource> CountObjects for HubSpotSource<T> {
 impl<T: AccessTokenSource> ReadOwners for HubSpotSource<T> {
     async fn owners(&self, portal: PortalId) -> Result<Owners, HubSpotError> {
         self.client.owners(&self.tokens, portal).await
+    }
+}
+
+impl<T: AccessTokenSource> ReadPipelines for HubSpotSource<T> {
+    async fn pipelines(&self, portal: PortalId) -> Result<Pipelines, HubSpotError> {
+        self.client
+            .pipelines(&self.tokens, portal, ObjectType::Deals)
+            .await
     }
 }
 

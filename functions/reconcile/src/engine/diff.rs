@@ -183,6 +183,7 @@ where
         let key = self.key(object.id);
         let ctx = MapContext {
             owners: self.mapping.owners.as_ref(),
+            pipelines: self.mapping.pipelines.as_ref(),
             associations: self.associations.as_ref(),
             list_members: self.mapping.list_members.as_ref(),
         };

@@ -289,7 +289,12 @@ fn every_default_field_is_pinned_to_its_seed_source() {
         (Companies, "industry", "industry", "string"),
         (Companies, "employee_count", "numberofemployees", "count"),
         (Companies, "annual_revenue_cents", "annualrevenue", "cents"),
-        (Companies, "last_activity_at", "hs_last_sales_activity_date", "datetime"),
+        (
+            Companies,
+            "last_activity_at",
+            "hs_last_sales_activity_date",
+            "datetime",
+        ),
         (Contacts, "email", "email", "email"),
         (Contacts, "name", "firstname + lastname", "concat"),
         (Contacts, "company_name", "company", "string"),
@@ -298,7 +303,12 @@ fn every_default_field_is_pinned_to_its_seed_source() {
         (Contacts, "owner", "hubspot_owner_id", "owner_email"),
         (Contacts, "owner_id", "hubspot_owner_id", "string"),
         (Contacts, "first_seen_at", "createdate", "datetime"),
-        (Contacts, "last_activity_at", "hs_last_sales_activity_date", "datetime"),
+        (
+            Contacts,
+            "last_activity_at",
+            "hs_last_sales_activity_date",
+            "datetime",
+        ),
         (Deals, "name", "dealname", "string"),
         (Deals, "stage", "dealstage", "stage_label"),
         (Deals, "stage_id", "dealstage", "string"),
@@ -306,7 +316,12 @@ fn every_default_field_is_pinned_to_its_seed_source() {
         (Deals, "pipeline_id", "pipeline", "string"),
         (Deals, "amount_cents", "amount", "cents"),
         (Deals, "closed_at", "closedate", "datetime"),
-        (Deals, "close_probability", "hs_deal_stage_probability", "probability"),
+        (
+            Deals,
+            "close_probability",
+            "hs_deal_stage_probability",
+            "probability",
+        ),
         (Deals, "owner", "hubspot_owner_id", "owner_email"),
         (Deals, "owner_id", "hubspot_owner_id", "string"),
     ];
@@ -315,7 +330,12 @@ fn every_default_field_is_pinned_to_its_seed_source() {
         .into_iter()
         .flat_map(|t| {
             config.object(t).rules.iter().map(move |r| {
-                (t, r.target.clone(), r.source.join(" + "), r.transform.name())
+                (
+                    t,
+                    r.target.clone(),
+                    r.source.join(" + "),
+                    r.transform.name(),
+                )
             })
         })
         .collect();

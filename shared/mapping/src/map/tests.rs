@@ -15,7 +15,10 @@ fn pipelines() -> Pipelines {
     p.insert(
         "default",
         "Sales Pipeline",
-        &[("closedwon", "Closed Won"), ("qualifiedtobuy", "Qualified To Buy")],
+        &[
+            ("closedwon", "Closed Won"),
+            ("qualifiedtobuy", "Qualified To Buy"),
+        ],
     );
     p
 }

@@ -43,7 +43,10 @@ fn pipelines() -> Pipelines {
     p.insert(
         "default",
         "Sales Pipeline",
-        &[("closedwon", "Closed Won"), ("qualifiedtobuy", "Qualified To Buy")],
+        &[
+            ("closedwon", "Closed Won"),
+            ("qualifiedtobuy", "Qualified To Buy"),
+        ],
     );
     p
 }
@@ -98,7 +101,12 @@ fn empty_and_missing_inputs_are_null_without_error_for_every_transform() {
             );
             assert_eq!(out, Output::ok(Value::Null), "{} {input:?}", t.name());
         }
-        assert_eq!(t.apply(&[], Lookups::default()), Output::ok(Value::Null), "{}", t.name());
+        assert_eq!(
+            t.apply(&[], Lookups::default()),
+            Output::ok(Value::Null),
+            "{}",
+            t.name()
+        );
     }
 }
 
@@ -190,7 +198,10 @@ fn decimals_and_money_are_exact() {
         one(&Transform::Probability, "0.50"),
         Output::ok(serde_json::json!(0.5))
     );
-    assert_eq!(one(&Transform::Probability, "1.0"), Output::ok(serde_json::json!(1.0)));
+    assert_eq!(
+        one(&Transform::Probability, "1.0"),
+        Output::ok(serde_json::json!(1.0))
+    );
     assert!(one(&Transform::Probability, "0.2").value.is_number());
 }
 
@@ -285,11 +296,15 @@ fn owners_resolve_to_email_and_name() {
         Output::ok(Value::Null)
     );
     assert_eq!(
-        Transform::OwnerEmail.apply(&[Some("9999")], with_owners(&o)).error,
+        Transform::OwnerEmail
+            .apply(&[Some("9999")], with_owners(&o))
+            .error,
         Some(ConvError::UnknownOwner)
     );
     assert_eq!(
-        Transform::OwnerEmail.apply(&[Some("7001")], Lookups::default()).error,
+        Transform::OwnerEmail
+            .apply(&[Some("7001")], Lookups::default())
+            .error,
         Some(ConvError::OwnersUnavailable)
     );
     assert!(!format!("{o:?}").contains("ada@example.com"));
@@ -326,7 +341,8 @@ fn def(name: &str, prop_type: &str, field_type: &str) -> hubsync_hubspot::Proper
 
 #[test]
 fn fits_matches_hubspot_property_types() {
-    let fits = |t: Transform, prop_type: &str, field_type: &str| t.fits(&def("x", prop_type, field_type));
+    let fits =
+        |t: Transform, prop_type: &str, field_type: &str| t.fits(&def("x", prop_type, field_type));
     assert!(fits(Transform::Cents, "number", "number"));
     assert!(!fits(Transform::Cents, "string", "text"));
     assert!(!fits(Transform::Integer, "datetime", "date"));
@@ -335,7 +351,11 @@ fn fits_matches_hubspot_property_types() {
     assert!(fits(Transform::Boolean, "bool", "booleancheckbox"));
     assert!(fits(Transform::Boolean, "enumeration", "booleancheckbox"));
     assert!(!fits(Transform::Boolean, "enumeration", "select"));
-    assert!(!fits(Transform::Enumeration { values: vec![] }, "string", "text"));
+    assert!(!fits(
+        Transform::Enumeration { values: vec![] },
+        "string",
+        "text"
+    ));
     assert!(Transform::OwnerEmail.fits(&def("hubspot_owner_id", "enumeration", "select")));
     assert!(!fits(Transform::OwnerEmail, "enumeration", "select"));
     assert!(fits(Transform::String, "number", "number"));
