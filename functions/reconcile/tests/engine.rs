@@ -200,12 +200,14 @@ async fn a_run_handing_over_every_two_pages_reaches_the_same_result() -> anyhow:
         deadline: Some(std::time::Instant::now()),
         max_pages: None,
     };
+    // Deleted and restored companies also change contacts' `company_ids`
+    // (the default map's associations): resync both.
     let (_, d3) = run_job(
         &rec,
         JobMessage::new(
             SyncJobKind::Resync,
             PortalId(b.portal),
-            vec![ObjectType::Companies],
+            vec![ObjectType::Companies, ObjectType::Contacts],
         ),
         tight,
     )

@@ -110,6 +110,14 @@ async fn lists_every_company_and_maps_it() {
         "one owners page, three list pages"
     );
 
+    // Contacts and deals also map associations, and deals resolve their
+    // pipeline and stage labels: read both as the sync does.
+    let pipelines = client
+        .pipelines(&tokens, PortalId(PORTAL), ObjectType::Deals)
+        .await
+        .expect("pipelines");
+    assert_eq!(pipelines.pipeline_label("default"), Some("Sales Pipeline"));
+    assert_eq!(pipelines.stage_label("ent_proposal"), Some("Proposal"));
     for t in [ObjectType::Contacts, ObjectType::Deals] {
         let page = client
             .list_page(
@@ -124,8 +132,26 @@ async fn lists_every_company_and_maps_it() {
             .await
             .expect("page");
         assert_eq!(page.results.len(), 40);
+        let ids: Vec<_> = page.results.iter().map(|o| o.id).collect();
+        let mut assoc = hubsync_mapping::Associations::new();
+        for a in &MappingConfig::default().object(t).associations {
+            assoc.mark_loaded(a.to);
+            for l in client
+                .batch_read_associations(&tokens, PortalId(PORTAL), t, a.to, &ids)
+                .await
+                .expect("associations")
+            {
+                assoc.insert(a.to, l.from, l.to, l.primary);
+            }
+        }
+        let ctx = MapContext {
+            owners: Some(&owners),
+            pipelines: Some(&pipelines),
+            associations: Some(&assoc),
+            list_members: None,
+        };
         for o in &page.results {
-            if let MapOutcome::Mapped(m) = with_owners(t, o, &owners) {
+            if let MapOutcome::Mapped(m) = map_with(MappingConfig::default().object(t), t, o, ctx) {
                 assert!(m.errors.is_empty(), "{t}: {:?}", m.errors);
                 assert!(m.source_version.is_some());
             }

@@ -273,11 +273,15 @@ fn decimal_value(d: Decimal) -> Value {
 }
 
 /// A decimal in `[0, 1]` as a JSON number (HubSpot's probabilities have a
-/// few digits: the nearest `f64` is what an application reads).
+/// few digits: the nearest `f64` is what an application reads); `0` and `1`
+/// as integers, the way DynamoDB gives them back.
 fn number_value(d: Decimal) -> Value {
     use rust_decimal::prelude::ToPrimitive;
-    d.normalize()
-        .to_f64()
+    let d = d.normalize();
+    if d.fract().is_zero() {
+        return d.to_i64().map(Value::from).unwrap_or(Value::Null);
+    }
+    d.to_f64()
         .and_then(serde_json::Number::from_f64)
         .map(Value::Number)
         .unwrap_or(Value::Null)

@@ -373,7 +373,7 @@ fn deal_maps_every_default_field() {
     // 15000.255 → banker's rounding to 15000.26 (6 is even) → 1_500_026 cents.
     assert_eq!(d.get("amount_cents"), Some(&json!(1_500_026)));
     assert_eq!(d.str("closed_at"), Some("2024-06-30T00:00:00.000Z"));
-    assert_eq!(d.get("close_probability"), Some(&json!(1.0)));
+    assert_eq!(d.get("close_probability"), Some(&json!(1)));
 }
 
 #[test]
@@ -457,7 +457,7 @@ fn records_serialize_with_a_type_tag_and_round_trip() {
     let json = serde_json::to_value(&d.record).unwrap();
     assert_eq!(json["record_type"], "deal");
     assert_eq!(json["amount_cents"], 1_500_026);
-    assert_eq!(json["close_probability"], 1.0);
+    assert_eq!(json["close_probability"], 1);
     assert_eq!(json["closed_at"], "2024-06-30T00:00:00.000Z");
 }
 
