@@ -15,7 +15,8 @@
 //!    "scope": [{"property": "pipeline", "values": ["default"]}],
 //!    "associations": [{"target": "company_ids", "to": "companies"}]}}
 //! ```
-//! A type left out keeps its default rules.
+//! A type left out keeps its default rules. With `"extends": "default"` a
+//! config states only what it adds, replaces or removes ([`overlay`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -26,24 +27,28 @@ use crate::ids::ObjectType;
 use crate::transform::Transform;
 use hubsync_hubspot::PropertyDefinition;
 
+pub mod overlay;
 mod validate;
+pub use overlay::Base;
 pub use validate::*;
 
-/// The mapping of every object type of one portal.
+/// The mapping of every object type of one portal, always complete in
+/// memory; written complete or additive (`"extends": "default"`, see
+/// [`overlay`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "overlay::Written", into = "overlay::Written")]
 pub struct MappingConfig {
-    #[serde(default = "default_companies")]
+    /// `Some`: written as its differences from the defaults.
+    pub extends: Option<Base>,
     pub companies: ObjectConfig,
-    #[serde(default = "default_contacts")]
     pub contacts: ObjectConfig,
-    #[serde(default = "default_deals")]
     pub deals: ObjectConfig,
 }
 
 impl Default for MappingConfig {
     fn default() -> Self {
         Self {
+            extends: None,
             companies: default_companies(),
             contacts: default_contacts(),
             deals: default_deals(),
