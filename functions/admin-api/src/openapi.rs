@@ -188,8 +188,11 @@ fn schemas() -> Value {
         }), &["portal_id", "state", "previous_state", "revoked_at_hubspot"]),
         "MappingConfig": {
             "type": "object",
-            "description": "A mapping config (README \"Mapping configs\"): per object type, its rules, scope filters, lists and associations; types left out keep their defaults",
-            "properties": {"companies": free, "contacts": free, "deals": free},
+            "description": "A mapping config (README \"Mapping configs\"): per object type, its rules, scope filters, lists, associations and scope_follows_companies; types left out keep their defaults. With \"extends\": \"default\" a type states only what it adds or replaces (rules, associations, scope, lists) and removes (\"remove\": default field names)",
+            "properties": {
+                "extends": {"enum": ["default"]},
+                "companies": free, "contacts": free, "deals": free,
+            },
             "additionalProperties": false,
         },
         "MappingCurrent": object(json!({
@@ -198,7 +201,12 @@ fn schemas() -> Value {
             "updated_at": {"type": ["string", "null"]},
             "default": {"type": "boolean"},
             "config": {"$ref": "#/components/schemas/MappingConfig"},
-        }), &["portal_id", "default", "config"]),
+            "custom_fields": {
+                "type": "object",
+                "description": "Per object type, the fields that are not defaults as they are (added or replaced)",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+        }), &["portal_id", "default", "config", "custom_fields"]),
         "MappingValid": object(json!({
             "valid": {"const": true},
             "config": {"$ref": "#/components/schemas/MappingConfig"},

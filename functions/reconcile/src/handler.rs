@@ -12,9 +12,10 @@ use serde::Deserialize;
 
 use crate::engine::{new_run_id, now_ms, Engine, EngineError, SliceLimit, SliceOutcome};
 use crate::fanout::{fan_out, FanOut, FanOutError, ScheduleEvent};
+use hubsync_hubspot::{ObjectType, PortalId};
 use hubsync_messages::{kind_name, JobMessage};
 use hubsync_messages::{JobQueue, QueueError};
-use hubsync_sync::{CrmSource, RunStore};
+use hubsync_sync::{ContextLoader, CrmSource, RunStore};
 use tracing::Instrument;
 
 /// What handling one job did.
@@ -88,8 +89,16 @@ where
                 .run_id
                 .clone()
                 .unwrap_or_else(|| new_run_id(job.job.kind, now_ms()));
+            // Types whose scope follows companies start when the companies
+            // of the run have finished (they read which companies sync).
+            let later = if types.contains(&ObjectType::Companies) {
+                self.followers(job.job.portal_id).await?
+            } else {
+                Vec::new()
+            };
             let jobs: Vec<JobMessage> = types
                 .iter()
+                .filter(|t| !later.contains(t))
                 .map(|t| job.for_type(*t, &run_id, false))
                 .collect();
             self.queue.enqueue(&jobs).await?;
@@ -105,6 +114,9 @@ where
             .await?;
         if let SliceOutcome::Finished(report) = &outcome {
             emit_finished_metrics(report);
+            if *object_type == ObjectType::Companies {
+                self.start_followers(job, &report.run_id).await?;
+            }
         }
         if let SliceOutcome::HandedOver(report) = &outcome {
             // A run still working: the "not finished by the deadline" alarm
@@ -119,6 +131,36 @@ where
             self.queue.enqueue(std::slice::from_ref(&next)).await?;
         }
         Ok(JobOutcome::Slice(Box::new(outcome)))
+    }
+
+    /// The types of the portal whose scope follows companies.
+    async fn followers(&self, portal: PortalId) -> Result<Vec<ObjectType>, JobError> {
+        let loader = ContextLoader::new(self.engine.source(), self.engine.store());
+        let (config, _) = loader.config(portal).await.map_err(JobError::Engine)?;
+        Ok([ObjectType::Contacts, ObjectType::Deals]
+            .into_iter()
+            .filter(|t| config.object(*t).scope_follows_companies)
+            .collect())
+    }
+
+    /// After the companies of a run finished: the run's types that follow
+    /// them (held back by the split).
+    async fn start_followers(&self, job: &JobMessage, run_id: &str) -> Result<(), JobError> {
+        if job.run_types.is_empty() {
+            return Ok(());
+        }
+        let followers = self.followers(job.job.portal_id).await?;
+        let jobs: Vec<JobMessage> = job
+            .run_types
+            .iter()
+            .filter(|t| followers.contains(t))
+            .map(|t| job.for_type(*t, run_id, false))
+            .collect();
+        if !jobs.is_empty() {
+            self.queue.enqueue(&jobs).await?;
+            tracing::info!(portal = %job.job.portal_id, run_id = %run_id, jobs = jobs.len(), "companies finished: the types that follow them start");
+        }
+        Ok(())
     }
 
     /// The Lambda deadline (epoch ms) as a slice limit.

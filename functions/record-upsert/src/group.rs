@@ -10,8 +10,8 @@ use hubsync_store::{
     ArchiveOutcome, ArchiveReason, RecordKey, RecordWrite, StoredMeta, UpsertOutcome,
 };
 use hubsync_sync::{
-    association_targets, decide, ContextLoader, Decision, Facts, LoadCounts, ObjectReader, Skip,
-    SyncError, SyncStore,
+    association_targets, decide, ContextLoader, Decision, Facts, ListedLive, LoadCounts,
+    ObjectReader, Skip, SyncError, SyncStore, WriteKind,
 };
 
 use crate::plan::{Plan, ReadIntent};
@@ -54,9 +54,9 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             }
         }
 
-        // Association changes matter only when the config maps them.
+        // Association changes matter only when the config reads them.
         let mut reads: BTreeMap<ObjectId, ReadIntent> = plan.read.clone();
-        if config.associations.is_empty() {
+        if !config.reads_associations() {
             stats.deferred_events += plan.association_changed.len();
         } else {
             for (&id, &at) in &plan.association_changed {
@@ -68,9 +68,13 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         let ids: Vec<ObjectId> = reads.keys().copied().collect();
         let property_names = config.properties(object_type);
         let properties: Vec<&str> = property_names.iter().map(String::as_str).collect();
+        // Companies that started or stopped syncing (their followers'
+        // scope moves with them).
+        let mut moved: Vec<ObjectId> = Vec::new();
         for chunk in ids.chunks(BATCH_READ_MAX) {
             stats.count_calls(portal, 1);
             stats.ids_read += chunk.len();
+            let read_started_ms = hubsync_sync::now_ms();
             let read = self
                 .reader()
                 .batch_read(portal, object_type, chunk, &properties)
@@ -91,7 +95,17 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                     stats.archived_deleted += 1;
                 }
             }
-            self.map_and_write((portal, object_type), config, &read.found, mapping, stats)
+            let fresh = Fresh {
+                found: &read.found,
+                read_started_ms,
+            };
+            moved.extend(
+                self.map_and_write((portal, object_type), config, fresh, mapping, stats)
+                    .await?,
+            );
+        }
+        if object_type == ObjectType::Companies && !moved.is_empty() {
+            self.follow_companies(portal, &moved, mapping, stats)
                 .await?;
         }
         Ok(())
@@ -99,17 +113,21 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
 
     /// Maps the records read and writes what [`decide`] says, reading the
     /// stored metadata of all of them in one go first (an unchanged record
-    /// costs no write).
+    /// costs no write). Returns the ids that started or stopped syncing.
     async fn map_and_write(
         &self,
         (portal, object_type): (PortalId, ObjectType),
         config: &ObjectConfig,
-        found: &[hubsync_hubspot::HubSpotObject],
+        Fresh {
+            found,
+            read_started_ms,
+        }: Fresh<'_>,
         mapping: &PortalMapping,
         stats: &mut BatchStats,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Vec<ObjectId>, SyncError> {
+        let mut moved = Vec::new();
         if found.is_empty() {
-            return Ok(());
+            return Ok(moved);
         }
         let loader = ContextLoader::new(self.reader(), self.store());
         let mut counts = LoadCounts::default();
@@ -125,6 +143,9 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             .await;
         stats.count_calls(portal, counts.hubspot_calls as usize);
         let associations = associations?;
+        let companies_in_scope = loader
+            .companies_in_scope(portal, config, associations.as_ref(), &ids)
+            .await?;
         self.refresh_if_unknown(portal, config, found, mapping, stats)
             .await?;
         // List membership is not known here (HubSpot sends no list
@@ -135,7 +156,15 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             pipelines: mapping.pipelines.current(),
             associations: associations.as_ref(),
             list_members: None,
+            companies_in_scope: companies_in_scope.as_ref(),
         };
+        // A scope that follows companies changes without the record's
+        // version moving: this fresh read is the evidence that restores a
+        // record archived out of scope (the restore rule).
+        let listed_live = config.scope_follows_companies.then_some(ListedLive {
+            started_at_ms: read_started_ms,
+            skew_ms: READ_SKEW_MS,
+        });
         let fingerprint = config.fingerprint();
         let keys: Vec<RecordKey> = ids
             .iter()
@@ -169,10 +198,15 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                 object_type,
                 fingerprint: &fingerprint,
                 list_scope_unknown: !config.lists.is_empty(),
-                listed_live: None,
+                listed_live,
             };
             match decide(facts, object, outcome, stored.get(&key)) {
-                Decision::Write { write, .. } => to_write.push(write),
+                Decision::Write { write, kind } => {
+                    if matches!(kind, WriteKind::Create | WriteKind::Unarchive { .. }) {
+                        moved.push(key.object_id);
+                    }
+                    to_write.push(write)
+                }
                 Decision::ArchiveOutOfScope { occurred_at_ms, .. } => {
                     let out = self
                         .store()
@@ -186,6 +220,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                         .await?;
                     if out == ArchiveOutcome::Archived {
                         stats.archived_out_of_scope += 1;
+                        moved.push(key.object_id);
                     }
                 }
                 Decision::Skip(skip) => stats.count_skip(skip),
@@ -236,9 +271,19 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                 }
             }
         }
-        Ok(())
+        Ok(moved)
     }
 }
+
+/// Records just read from HubSpot, and when the read started.
+#[derive(Clone, Copy)]
+struct Fresh<'a> {
+    found: &'a [hubsync_hubspot::HubSpotObject],
+    read_started_ms: i64,
+}
+
+/// Clock-skew margin of the restore rule for the worker's own reads.
+const READ_SKEW_MS: i64 = 60_000;
 
 impl BatchStats {
     fn count_calls(&mut self, portal: PortalId, calls: usize) {

@@ -3,6 +3,7 @@
 //! (`hubsync-sync`): it plans events into batch reads; what happens to each
 //! record read is the core's decision.
 
+pub mod follow;
 pub mod group;
 pub mod lambda;
 pub mod lookups;

@@ -81,6 +81,15 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
     ) -> Result<PortalMapping, GroupError> {
         let loader = ContextLoader::new(self.reader(), self.store());
         let (config, _saved) = loader.config(portal).await?;
+        // A company that starts or stops syncing re-reads its followers.
+        let mut types = types.to_vec();
+        if types.contains(&ObjectType::Companies) {
+            types.extend(
+                crate::follow::FOLLOWERS
+                    .into_iter()
+                    .filter(|t| config.object(*t).scope_follows_companies),
+            );
+        }
         let owners = types.iter().any(|t| config.needs_owners(*t));
         let pipelines = types.iter().any(|t| config.object(*t).needs_pipelines());
         Ok(PortalMapping {

@@ -41,6 +41,9 @@ pub struct BatchStats {
     /// messages are received again).
     pub deferred_groups: usize,
     pub needs_reauth_groups: usize,
+    /// Contacts and deals re-read because a company they follow started or
+    /// stopped syncing.
+    pub followed: usize,
     /// Deal pipelines read from HubSpot into a portal's pipelines cache.
     pub pipeline_refreshes: usize,
     /// Owners read from HubSpot into a portal's owners cache.
@@ -58,7 +61,7 @@ impl BatchStats {
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
             field_errors, record_errors, too_large, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
-            owner_refreshes
+            owner_refreshes, pipeline_refreshes, followed
         );
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;

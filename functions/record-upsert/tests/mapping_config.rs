@@ -81,11 +81,15 @@ fn config() -> MappingConfig {
         property: "pipeline".into(),
         values: vec!["default".into()],
     });
-    deals.associations.push(AssociationRule {
+    deals.associations = vec![AssociationRule {
         target: "company_ids".into(),
         to: ObjectType::Companies,
         primary_only: false,
-    });
+    }];
+    // Companies without owner fields (to see when owners are not needed).
+    c.object_mut(ObjectType::Companies)
+        .rules
+        .retain(|r| !r.transform.needs_owners());
     c.object_mut(ObjectType::Contacts).rules.push(Rule::new(
         "owner_name",
         &["hubspot_owner_id"],
@@ -214,8 +218,9 @@ async fn owners_are_loaded_once_per_invocation_and_only_when_needed() {
         .await;
     assert!(out.failed.is_empty());
     assert_eq!(w.reader().owner_reads.load(Ordering::SeqCst), 1);
-    // An owner id the portal does not have: a field error, the record lands.
-    assert_eq!(out.stats.field_errors, 1);
+    // An owner id the portal does not have: a field error for each field
+    // resolving it (`owner`, `owner_name`), the record lands.
+    assert_eq!(out.stats.field_errors, 2);
     let c = w
         .store()
         .get_record(&key(ObjectType::Contacts, 5))
@@ -331,8 +336,10 @@ async fn owners_come_from_the_cache_and_an_unknown_owner_refreshes_it_at_most_on
 
 #[tokio::test]
 async fn association_changes_reread_only_when_the_config_maps_them() {
-    // Defaults: no association fields → counted, no read.
-    let w = worker(None).await;
+    // No association fields → counted, no read.
+    let mut plain = MappingConfig::default();
+    plain.object_mut(ObjectType::Deals).associations.clear();
+    let w = worker(Some(plain)).await;
     w.reader()
         .put(ObjectType::Deals, 7, 1_000, &[("dealname", "x")]);
     let out = w
@@ -369,7 +376,8 @@ async fn association_changes_reread_only_when_the_config_maps_them() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(r.fields["company_ids"], json!(["8", "9"]));
+    // The primary company first.
+    assert_eq!(r.fields["company_ids"], json!(["9", "8"]));
     assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 2);
 }
 

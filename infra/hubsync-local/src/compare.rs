@@ -98,6 +98,9 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
                 .collect(),
         );
     }
+    // The companies that sync (companies come first): the scope of
+    // contacts and deals that follow them.
+    let mut companies_in_scope: BTreeSet<ObjectId> = BTreeSet::new();
     for t in ObjectType::ALL {
         let oc = config.object(t);
         let defined: BTreeSet<String> = sim
@@ -121,13 +124,17 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
             let mut object = to_hubspot(&o)?;
             object.properties.retain(|k, _| defined.contains(k));
             let mut assoc = Associations::new();
-            for a in &oc.associations {
-                assoc.mark_loaded(a.to);
+            let mut targets: Vec<ObjectType> = oc.associations.iter().map(|a| a.to).collect();
+            if oc.scope_follows_companies {
+                targets.push(ObjectType::Companies);
+            }
+            for to in targets {
+                assoc.mark_loaded(to);
                 for (target, primary) in
-                    sim.associations(portal, sim_type(t), object.id.get(), sim_type(a.to))?
+                    sim.associations(portal, sim_type(t), object.id.get(), sim_type(to))?
                 {
-                    if live[&a.to].contains(&target) {
-                        assoc.insert(a.to, object.id, ObjectId(target), primary);
+                    if live[&to].contains(&target) {
+                        assoc.insert(to, object.id, ObjectId(target), primary);
                     }
                 }
             }
@@ -136,6 +143,7 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
                 pipelines: Some(&pipelines),
                 associations: Some(&assoc),
                 list_members: list_members.as_ref(),
+                companies_in_scope: Some(&companies_in_scope),
             };
             if let MapOutcome::Mapped(m) = map_with(oc, t, &object, ctx) {
                 let fields = match serde_json::to_value(&m.record)? {
@@ -151,6 +159,9 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
             for r in page {
                 stored.insert(r.meta.object_id.get(), r);
             }
+        }
+        if t == ObjectType::Companies {
+            companies_in_scope = expected.keys().map(|id| ObjectId(*id)).collect();
         }
         for (id, fields) in &expected {
             out.compared += 1;

@@ -141,7 +141,19 @@ pub struct Current {
     pub updated_at: Option<String>,
     /// `true` when no config is stored and [`MappingConfig::default`] applies.
     pub default: bool,
+    /// As written: complete, or additive (`"extends": "default"`, only
+    /// what differs from the defaults).
     pub config: MappingConfig,
+    /// Per type, the fields that are not defaults as they are (added or
+    /// replaced), in rule order.
+    pub custom_fields: BTreeMap<ObjectType, Vec<String>>,
+}
+
+fn custom_fields(config: &MappingConfig) -> BTreeMap<ObjectType, Vec<String>> {
+    ObjectType::ALL
+        .into_iter()
+        .map(|t| (t, config.custom_fields(t)))
+        .collect()
 }
 
 /// The portal's stored config and its revision, or the default when none
@@ -156,6 +168,7 @@ pub async fn show_config<S: MappingConfigStore>(
             revision: Some(stored.revision),
             updated_at: Some(stored.updated_at),
             default: false,
+            custom_fields: custom_fields(&stored.config),
             config: stored.config,
         },
         None => Current {
@@ -163,6 +176,7 @@ pub async fn show_config<S: MappingConfigStore>(
             revision: None,
             updated_at: None,
             default: true,
+            custom_fields: custom_fields(&MappingConfig::default()),
             config: MappingConfig::default(),
         },
     })
@@ -285,6 +299,9 @@ pub async fn preview(
             pipelines: pipelines.as_ref(),
             associations: associations.as_ref(),
             list_members: list_members.as_ref(),
+            // A preview reads HubSpot only: a scope that follows companies
+            // is not applied (which companies sync is the store's).
+            companies_in_scope: None,
         };
         let mut tp = TypePreview {
             object_type: t,

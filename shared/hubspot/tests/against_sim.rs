@@ -149,6 +149,7 @@ async fn lists_every_company_and_maps_it() {
             pipelines: Some(&pipelines),
             associations: Some(&assoc),
             list_members: None,
+            companies_in_scope: None,
         };
         for o in &page.results {
             if let MapOutcome::Mapped(m) = map_with(MappingConfig::default().object(t), t, o, ctx) {

@@ -119,6 +119,13 @@ pub struct ObjectConfig {
     /// records already synced but creates none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lists: Vec<String>,
+    /// Contacts and deals only: a record syncs only while it is associated
+    /// with at least one company that syncs (in the companies' scope);
+    /// otherwise it is skipped, and a stored copy archived `out_of_scope`
+    /// — restored when an association or the company's scope brings it
+    /// back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scope_follows_companies: bool,
 }
 
 impl ObjectConfig {
@@ -129,7 +136,14 @@ impl ObjectConfig {
             scope: Vec::new(),
             associations: Vec::new(),
             lists: Vec::new(),
+            scope_follows_companies: false,
         }
+    }
+
+    /// Whether mapping needs the records' associations (association fields
+    /// or a scope that follows companies).
+    pub fn reads_associations(&self) -> bool {
+        !self.associations.is_empty() || self.scope_follows_companies
     }
 
     /// Whether any rule resolves pipeline or stage labels.
@@ -311,6 +325,12 @@ fn default_companies() -> ObjectConfig {
         Rule::new("domain", &["domain"], text()),
     ];
     rules.extend(owner_rules());
+    // Records contract v1's name for `owner`, kept for its readers.
+    rules.push(Rule::new(
+        "owner_email",
+        &["hubspot_owner_id"],
+        Transform::OwnerEmail,
+    ));
     rules.extend([
         Rule::new("arr", &["annualrevenue"], Transform::Decimal),
         Rule::new("industry", &["industry"], text()),

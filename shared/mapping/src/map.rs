@@ -144,6 +144,10 @@ pub struct MapContext<'a> {
     /// caller must not create records from the outcome (the worker only
     /// updates records already synced).
     pub list_members: Option<&'a BTreeSet<ObjectId>>,
+    /// For a config whose scope follows companies: the companies (among
+    /// those the records are associated with) that sync. `None`: not
+    /// loaded — that scope is not applied.
+    pub companies_in_scope: Option<&'a BTreeSet<ObjectId>>,
 }
 
 /// Map one HubSpot object of the given type with the default field map.
@@ -177,7 +181,9 @@ pub fn map_deal(obj: &HubSpotObject) -> MapOutcome {
 /// 1. contacts: no email → `Skipped { MissingEmail }`, an email that is not
 ///    an address → `Skipped { InvalidEmail }`;
 /// 2. outside the scope (property filters; list membership when
-///    `ctx.list_members` is loaded) → `Skipped { OutOfScope }`;
+///    `ctx.list_members` is loaded; no association to a company that
+///    syncs when the scope follows companies and `ctx.companies_in_scope`
+///    is loaded) → `Skipped { OutOfScope }`;
 /// 3. every rule's transform, in order; a bad value is a [`FieldError`]
 ///    for that field (left null, or kept for an unknown enumeration value)
 ///    and the rest of the record still maps;
@@ -213,7 +219,16 @@ pub fn map_with(
         || ctx
             .list_members
             .is_none_or(|members| members.contains(&obj.id));
-    if !in_lists || !config.in_scope(|p| obj.property(p).map(str::to_owned)) {
+    let follows = !config.scope_follows_companies
+        || match (
+            ctx.associations
+                .and_then(|a| a.get(ObjectType::Companies, obj.id)),
+            ctx.companies_in_scope,
+        ) {
+            (Some(links), Some(synced)) => links.iter().any(|(c, _)| synced.contains(c)),
+            _ => true,
+        };
+    if !in_lists || !follows || !config.in_scope(|p| obj.property(p).map(str::to_owned)) {
         return MapOutcome::Skipped {
             object_type,
             id: obj.id,

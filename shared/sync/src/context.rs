@@ -20,7 +20,9 @@ use hubsync_hubspot::{HubSpotError, ObjectId, ObjectType, PortalId, MAX_ASSOCIAT
 use std::future::Future;
 
 use hubsync_mapping::{Associations, MappingConfig, ObjectConfig, Owners, Pipelines};
-use hubsync_store::{MappingConfigStore, OwnersCacheStore, PipelinesCacheStore, StoreError};
+use hubsync_store::{
+    MappingConfigStore, OwnersCacheStore, PipelinesCacheStore, RecordKey, RecordStore, StoreError,
+};
 
 use crate::source::{ReadAssociations, ReadListMembers, ReadOwners, ReadPipelines};
 use crate::{now_ms, SyncError};
@@ -94,9 +96,13 @@ impl<'a, R, S> ContextLoader<'a, R, S> {
     }
 }
 
-/// The association target types a type's config maps, sorted, once each.
+/// The association target types a type's config reads (its association
+/// fields, and companies when its scope follows them), sorted, once each.
 pub fn association_targets(config: &ObjectConfig) -> Vec<ObjectType> {
     let mut targets: Vec<ObjectType> = config.associations.iter().map(|a| a.to).collect();
+    if config.scope_follows_companies {
+        targets.push(ObjectType::Companies);
+    }
     targets.sort_unstable();
     targets.dedup();
     targets
@@ -324,6 +330,44 @@ impl<R: ReadListMembers, S> ContextLoader<'_, R, S> {
             members.extend(self.reader.list_members(portal, list).await?);
         }
         Ok(Some(members))
+    }
+}
+
+impl<R, S: RecordStore> ContextLoader<'_, R, S> {
+    /// For a config whose scope follows companies: the companies the
+    /// records are associated with (per `associations`) that are stored
+    /// active — those that sync. `None` when the scope does not follow
+    /// companies or the associations are not loaded.
+    pub async fn companies_in_scope(
+        &self,
+        portal: PortalId,
+        config: &ObjectConfig,
+        associations: Option<&Associations>,
+        ids: &[ObjectId],
+    ) -> Result<Option<BTreeSet<ObjectId>>, SyncError> {
+        let Some(associations) = associations.filter(|_| config.scope_follows_companies) else {
+            return Ok(None);
+        };
+        let mut companies: Vec<ObjectId> = ids
+            .iter()
+            .filter_map(|id| associations.get(ObjectType::Companies, *id))
+            .flat_map(|links| links.iter().map(|(c, _)| *c))
+            .collect();
+        companies.sort_unstable();
+        companies.dedup();
+        let keys: Vec<RecordKey> = companies
+            .iter()
+            .map(|c| RecordKey::new(portal, ObjectType::Companies, *c))
+            .collect();
+        let mut synced = BTreeSet::new();
+        if !keys.is_empty() {
+            for meta in self.store.get_record_meta(&keys).await? {
+                if !meta.archived {
+                    synced.insert(meta.object_id);
+                }
+            }
+        }
+        Ok(Some(synced))
     }
 }
 

@@ -53,7 +53,8 @@ pub enum UpdateClass {
     Content,
     /// Only HubSpot's version moved.
     VersionOnly,
-    /// Same version, different content: the mapping changed.
+    /// Same version, different content, another config: the mapping
+    /// changed.
     Remapped,
 }
 
@@ -181,7 +182,10 @@ pub fn decide(
         }
         Some(s) => match decision {
             WriteDecision::Write => {
-                let class = if s.source_version == version {
+                // Same version: the config's doing when it changed, else
+                // something HubSpot does not version moved (associations,
+                // an owner's email, a pipeline label) — content.
+                let class = if s.source_version == version && config_changed {
                     UpdateClass::Remapped
                 } else if s.content_hash.as_deref() == Some(hash) {
                     UpdateClass::VersionOnly

@@ -176,16 +176,18 @@ fn admin_config() -> MappingConfig {
         property: "pipeline".into(),
         values: vec!["default".into()],
     });
-    deals.associations.push(AssociationRule {
-        target: "company_ids".into(),
-        to: ObjectType::Companies,
-        primary_only: false,
-    });
-    deals.associations.push(AssociationRule {
-        target: "contact_ids".into(),
-        to: ObjectType::Contacts,
-        primary_only: false,
-    });
+    deals.associations = vec![
+        AssociationRule {
+            target: "company_ids".into(),
+            to: ObjectType::Companies,
+            primary_only: false,
+        },
+        AssociationRule {
+            target: "contact_ids".into(),
+            to: ObjectType::Contacts,
+            primary_only: false,
+        },
+    ];
     let contacts = c.object_mut(ObjectType::Contacts);
     contacts.rules.push(Rule::new(
         "owner_email",

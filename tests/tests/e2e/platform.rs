@@ -103,14 +103,12 @@ async fn a_full_flow_calls_no_legacy_api() -> anyhow::Result<()> {
         to: ObjectType::Companies,
         primary_only: true,
     });
-    config
-        .object_mut(ObjectType::Deals)
+    // Deals map `company_ids` by default.
+    assert!(config
+        .object(ObjectType::Deals)
         .associations
-        .push(AssociationRule {
-            target: "company_ids".into(),
-            to: ObjectType::Companies,
-            primary_only: false,
-        });
+        .iter()
+        .any(|a| a.target == "company_ids" && a.to == ObjectType::Companies));
     let client = hubsync_local::reconcile::sim_client(&env.sim.base_url(), None)?;
     let tokens = hubsync_auth::ConnectionTokens::new(
         env.runner.store().clone(),

@@ -88,6 +88,8 @@ fn every_transform_has_its_stored_form_documented() {
         Transform::Boolean,
         Transform::OwnerEmail,
         Transform::OwnerName,
+        Transform::PipelineLabel,
+        Transform::StageLabel,
     ];
     for tr in all {
         assert!(

@@ -2,7 +2,9 @@
 //! sync deferred — the connection reads `awaiting_setup`, nothing is pulled
 //! from HubSpot and webhooks are dropped — then save a list scope and start
 //! the sync through the admin API: DynamoDB holds exactly the list's
-//! companies.
+//! companies and — with contacts and deals following the companies' scope
+//! — exactly their contacts and deals, compared record by record with the
+//! simulator.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -40,6 +42,8 @@ async fn a_deferred_connect_pulls_nothing_until_the_scope_is_saved_and_the_sync_
     let sim = SimConfig {
         initial_seed: SeedSpec {
             companies: 30,
+            contacts: 60,
+            deals: 40,
             ..SeedSpec::default()
         },
         ..SimConfig::default()
@@ -95,9 +99,14 @@ async fn a_deferred_connect_pulls_nothing_until_the_scope_is_saved_and_the_sync_
             .scan_portal_records(PortalId(portal), ObjectType::Companies, 100);
     assert!(scan.next_page().await?.is_none(), "nothing stored");
 
-    // The application saves its scope (the list) and starts the sync.
+    // The application saves its scope (the list; contacts and deals follow
+    // the companies) and starts the sync.
     let mut config = hubsync_local::reconcile::MappingConfig::default();
     config.object_mut(ObjectType::Companies).lists = vec![list.to_string()];
+    config
+        .object_mut(ObjectType::Contacts)
+        .scope_follows_companies = true;
+    config.object_mut(ObjectType::Deals).scope_follows_companies = true;
     let saved = api
         .call(
             "PUT",
@@ -141,6 +150,50 @@ async fn a_deferred_connect_pulls_nothing_until_the_scope_is_saved_and_the_sync_
         }
     }
     assert_eq!(stored, members, "exactly the list's companies");
+    // Exactly the contacts and deals associated with them, every field as
+    // HubSpot has it.
+    for (t, sim_t) in [
+        (ObjectType::Contacts, SimType::Contacts),
+        (ObjectType::Deals, SimType::Deals),
+    ] {
+        let mut expected = BTreeSet::new();
+        for id in state.object_ids(portal, sim_t, false)? {
+            let companies = state.associations(portal, sim_t, id, SimType::Companies)?;
+            let mapped = t != ObjectType::Contacts
+                || state
+                    .get_object(portal, sim_t, id)?
+                    .and_then(|o| o.prop("email").map(str::to_owned))
+                    .is_some_and(|e| e.contains('@'));
+            if mapped && companies.iter().any(|(c, _)| members.contains(c)) {
+                expected.insert(id);
+            }
+        }
+        let mut got = BTreeSet::new();
+        let mut scan = env
+            .runner
+            .store()
+            .scan_portal_records(PortalId(portal), t, 100);
+        while let Some(page) = scan.next_page().await? {
+            got.extend(
+                page.iter()
+                    .filter(|r| !r.meta.archived)
+                    .map(|r| r.meta.object_id.get()),
+            );
+        }
+        assert!(
+            !expected.is_empty(),
+            "the seed associates {t} with the list's companies"
+        );
+        assert_eq!(got, expected, "exactly the list companies' {t}");
+    }
+    let d = hubsync_local::compare::compare_portal(state, env.runner.store(), portal).await?;
+    assert!(
+        d.is_empty(),
+        "missing {:?}, different {:?}, should be archived {:?}",
+        d.missing,
+        d.different,
+        d.should_be_archived
+    );
     env.stop().await;
     Ok(())
 }

@@ -49,7 +49,9 @@ where
     S: RunStore,
 {
     /// Reads the associations of `ids` for every association the config
-    /// maps (associations v4, ≤ 1,000 ids a call).
+    /// maps (associations v4, ≤ 1,000 ids a call), and — when the scope
+    /// follows companies — which of their companies are synced (the
+    /// reconciliation runs companies first).
     pub(super) async fn load_associations(&mut self, ids: &[ObjectId]) -> Result<(), EngineError> {
         let loader = ContextLoader::new(&self.engine.source, &self.engine.store);
         let mut counts = LoadCounts::default();
@@ -64,6 +66,14 @@ where
             .await;
         absorb_load(&mut self.ck.counters, counts);
         self.associations = loaded?;
+        self.companies_in_scope = loader
+            .companies_in_scope(
+                self.portal,
+                &self.mapping.config,
+                self.associations.as_ref(),
+                ids,
+            )
+            .await?;
         Ok(())
     }
 
@@ -186,6 +196,7 @@ where
             pipelines: self.mapping.pipelines.as_ref(),
             associations: self.associations.as_ref(),
             list_members: self.mapping.list_members.as_ref(),
+            companies_in_scope: self.companies_in_scope.as_ref(),
         };
         let outcome = map_with(&self.mapping.config, self.object_type, object, ctx);
         let c = &mut self.ck.counters;
@@ -326,6 +337,7 @@ where
         let properties = mapping.property_refs();
         // The page being diffed keeps its own associations.
         let page_associations = self.associations.take();
+        let page_companies = self.companies_in_scope.take();
         for chunk in pending.chunks(hubsync_hubspot::MAX_BATCH_READ_INPUTS) {
             let ids: Vec<ObjectId> = chunk.iter().map(|m| m.object_id).collect();
             self.ck.counters.confirm_reads += 1;
@@ -355,6 +367,7 @@ where
             }
         }
         self.associations = page_associations;
+        self.companies_in_scope = page_companies;
         self.execute().await
     }
 

@@ -48,6 +48,9 @@ pub(super) struct Run<'a, C, S: RecordStore> {
     pub(super) mapping: Arc<RunMapping>,
     /// Associations of the objects being diffed (when the config maps any).
     pub(super) associations: Option<Associations>,
+    /// Which companies those objects are associated with sync (a scope
+    /// that follows companies).
+    pub(super) companies_in_scope: Option<std::collections::BTreeSet<ObjectId>>,
 }
 
 impl<'a, C, S> Run<'a, C, S>
@@ -85,6 +88,7 @@ where
             fresh,
             mapping,
             associations: None,
+            companies_in_scope: None,
             ck,
         }
     }

@@ -60,6 +60,8 @@ struct WrittenType {
     associations: Vec<AssociationRule>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     lists: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    scope_follows_companies: bool,
 }
 
 impl TryFrom<Written> for MappingConfig {
@@ -103,6 +105,7 @@ fn complete(t: ObjectType, w: WrittenType) -> Result<ObjectConfig, String> {
         scope: w.scope,
         associations: w.associations,
         lists: w.lists,
+        scope_follows_companies: w.scope_follows_companies,
     })
 }
 
@@ -136,6 +139,7 @@ fn on_defaults(t: ObjectType, w: WrittenType) -> Result<ObjectConfig, String> {
     }
     out.scope.extend(w.scope);
     out.lists.extend(w.lists);
+    out.scope_follows_companies |= w.scope_follows_companies;
     Ok(out)
 }
 
@@ -150,6 +154,7 @@ impl From<MappingConfig> for Written {
                     scope: config.scope,
                     associations: config.associations,
                     lists: config.lists,
+                    scope_follows_companies: config.scope_follows_companies,
                 }),
                 Some(Base::Default) => {
                     let w = differences(t, config);
@@ -202,6 +207,7 @@ fn differences(t: ObjectType, c: ObjectConfig) -> WrittenType {
         scope: c.scope,
         associations,
         lists: c.lists,
+        scope_follows_companies: c.scope_follows_companies,
     }
 }
 

@@ -285,6 +285,7 @@ fn every_default_field_is_pinned_to_its_seed_source() {
         (Companies, "domain", "domain", "string"),
         (Companies, "owner", "hubspot_owner_id", "owner_email"),
         (Companies, "owner_id", "hubspot_owner_id", "string"),
+        (Companies, "owner_email", "hubspot_owner_id", "owner_email"),
         (Companies, "arr", "annualrevenue", "decimal"),
         (Companies, "industry", "industry", "string"),
         (Companies, "employee_count", "numberofemployees", "count"),

@@ -184,6 +184,12 @@ pub fn validate(
                 Some(_) => {}
             }
         }
+        if oc.scope_follows_companies && t == ObjectType::Companies {
+            errors.push(RuleError {
+                rule: format!("{t} scope_follows_companies"),
+                message: "only contacts and deals can follow the companies' scope".to_owned(),
+            });
+        }
         for a in &oc.associations {
             let name = a.describe(t);
             if let Some(m) = check_target(&a.target) {

@@ -47,6 +47,7 @@ fn map_object(t: ObjectType, obj: &HubSpotObject) -> MapOutcome {
         pipelines: Some(&pipelines),
         associations: Some(&assoc),
         list_members: None,
+        companies_in_scope: None,
     };
     map_with(MappingConfig::default().object(t), t, obj, ctx)
 }
@@ -68,8 +69,8 @@ fn default_owner_email_needs_the_owners() {
     let o = company_obj();
     let without = super::map_company(&o).into_mapped().unwrap();
     assert_eq!(without.record.get("owner"), Some(&Value::Null));
-    assert_eq!(without.errors.len(), 1);
-    assert_eq!(without.errors[0].field, "owner");
+    let fields: Vec<_> = without.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["owner", "owner_email"]);
     let mut unknown = o.clone();
     unknown
         .properties
@@ -77,7 +78,7 @@ fn default_owner_email_needs_the_owners() {
     let m = map_company(&unknown).into_mapped().unwrap();
     assert_eq!(m.record.str("owner_id"), Some("9999"));
     assert_eq!(m.record.get("owner"), Some(&Value::Null));
-    assert_eq!(m.errors.len(), 1);
+    assert_eq!(m.errors.len(), 2);
 }
 
 #[test]
@@ -131,6 +132,7 @@ fn company_maps_every_default_field() {
             "domain": "acme.test",
             "owner_id": "7001",
             "owner": "owner@example.com",
+            "owner_email": "owner@example.com",
             "arr": "1250000.5",
             "industry": "COMPUTER_SOFTWARE",
             "employee_count": 250,
@@ -188,7 +190,7 @@ fn empty_strings_mean_no_value() {
     let m = mapped(map_company(&o));
     assert!(m.errors.is_empty(), "{:?}", m.errors);
     assert!(m.record.fields().values().all(Value::is_null));
-    assert_eq!(m.record.fields().len(), 9);
+    assert_eq!(m.record.fields().len(), 10);
     assert_eq!(m.source_version, None);
 }
 
@@ -505,6 +507,7 @@ fn a_config_maps_custom_properties_scope_owners_and_associations() {
         pipelines: Some(&pipelines),
         associations: Some(&assoc),
         list_members: None,
+        companies_in_scope: None,
     };
     let mut o = deal_obj();
     o.properties.insert("region".into(), Some(" EMEA ".into()));
@@ -625,7 +628,11 @@ proptest! {
                 let out = map_object(t, &o);
                 // Errors only for the touched property (`annualrevenue` feeds two fields).
                 // (`hubspot_owner_id`, `dealstage` and `pipeline`: the id and its resolution).
-                let fed = if matches!(prop, "annualrevenue" | "hubspot_owner_id" | "dealstage" | "pipeline") { 2 } else { 1 };
+                let fed = match (t, prop) {
+                    (ObjectType::Companies, "hubspot_owner_id") => 3,
+                    (_, "annualrevenue" | "hubspot_owner_id" | "dealstage" | "pipeline") => 2,
+                    _ => 1,
+                };
                 prop_assert!(out.errors().len() <= fed);
                 for e in out.errors() {
                     prop_assert_eq!(e.source_property.as_str(), prop);

@@ -93,11 +93,20 @@ fn newer_stored_is_stale_older_is_a_content_update() {
             ..
         }
     ));
-    // Same version, other hash: the mapping changed.
+    // Same version, other hash, another config: the mapping changed.
+    assert!(matches!(
+        decided(facts("new-fp"), &o, Some(&meta(V))),
+        Decision::Write {
+            kind: WriteKind::Update(UpdateClass::Remapped),
+            ..
+        }
+    ));
+    // Same version and config, other hash: something HubSpot does not
+    // version moved (an association, an owner's email, a label).
     assert!(matches!(
         decided(facts("fp"), &o, Some(&meta(V))),
         Decision::Write {
-            kind: WriteKind::Update(UpdateClass::Remapped),
+            kind: WriteKind::Update(UpdateClass::Content),
             ..
         }
     ));
