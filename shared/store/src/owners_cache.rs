@@ -401,16 +401,27 @@ impl OwnersCacheStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         self.stats().count_write();
         Ok(self.owners.with(|m| {
-            let entry = m.entry(portal).or_default();
-            let free = entry
-                .claimed_at_ms
-                .is_none_or(|at| at <= now_ms.saturating_sub(min_interval_ms));
-            if free {
-                entry.claimed_at_ms = Some(now_ms);
-            }
-            free
+            claim_in_memory(
+                &mut m.entry(portal).or_default().claimed_at_ms,
+                now_ms,
+                min_interval_ms,
+            )
         }))
     }
+}
+
+/// The in-memory store's claim of an on-demand refresh (owners and
+/// pipelines): free when the last claim is `min_interval_ms` old.
+pub(crate) fn claim_in_memory(
+    claimed_at_ms: &mut Option<i64>,
+    now_ms: i64,
+    min_interval_ms: i64,
+) -> bool {
+    let free = claimed_at_ms.is_none_or(|at| at <= now_ms.saturating_sub(min_interval_ms));
+    if free {
+        *claimed_at_ms = Some(now_ms);
+    }
+    free
 }
 
 #[cfg(test)]

@@ -230,14 +230,11 @@ impl PipelinesCacheStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         self.stats().count_write();
         Ok(self.pipelines.with(|m| {
-            let entry = m.entry(portal).or_default();
-            let free = entry
-                .claimed_at_ms
-                .is_none_or(|at| at <= now_ms.saturating_sub(min_interval_ms));
-            if free {
-                entry.claimed_at_ms = Some(now_ms);
-            }
-            free
+            crate::owners_cache::claim_in_memory(
+                &mut m.entry(portal).or_default().claimed_at_ms,
+                now_ms,
+                min_interval_ms,
+            )
         }))
     }
 }

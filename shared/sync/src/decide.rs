@@ -8,7 +8,7 @@
 //! | mapped? | stored | decision |
 //! |---|---|---|
 //! | any | tombstone | skip, ever |
-//! | no (out of scope, no email) | active, version ≤ HubSpot's | archive out of scope at `max(v, stored + 1)` |
+//! | no (out of scope, no email) | active, version ≤ HubSpot's, or older than a read that started after it | archive out of scope at `max(v, stored + 1)` |
 //! | no | none / archived / newer | skip |
 //! | yes, list scope unknown | none, or archived out of scope | skip (`list_scope_pending`: only a full run puts records in a list scope) |
 //! | yes | none | create |
@@ -129,8 +129,17 @@ pub fn decide(
             // scope — not when a newer version is stored. At the stored
             // version itself (the scope changed, HubSpot did not), 1 ms
             // past it so that the store's guard lets it land.
+            // Or above HubSpot's version when that stored version was
+            // made up (a scope change archived or restored the record 1 ms
+            // past its version) and a read that started after it shows the
+            // record no longer qualifies.
+            let fresher = |s: &StoredMeta| {
+                facts
+                    .listed_live
+                    .is_some_and(|l| s.source_version < l.started_at_ms.saturating_sub(l.skew_ms))
+            };
             return match (stored, version_now) {
-                (Some(s), Some(v)) if !s.archived && s.source_version <= v => {
+                (Some(s), Some(v)) if !s.archived && (s.source_version <= v || fresher(s)) => {
                     Decision::ArchiveOutOfScope {
                         occurred_at_ms: v.max(s.source_version.saturating_add(1)),
                         remapped: config_changed,

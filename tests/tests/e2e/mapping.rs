@@ -399,7 +399,8 @@ async fn admin_mapping_custom_fields_scope_owners_associations_drift() -> anyhow
         |r| !r.meta.archived,
     )
     .await?;
-    assert_eq!(back.fields["pipeline"], json!("default"));
+    assert_eq!(back.fields["pipeline_id"], json!("default"));
+    assert_eq!(back.fields["pipeline"], json!("Sales Pipeline"));
 
     // Owners and associations change through webhooks.
     let contact = sim

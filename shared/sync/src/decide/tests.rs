@@ -131,6 +131,30 @@ fn an_unqualified_record_archives_an_active_copy_past_its_version() {
         decided(facts("fp"), &o, Some(&meta(V + 5))),
         Decision::Skip(Skip::NotSynced)
     ));
+    // Unless the read started after it: a version made up by an earlier
+    // scope change (archive or restore 1 ms past HubSpot's), superseded.
+    let read_after = Facts {
+        listed_live: Some(ListedLive {
+            started_at_ms: V + 60_000,
+            skew_ms: 1_000,
+        }),
+        ..facts("fp")
+    };
+    match decided(read_after, &o, Some(&meta(V + 2))) {
+        Decision::ArchiveOutOfScope { occurred_at_ms, .. } => assert_eq!(occurred_at_ms, V + 3),
+        other => panic!("{other:?}"),
+    }
+    let read_before = Facts {
+        listed_live: Some(ListedLive {
+            started_at_ms: V + 2,
+            skew_ms: 1_000,
+        }),
+        ..facts("fp")
+    };
+    assert!(matches!(
+        decided(read_before, &o, Some(&meta(V + 2))),
+        Decision::Skip(Skip::NotSynced)
+    ));
     assert!(matches!(
         decided(facts("fp"), &o, None),
         Decision::Skip(Skip::NotSynced)
