@@ -71,33 +71,42 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         // Companies that started or stopped syncing (their followers'
         // scope moves with them).
         let mut moved: Vec<ObjectId> = Vec::new();
-        for chunk in ids.chunks(BATCH_READ_MAX) {
-            stats.count_calls(portal, 1);
-            stats.ids_read += chunk.len();
-            let read_started_ms = hubsync_sync::now_ms();
-            let read = self
-                .reader()
-                .batch_read(portal, object_type, chunk, &properties)
-                .await?;
-
-            // Gone from HubSpot: archived at the deletion's time (or, with
-            // no deletion seen, at the latest event's time).
-            for id in &read.missing {
-                let Some(intent) = reads.get(id) else {
-                    continue;
-                };
-                let at = intent.deleted_at.unwrap_or(intent.last_event_at);
-                let out = self
-                    .store()
-                    .archive_record(&key(*id), at, ArchiveReason::Deleted, None)
+        // Up to 1,000 ids are read (batch reads of 100) before they are
+        // mapped, so that their associations take one call per target type
+        // (associations v4 takes 1,000 ids) rather than one per 100.
+        for window in ids.chunks(hubsync_hubspot::MAX_ASSOCIATION_INPUTS) {
+            let mut found = Vec::with_capacity(window.len());
+            let mut read_started_ms = None;
+            for chunk in window.chunks(BATCH_READ_MAX) {
+                stats.count_calls(portal, 1);
+                stats.ids_read += chunk.len();
+                read_started_ms.get_or_insert_with(hubsync_sync::now_ms);
+                let read = self
+                    .reader()
+                    .batch_read(portal, object_type, chunk, &properties)
                     .await?;
-                if out == ArchiveOutcome::Archived {
-                    stats.archived_deleted += 1;
+
+                // Gone from HubSpot: archived at the deletion's time (or,
+                // with no deletion seen, at the latest event's time).
+                for id in &read.missing {
+                    let Some(intent) = reads.get(id) else {
+                        continue;
+                    };
+                    let at = intent.deleted_at.unwrap_or(intent.last_event_at);
+                    let out = self
+                        .store()
+                        .archive_record(&key(*id), at, ArchiveReason::Deleted, None)
+                        .await?;
+                    if out == ArchiveOutcome::Archived {
+                        stats.archived_deleted += 1;
+                    }
                 }
+                found.extend(read.found);
             }
             let fresh = Fresh {
-                found: &read.found,
-                read_started_ms,
+                found: &found,
+                // The first read's start: the most cautious evidence.
+                read_started_ms: read_started_ms.unwrap_or_default(),
             };
             moved.extend(
                 self.map_and_write((portal, object_type), config, fresh, mapping, stats)

@@ -349,7 +349,11 @@ async fn association_changes_reread_only_when_the_config_maps_them() {
         )])
         .await;
     assert_eq!(out.stats.deferred_events, 1);
-    assert_eq!(out.stats.hubspot_calls, 0);
+    // The record is not read (only the portal's owners and pipelines, for
+    // the invocation's mapping, as nothing is cached yet).
+    assert_eq!(w.reader().batch_reads.load(Ordering::SeqCst), 0);
+    assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 0);
+    assert_eq!(out.stats.hubspot_calls, 2);
 
     // With association fields: the deal is re-read and its companies written.
     let w = worker(Some(config())).await;
