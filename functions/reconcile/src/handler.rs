@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use hubsync_messages::{receive_count, Retry};
+use hubsync_messages::Retry;
 use hubsync_runtime::metrics::Metrics;
 use hubsync_store::TypeRunReport;
 use serde::Deserialize;
@@ -190,15 +190,7 @@ where
         let mut retries = Vec::new();
         for record in event.records {
             let message_id = record.message_id.unwrap_or_default();
-            let retry = record.receipt_handle.clone().map(|receipt_handle| Retry {
-                receipt_handle,
-                receive_count: receive_count(
-                    record
-                        .attributes
-                        .get("ApproximateReceiveCount")
-                        .map(String::as_str),
-                ),
-            });
+            let retry = Retry::of_message(record.receipt_handle.as_deref(), &record.attributes);
             let job = match JobMessage::from_json(record.body.as_deref().unwrap_or_default()) {
                 Ok(job) => job,
                 Err(e) => {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use hubsync_messages::{receive_count, Retry};
+use hubsync_messages::Retry;
 use hubsync_sync::{ObjectReader, SyncStore};
 
 use crate::worker::{InboundMessage, Worker};
@@ -44,18 +44,8 @@ pub async fn handle_sqs_event<R: ObjectReader, S: SyncStore>(
         .into_iter()
         .map(|r| {
             let message_id = r.message_id.unwrap_or_default();
-            if let Some(receipt_handle) = r.receipt_handle {
-                handles.insert(
-                    message_id.clone(),
-                    Retry {
-                        receipt_handle,
-                        receive_count: receive_count(
-                            r.attributes
-                                .get("ApproximateReceiveCount")
-                                .map(String::as_str),
-                        ),
-                    },
-                );
+            if let Some(retry) = Retry::of_message(r.receipt_handle.as_deref(), &r.attributes) {
+                handles.insert(message_id.clone(), retry);
             }
             InboundMessage {
                 message_id,

@@ -38,6 +38,24 @@ pub struct Retry {
     pub receive_count: u32,
 }
 
+impl Retry {
+    /// The retry of an SQS message: its receipt handle (none: nothing to
+    /// back off) and its `ApproximateReceiveCount` attribute.
+    pub fn of_message(
+        receipt_handle: Option<&str>,
+        attributes: &std::collections::HashMap<String, String>,
+    ) -> Option<Self> {
+        Some(Retry {
+            receipt_handle: receipt_handle?.to_owned(),
+            receive_count: receive_count(
+                attributes
+                    .get("ApproximateReceiveCount")
+                    .map(String::as_str),
+            ),
+        })
+    }
+}
+
 /// The receive count from an SQS message's attributes (1 when absent).
 pub fn receive_count(attributes: Option<&str>) -> u32 {
     attributes.and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
@@ -78,6 +96,26 @@ pub async fn delay_retries(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_retry_carries_its_handle_and_receive_count() {
+        let attrs = std::collections::HashMap::from([(
+            "ApproximateReceiveCount".to_owned(),
+            "3".to_owned(),
+        )]);
+        assert_eq!(
+            Retry::of_message(Some("h"), &attrs),
+            Some(Retry {
+                receipt_handle: "h".into(),
+                receive_count: 3
+            })
+        );
+        assert_eq!(
+            Retry::of_message(Some("h"), &Default::default()).map(|r| r.receive_count),
+            Some(1)
+        );
+        assert_eq!(Retry::of_message(None, &attrs), None);
+    }
 
     #[test]
     fn the_delay_grows_fourfold_up_to_the_cap() {
