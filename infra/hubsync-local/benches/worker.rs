@@ -57,18 +57,21 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// The steady state: the owners cache the initial sync fills (read here,
 /// before anything is counted), so the worker makes no owners call.
-async fn warm_owners<S: hubsync_store::OwnersCacheStore>(
+/// The steady state: the portal's owners and pipelines cached (as the
+/// first invocation or the nightly run leaves them).
+async fn warm_owners<S: hubsync_store::OwnersCacheStore + hubsync_store::PipelinesCacheStore>(
     reader: &Reader,
     store: &S,
     portal: u64,
 ) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
     let owners = hubsync_sync::ReadOwners::owners(reader, PortalId(portal)).await?;
     store
-        .put_owners_cache(
-            PortalId(portal),
-            &owners,
-            chrono::Utc::now().timestamp_millis(),
-        )
+        .put_owners_cache(PortalId(portal), &owners, now)
+        .await?;
+    let pipelines = hubsync_sync::ReadPipelines::pipelines(reader, PortalId(portal)).await?;
+    store
+        .put_pipelines_cache(PortalId(portal), &pipelines, now)
         .await?;
     Ok(())
 }
@@ -204,13 +207,14 @@ impl Bench {
             .collect()
     }
 
-    fn sim_batch_reads(&self) -> u64 {
+    /// CRM requests the simulator served whose route contains `part`.
+    fn sim_crm(&self, part: &str) -> u64 {
         self.sim
             .state()
             .counters()
             .requests
             .iter()
-            .filter(|(route, _)| route.contains("/batch/read") && !route.contains("/v4/"))
+            .filter(|(route, _)| route.contains(" /crm/") && route.contains(part))
             .map(|(_, n)| n)
             .sum()
     }
@@ -265,7 +269,9 @@ async fn hubspot_calls_per_1000() -> anyhow::Result<()> {
     println!("== (a) HubSpot calls per 1,000 changed-record events (budget ≤ 12) ==");
     println!("1,000 distinct records changed in the simulator (600 contacts, 250 companies, 150 deals, interleaved);");
     println!("its webhook events cut into deliveries, queued by the real intake, processed in Lambda batches.");
-    println!("calls = batch-read requests counted by the simulator (= worker stats.hubspot_calls = client requests).");
+    println!("calls = CRM requests counted by the simulator (= worker stats.hubspot_calls = client requests): batch reads,");
+    println!("and the default map's association reads (assoc: contacts → companies, deals → contacts and companies); owners and");
+    println!("pipelines come from their caches (warmed, as in the steady state).");
     println!();
     let mut b = Bench::start(SeedSpec {
         companies: 300,
@@ -278,7 +284,7 @@ async fn hubspot_calls_per_1000() -> anyhow::Result<()> {
     let records = pick_records(&b, 600, 250, 150);
 
     println!(
-        "{:<46} {:>6} {:>6} {:>5} {:>7} {:>6} {:>6} {:>12} {:>12}",
+        "{:<46} {:>6} {:>6} {:>5} {:>7} {:>6} {:>6} {:>6} {:>12} {:>12}",
         "scenario",
         "events",
         "ev/msg",
@@ -286,6 +292,7 @@ async fn hubspot_calls_per_1000() -> anyhow::Result<()> {
         "batch",
         "invoc",
         "calls",
+        "assoc",
         "calls/1k ev",
         "calls/1k rec"
     );
@@ -363,17 +370,18 @@ async fn hubspot_calls_per_1000() -> anyhow::Result<()> {
             store.put_connection(&connection(b.portal)).await?;
             warm_owners(&b.reader(), &store, b.portal).await?;
             let worker = Worker::new(b.reader(), store);
-            let sim0 = b.sim_batch_reads();
+            let (sim0, assoc0) = (b.sim_crm(""), b.sim_crm("/v4/associations"));
             let client0 = b.client.stats();
             let (stats, invocations, _) = drive(&worker, &messages, batch_size).await;
-            let sim_calls = b.sim_batch_reads() - sim0;
+            let sim_calls = b.sim_crm("") - sim0;
+            let assoc_calls = b.sim_crm("/v4/associations") - assoc0;
             let client_calls = b.client.stats().since(&client0).requests;
             assert_eq!(sim_calls, stats.hubspot_calls as u64, "sim vs worker count");
             assert_eq!(sim_calls, client_calls, "sim vs client count");
             assert_eq!(stats.events, queued_events);
             let distinct: BTreeSet<_> = records.iter().collect();
             println!(
-                "{:<46} {:>6} {:>6} {:>5} {:>7} {:>6} {:>6} {:>12.1} {:>12.1}",
+                "{:<46} {:>6} {:>6} {:>5} {:>7} {:>6} {:>6} {:>6} {:>12.1} {:>12.1}",
                 s.name,
                 stats.events,
                 s.per_delivery,
@@ -381,6 +389,7 @@ async fn hubspot_calls_per_1000() -> anyhow::Result<()> {
                 batch_size,
                 invocations,
                 sim_calls,
+                assoc_calls,
                 sim_calls as f64 * 1000.0 / stats.events as f64,
                 sim_calls as f64 * 1000.0 / distinct.len() as f64,
             );
@@ -450,14 +459,14 @@ async fn passes<S: hubsync_sync::SyncStore>(
     let mut out = Vec::new();
     for (label, first_pass) in [("create pass", true), ("no-change replay", false)] {
         let (w0, r0) = (stats.writes(), stats.reads());
-        let calls0 = b.sim_batch_reads();
+        let calls0 = b.sim_crm("");
         let (s, invocations, elapsed) = drive(worker, messages, batch_size).await;
         let pass = Pass {
             label: format!("{store_name}, batch {batch_size}: {label}"),
             records,
             elapsed,
             invocations,
-            hubspot_calls: b.sim_batch_reads() - calls0,
+            hubspot_calls: b.sim_crm("") - calls0,
             writes: stats.writes() - w0,
             reads: stats.reads() - r0,
             stats: s,
