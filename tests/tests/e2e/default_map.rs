@@ -12,7 +12,6 @@ use anyhow::{Context, Result};
 use hubspot_sim::{props, ObjectType as SimType, PropertyDef, SeedSpec, SimConfig};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
 use hubsync_local::admin::AdminClient;
-use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::reconcile::{
     drain, local_reconciler, run_job, take_sync_jobs, EngineConfig, JobMessage, SliceLimit,
 };
@@ -20,21 +19,9 @@ use hubsync_local::Environment;
 use hubsync_store::{RecordKey, RecordStore, StoredRecord, SyncJobKind};
 use serde_json::{json, Value};
 
-use crate::helpers::{options, start};
+use crate::helpers::{assert_converged, options, start};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn converged(env: &Environment, portal: u64, when: &str) -> Result<()> {
-    let d = compare_portal(env.sim.state(), env.runner.store(), portal).await?;
-    anyhow::ensure!(
-        d.is_empty(),
-        "{when}: missing [{}], different [{}], should be archived [{}]",
-        describe(&d.missing, 10),
-        describe(&d.different, 10),
-        describe(&d.should_be_archived, 10)
-    );
-    Ok(())
-}
 
 async fn deal(env: &Environment, portal: u64, id: u64) -> Result<StoredRecord> {
     env.runner
@@ -81,7 +68,7 @@ async fn deals_show_pipeline_and_stage_labels_and_a_renamed_label_arrives_with_t
         SliceLimit::unlimited(),
     )
     .await?;
-    converged(&env, portal, "after the initial sync").await?;
+    assert_converged(&env, portal, "after the initial sync").await?;
     let r = deal(&env, portal, id).await?;
     assert_eq!(r.fields["pipeline"], json!("Sales Pipeline"));
     assert_eq!(r.fields["pipeline_id"], json!("default"));
@@ -115,7 +102,7 @@ async fn deals_show_pipeline_and_stage_labels_and_a_renamed_label_arrives_with_t
         .find(|t| t.object_type == ObjectType::Deals)
         .context("deals in the report")?;
     assert!(deals.counters.updated > 0, "{:?}", deals.counters);
-    converged(&env, portal, "after the nightly run").await?;
+    assert_converged(&env, portal, "after the nightly run").await?;
     env.stop().await;
     Ok(())
 }
@@ -197,7 +184,7 @@ async fn a_config_adding_one_custom_field_validates_previews_and_syncs_it_beside
         rec.queue().enqueue_now(job);
     }
     drain(&rec, SliceLimit::unlimited()).await?;
-    converged(&env, portal, "after the re-sync").await?;
+    assert_converged(&env, portal, "after the re-sync").await?;
     let stored = env
         .runner
         .store()

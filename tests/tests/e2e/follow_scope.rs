@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use hubspot_sim::{props, ObjectType as SimType, SeedSpec, SimConfig};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
-use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::reconcile::{
     local_reconciler, run_job, EngineConfig, JobMessage, MappingConfig, ScopeFilter, SliceLimit,
 };
@@ -97,15 +96,7 @@ async fn reconcile(s: &Setup) -> anyhow::Result<()> {
 }
 
 async fn assert_converged(s: &Setup, when: &str) -> anyhow::Result<()> {
-    let d = compare_portal(s.env.sim.state(), s.env.runner.store(), s.portal).await?;
-    anyhow::ensure!(
-        d.is_empty(),
-        "{when}: missing [{}], different [{}], should be archived [{}]",
-        describe(&d.missing, 10),
-        describe(&d.different, 10),
-        describe(&d.should_be_archived, 10)
-    );
-    Ok(())
+    helpers::assert_converged(&s.env, s.portal, when).await
 }
 
 async fn record(s: &Setup, t: ObjectType, id: u64) -> anyhow::Result<Option<StoredRecord>> {

@@ -29,3 +29,18 @@ pub async fn start_connected(options: EnvOptions) -> anyhow::Result<(Environment
     env.connect_portal(portal).await?;
     Ok((env, portal))
 }
+
+/// Every mapped field of every record of `portal` as the simulator has it
+/// (`hubsync_local::compare`), or an error naming the differences.
+pub async fn assert_converged(env: &Environment, portal: u64, when: &str) -> anyhow::Result<()> {
+    use hubsync_local::compare::{compare_portal, describe};
+    let d = compare_portal(env.sim.state(), env.runner.store(), portal).await?;
+    anyhow::ensure!(
+        d.is_empty(),
+        "{when}: missing [{}], different [{}], should be archived [{}]",
+        describe(&d.missing, 10),
+        describe(&d.different, 10),
+        describe(&d.should_be_archived, 10)
+    );
+    Ok(())
+}

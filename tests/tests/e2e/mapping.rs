@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hubspot_sim::{props, ObjectType as SimType, PropertyDef, PropertyOption, SeedSpec, SimConfig};
 use hubsync_hubspot::{ClientConfig, HubSpotClient, ObjectId, ObjectType, PortalId, StaticToken};
-use hubsync_local::compare::{compare_portal, describe};
+use hubsync_local::compare::compare_portal;
 use hubsync_local::mapping::{preview, save_config, MappingError};
 use hubsync_local::mapping::{
     AssociationRule, MappingConfig, Outcome as MapOutcome, Rule, ScopeFilter, SkipReason, Transform,
@@ -105,15 +105,7 @@ async fn reconcile(s: &Setup, kind: SyncJobKind) -> anyhow::Result<RunReport> {
 }
 
 async fn assert_converged(s: &Setup, when: &str) -> anyhow::Result<()> {
-    let d = compare_portal(s.env.sim.state(), s.env.runner.store(), s.portal).await?;
-    anyhow::ensure!(
-        d.is_empty(),
-        "{when}: missing [{}], different [{}], should be archived [{}]",
-        describe(&d.missing, 10),
-        describe(&d.different, 10),
-        describe(&d.should_be_archived, 10)
-    );
-    Ok(())
+    helpers::assert_converged(&s.env, s.portal, when).await
 }
 
 async fn record(s: &Setup, t: ObjectType, id: u64) -> anyhow::Result<Option<StoredRecord>> {

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use hubspot_sim::{props, ObjectType as SimType, SeedSpec, SimConfig, WebhookFormat};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
-use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::mapping::{validate_config, AssociationRule, MappingConfig, Rule, Transform};
 use hubsync_local::reconcile::{local_reconciler, run_job, EngineConfig, JobMessage, SliceLimit};
 use hubsync_local::{wait_for, Environment};
@@ -21,6 +20,7 @@ use hubsync_store::{MappingConfigStore, RecordKey, RecordStore, RunStatus, SyncJ
 use serde_json::Value;
 
 use crate::helpers;
+use crate::helpers::assert_converged;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -50,17 +50,7 @@ async fn run(env: &Environment, portal: u64, kind: SyncJobKind) -> anyhow::Resul
     Ok(())
 }
 
-async fn assert_converged(env: &Environment, portal: u64, when: &str) -> anyhow::Result<()> {
-    let d = compare_portal(env.sim.state(), env.runner.store(), portal).await?;
-    anyhow::ensure!(
-        d.is_empty(),
-        "{when}: missing [{}], different [{}], should be archived [{}]",
-        describe(&d.missing, 10),
-        describe(&d.different, 10),
-        describe(&d.should_be_archived, 10)
-    );
-    Ok(())
-}
+use crate::helpers::assert_converged;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_flow_calls_no_legacy_api() -> anyhow::Result<()> {
