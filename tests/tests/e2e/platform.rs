@@ -50,8 +50,6 @@ async fn run(env: &Environment, portal: u64, kind: SyncJobKind) -> anyhow::Resul
     Ok(())
 }
 
-use crate::helpers::assert_converged;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_flow_calls_no_legacy_api() -> anyhow::Result<()> {
     let mut sim = SimConfig {
