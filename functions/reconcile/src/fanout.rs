@@ -57,8 +57,9 @@ pub enum FanOutError {
     Queue(#[from] QueueError),
 }
 
-/// Queues one nightly job per active portal and object type, all with the
-/// run id of this firing (a duplicate firing finds the runs done).
+/// Queues one nightly job per active portal (all object types; split per
+/// type by the handler), all with the run id of this firing (a duplicate
+/// firing finds the runs done).
 pub async fn fan_out(
     connections: &impl ConnectionStore,
     queue: &impl JobQueue,
@@ -76,11 +77,12 @@ pub async fn fan_out(
             continue;
         }
         out.portals += 1;
-        for t in ObjectType::ALL {
-            let mut job = JobMessage::new(SyncJobKind::Nightly, c.portal_id, vec![t]);
-            job.run_id = Some(run_id.clone());
-            jobs.push(job);
-        }
+        // One job for every type: the handler splits it per type, holding
+        // back the types whose scope follows companies until the companies
+        // of the run have finished.
+        let mut job = JobMessage::new(SyncJobKind::Nightly, c.portal_id, ObjectType::ALL.to_vec());
+        job.run_id = Some(run_id.clone());
+        jobs.push(job);
     }
     queue.enqueue(&jobs).await?;
     out.jobs = jobs.len();
