@@ -137,10 +137,7 @@ where
     async fn followers(&self, portal: PortalId) -> Result<Vec<ObjectType>, JobError> {
         let loader = ContextLoader::new(self.engine.source(), self.engine.store());
         let (config, _) = loader.config(portal).await.map_err(JobError::Engine)?;
-        Ok([ObjectType::Contacts, ObjectType::Deals]
-            .into_iter()
-            .filter(|t| config.object(*t).scope_follows_companies)
-            .collect())
+        Ok(config.company_followers())
     }
 
     /// After the companies of a run finished: the run's types that follow

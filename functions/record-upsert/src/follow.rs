@@ -17,9 +17,6 @@ use crate::plan::{Plan, ReadIntent};
 use crate::stats::BatchStats;
 use crate::worker::{PortalMapping, Worker};
 
-/// The types whose scope can follow companies.
-pub const FOLLOWERS: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
-
 impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
     /// Re-reads and decides the followers of `companies` (boxed: it runs
     /// the group pipeline, which called it).
@@ -32,10 +29,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
     ) -> Pin<Box<dyn Future<Output = Result<(), SyncError>> + Send + 'a>> {
         Box::pin(async move {
             let loader = ContextLoader::new(self.reader(), self.store());
-            for follower in FOLLOWERS {
-                if !mapping.config.object(follower).scope_follows_companies {
-                    continue;
-                }
+            for follower in mapping.config.company_followers() {
                 let mut counts = LoadCounts::default();
                 let links = loader
                     .associations(

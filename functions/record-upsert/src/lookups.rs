@@ -53,23 +53,6 @@ pub struct PortalMapping {
     pub pipelines: Held<Pipelines>,
 }
 
-/// The pipeline and stage ids `object` names in properties that rules
-/// resolve to labels.
-fn pipeline_ids_unknown(config: &ObjectConfig, object: &HubSpotObject, p: &Pipelines) -> bool {
-    config.rules.iter().any(|r| {
-        let known = |id: &str| match r.transform {
-            hubsync_mapping::Transform::PipelineLabel => p.pipeline_label(id).is_some(),
-            hubsync_mapping::Transform::StageLabel => p.stage_label(id).is_some(),
-            _ => true,
-        };
-        r.source
-            .iter()
-            .filter_map(|s| object.property(s))
-            .map(str::trim)
-            .any(|id| !id.is_empty() && !known(id))
-    })
-}
-
 impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
     /// The portal's config (saved, else the defaults) and the lookups the
     /// rules of `types` need.
@@ -84,11 +67,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         // A company that starts or stops syncing re-reads its followers.
         let mut types = types.to_vec();
         if types.contains(&ObjectType::Companies) {
-            types.extend(
-                crate::follow::FOLLOWERS
-                    .into_iter()
-                    .filter(|t| config.object(*t).scope_follows_companies),
-            );
+            types.extend(config.company_followers());
         }
         let owners = types.iter().any(|t| config.needs_owners(*t));
         let pipelines = types.iter().any(|t| config.object(*t).needs_pipelines());
@@ -140,8 +119,11 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         };
         self.refresh(portal, &mapping.owners, owners_unknown, stats)
             .await?;
-        let pipelines_unknown =
-            |p: &Pipelines| objects.iter().any(|x| pipeline_ids_unknown(config, x, p));
+        let pipelines_unknown = |p: &Pipelines| {
+            objects
+                .iter()
+                .any(|x| config.names_unknown_pipeline_ids(x, p))
+        };
         self.refresh(portal, &mapping.pipelines, pipelines_unknown, stats)
             .await
     }
@@ -167,28 +149,5 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             .await;
         stats.absorb_load(portal, counts);
         result.map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_pipeline_ids_are_found_only_in_label_rules() {
-        let config = MappingConfig::default();
-        let mut p = Pipelines::new();
-        p.insert("default", "Sales", &[("closedwon", "Won")]);
-        let deal =
-            |stage: &str| HubSpotObject::new(1, [("pipeline", "default"), ("dealstage", stage)]);
-        assert!(!pipeline_ids_unknown(&config.deals, &deal("closedwon"), &p));
-        assert!(pipeline_ids_unknown(&config.deals, &deal("brand_new"), &p));
-        assert!(!pipeline_ids_unknown(&config.deals, &deal(" "), &p));
-        // Companies resolve no labels.
-        assert!(!pipeline_ids_unknown(
-            &config.companies,
-            &deal("brand_new"),
-            &p
-        ));
     }
 }

@@ -124,11 +124,7 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
             let mut object = to_hubspot(&o)?;
             object.properties.retain(|k, _| defined.contains(k));
             let mut assoc = Associations::new();
-            let mut targets: Vec<ObjectType> = oc.associations.iter().map(|a| a.to).collect();
-            if oc.scope_follows_companies {
-                targets.push(ObjectType::Companies);
-            }
-            for to in targets {
+            for to in hubsync_sync::association_targets(oc) {
                 assoc.mark_loaded(to);
                 for (target, primary) in
                     sim.associations(portal, sim_type(t), object.id.get(), sim_type(to))?

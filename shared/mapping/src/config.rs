@@ -92,6 +92,15 @@ impl MappingConfig {
             .any(|r| r.transform.needs_owners())
     }
 
+    /// The types whose scope follows the companies' (contacts and deals
+    /// with `scope_follows_companies`), in [`ObjectType::ALL`] order.
+    pub fn company_followers(&self) -> Vec<ObjectType> {
+        [ObjectType::Contacts, ObjectType::Deals]
+            .into_iter()
+            .filter(|t| self.object(*t).scope_follows_companies)
+            .collect()
+    }
+
     /// Whether some object type resolves owners.
     pub fn needs_any_owners(&self) -> bool {
         ObjectType::ALL.iter().any(|t| self.needs_owners(*t))
@@ -180,6 +189,27 @@ impl ObjectConfig {
         ids.sort_unstable();
         ids.dedup();
         ids
+    }
+
+    /// Whether `object` names a pipeline or stage id in a property a rule
+    /// resolves to its label that `pipelines` lacks.
+    pub fn names_unknown_pipeline_ids(
+        &self,
+        object: &crate::HubSpotObject,
+        pipelines: &crate::Pipelines,
+    ) -> bool {
+        self.rules.iter().any(|r| {
+            let known = |id: &str| match r.transform {
+                Transform::PipelineLabel => pipelines.pipeline_label(id).is_some(),
+                Transform::StageLabel => pipelines.stage_label(id).is_some(),
+                _ => true,
+            };
+            r.source
+                .iter()
+                .filter_map(|p| object.property(p))
+                .map(str::trim)
+                .any(|id| !id.is_empty() && !known(id))
+        })
     }
 
     /// The HubSpot properties mapping this type needs: every rule source,

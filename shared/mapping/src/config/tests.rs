@@ -366,3 +366,36 @@ fn every_default_field_is_pinned_to_its_seed_source() {
         ]
     );
 }
+
+#[test]
+fn unknown_pipeline_ids_are_found_only_in_label_rules() {
+    let config = MappingConfig::default();
+    let mut p = crate::Pipelines::new();
+    p.insert("default", "Sales", &[("closedwon", "Won")]);
+    let deal =
+        |stage: &str| crate::HubSpotObject::new(1, [("pipeline", "default"), ("dealstage", stage)]);
+    assert!(!config
+        .deals
+        .names_unknown_pipeline_ids(&deal("closedwon"), &p));
+    assert!(config
+        .deals
+        .names_unknown_pipeline_ids(&deal("brand_new"), &p));
+    assert!(!config.deals.names_unknown_pipeline_ids(&deal(" "), &p));
+    // Companies resolve no labels.
+    assert!(!config
+        .companies
+        .names_unknown_pipeline_ids(&deal("brand_new"), &p));
+}
+
+#[test]
+fn company_followers_are_the_types_that_say_so() {
+    let mut config = MappingConfig::default();
+    assert!(config.company_followers().is_empty());
+    config.deals.scope_follows_companies = true;
+    assert_eq!(config.company_followers(), [ObjectType::Deals]);
+    config.contacts.scope_follows_companies = true;
+    assert_eq!(
+        config.company_followers(),
+        [ObjectType::Contacts, ObjectType::Deals]
+    );
+}
