@@ -49,11 +49,22 @@ async fn ledger_store() -> anyhow::Result<(DynamoStore, aws_sdk_dynamodb::Client
 fn ledger(version: u64, at_ms: i64) -> RateLedger {
     RateLedger {
         version,
-        grants: vec![RateGrant {
-            at_ms,
-            permits: 10,
-            class: 1,
-        }],
+        grants: vec![
+            RateGrant {
+                at_ms: at_ms - 1,
+                permits: 7,
+                class: 0,
+                owner: u64::MAX,
+                used_until_ms: Some(at_ms),
+            },
+            RateGrant {
+                at_ms,
+                permits: 10,
+                class: 1,
+                owner: 42,
+                used_until_ms: None,
+            },
+        ],
         paused_until_ms: 0,
         seen_ms: vec![0, at_ms],
     }

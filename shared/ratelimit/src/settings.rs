@@ -56,7 +56,8 @@ impl HubSpotSettings {
     /// default, or `instance`), `HUBSYNC_MAX_CONCURRENCY` (the instance
     /// share's divisor, default 1), and the shared limiter's
     /// `HUBSYNC_RATE_LIMIT_BLOCK`, `HUBSYNC_RATE_LIMIT_REALTIME_RESERVE`,
-    /// `HUBSYNC_RATE_LIMIT_BACKGROUND_RESERVE`.
+    /// `HUBSYNC_RATE_LIMIT_BACKGROUND_RESERVE`, `HUBSYNC_RATE_LIMIT_GUARD_MS`
+    /// and `HUBSYNC_RATE_LIMIT_MAX_SKEW_MS` (every instance must agree).
     pub fn from_vars(env: &Env, class: PermitClass) -> Result<Self, ConfigError> {
         let mut client = ClientConfig::new(
             env.optional("HUBSYNC_HUBSPOT_BASE_URL")
@@ -78,6 +79,12 @@ impl HubSpotSettings {
         }
         if let Some(n) = env.parsed::<u32>("HUBSYNC_RATE_LIMIT_BACKGROUND_RESERVE")? {
             shared.background_reserve = n;
+        }
+        if let Some(ms) = env.parsed::<u64>("HUBSYNC_RATE_LIMIT_GUARD_MS")? {
+            shared.guard = Duration::from_millis(ms);
+        }
+        if let Some(ms) = env.parsed::<u64>("HUBSYNC_RATE_LIMIT_MAX_SKEW_MS")? {
+            shared.max_skew = Duration::from_millis(ms);
         }
         Ok(Self {
             client,

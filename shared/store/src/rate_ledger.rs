@@ -41,15 +41,25 @@ pub const RATE_LEDGER_SK: &str = "LEDGER";
 pub const RATE_LEDGER_RETENTION_SECS: i64 = 24 * 3600;
 
 /// One block of permits leased to an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateGrant {
     /// The ledger time of the lease (epoch ms, never before an earlier
     /// grant's).
     pub at_ms: i64,
-    /// Permits in the block.
+    /// Permits in the block (after [`RateGrant::used_until_ms`] is set:
+    /// the permits actually used).
     pub permits: u32,
     /// The caller class (index chosen by the limiter).
     pub class: u8,
+    /// The leasing instance's tag (random per instance), so that it can
+    /// find its own block again.
+    #[serde(default)]
+    pub owner: u64,
+    /// When the instance used the block's last permit (its clock, epoch
+    /// ms), written when it leases its next block; `None`: still open, so
+    /// usable until the lease ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_until_ms: Option<i64>,
 }
 
 /// The shared state of one portal's limit lane.
@@ -253,6 +263,7 @@ mod tests {
                 at_ms: 1_000 * version as i64,
                 permits: 10,
                 class: 1,
+                ..RateGrant::default()
             }],
             paused_until_ms: 0,
             seen_ms: vec![0, 5],

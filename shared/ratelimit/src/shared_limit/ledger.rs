@@ -1,4 +1,28 @@
 //! The ledger arithmetic: what one lane's stored ledger allows now (pure).
+//!
+//! # When two grants can meet in one HubSpot window
+//!
+//! With clocks within `skew` of true time, a grant stamped `at` was
+//! written at a true time in `[at − skew, at + skew]` (stamps never go
+//! back, and every stamp is some instance's clock reading). Its requests
+//! reach HubSpot within
+//!
+//! - `[at − skew, at + skew + lease + guard]` while the block is open, and
+//! - `[at − skew, used_until + skew + guard]` once its instance has
+//!   recorded when it used the block's last permit (`used_until`, read on
+//!   its own clock) — which it does in the write that leases its next
+//!   block, at no extra cost.
+//!
+//! So a grant's requests end (at HubSpot) by its `end = (used_until or at
+//! + lease) + skew + guard`, and a new grant stamped `t` starts no earlier
+//! than `t − skew`. HubSpot's rolling window of `interval` can hold
+//! requests of both only if `t − skew − end < interval`: a new grant is
+//! checked against every grant with `end + skew + interval ≥ t`. For any
+//! window, the last grant added that reaches into it was checked against
+//! every earlier one that does, so no window holds more than the limit.
+//! Recording `used_until` shrinks a block's reach from the lease to the
+//! time it was really used: a caller that uses its blocks at once gets
+//! `limit / (interval + 2 × skew + guard)`, not `limit / span`.
 
 use super::*;
 
@@ -10,11 +34,38 @@ const FUTURE_RESET_MS: i64 = 60_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct LaneParams {
     pub(super) limit: u32,
-    pub(super) span_ms: i64,
+    pub(super) interval_ms: i64,
+    pub(super) skew_ms: i64,
+    pub(super) guard_ms: i64,
+    pub(super) lease_ms: i64,
     pub(super) hold_ms: i64,
     pub(super) block: u32,
     pub(super) class: usize,
     pub(super) reserves: [u32; 2],
+}
+
+impl LaneParams {
+    /// The latest stamp at which `g` still counts against a new grant.
+    fn counts_until(&self, g: &RateGrant) -> i64 {
+        let used_until = g.used_until_ms.unwrap_or(g.at_ms + self.lease_ms);
+        used_until + 2 * self.skew_ms + self.guard_ms + self.interval_ms
+    }
+
+    /// The shortest time over which a caller alone can use `limit`
+    /// permits: what background pacing spreads its blocks over.
+    fn pace_span_ms(&self) -> i64 {
+        self.interval_ms + 2 * self.skew_ms + self.guard_ms
+    }
+}
+
+/// This instance's previous block, closed: how many of its permits were
+/// used and when the last one was (own clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Closed {
+    pub(super) owner: u64,
+    pub(super) at_ms: i64,
+    pub(super) used: u32,
+    pub(super) used_until_ms: i64,
 }
 
 /// What the ledger allows now.
@@ -23,7 +74,7 @@ pub(super) enum Decision {
     /// Store `ledger` to take `permits`.
     Grant { ledger: RateLedger, permits: u32 },
     /// Nothing before `until_ms`; store `mark` (if any) to record that this
-    /// class is waiting.
+    /// class is waiting (and the closed block).
     Wait {
         until_ms: i64,
         mark: Option<RateLedger>,
@@ -32,7 +83,36 @@ pub(super) enum Decision {
     Paused { until_ms: i64 },
 }
 
-pub(super) fn decide(p: &LaneParams, stored: &RateLedger, now_ms: i64, want: u32) -> Decision {
+/// Records `closed` in `l`: the block's permits become those used, its
+/// reach ends at the last use; a block used not at all is dropped.
+fn close(l: &mut RateLedger, closed: Option<Closed>) {
+    let Some(c) = closed else {
+        return;
+    };
+    let Some(i) = l
+        .grants
+        .iter()
+        .position(|g| g.owner == c.owner && g.at_ms == c.at_ms && g.used_until_ms.is_none())
+    else {
+        return;
+    };
+    if c.used == 0 {
+        l.grants.remove(i);
+    } else {
+        let g = &mut l.grants[i];
+        g.permits = c.used.min(g.permits);
+        g.used_until_ms = Some(c.used_until_ms);
+    }
+}
+
+pub(super) fn decide(
+    p: &LaneParams,
+    stored: &RateLedger,
+    now_ms: i64,
+    want: u32,
+    owner: u64,
+    closed: Option<Closed>,
+) -> Decision {
     let mut l = stored.clone();
     if l.paused_until_ms > now_ms {
         return Decision::Paused {
@@ -48,8 +128,14 @@ pub(super) fn decide(p: &LaneParams, stored: &RateLedger, now_ms: i64, want: u32
         l.grants.clear();
         l.seen_ms.clear();
     }
-    let t = l.grants.last().map_or(now_ms, |g| g.at_ms.max(now_ms));
-    l.grants.retain(|g| g.at_ms + p.span_ms >= t);
+    close(&mut l, closed);
+    let t = l
+        .grants
+        .iter()
+        .map(|g| g.at_ms)
+        .max()
+        .map_or(now_ms, |at| at.max(now_ms));
+    l.grants.retain(|g| p.counts_until(g) >= t);
     l.seen_ms.resize(2, 0);
     let mut used = [0u32; 2];
     for g in &l.grants {
@@ -70,12 +156,12 @@ pub(super) fn decide(p: &LaneParams, stored: &RateLedger, now_ms: i64, want: u32
             .saturating_sub(headroom)
     };
     let free = available(used, t);
-    // A background caller spreads its blocks over the span (one block of
-    // n after span × n / limit), so that blocks keep sliding out and a
-    // real-time caller arriving mid-run waits about one block, not until
-    // a whole span's worth frees at once.
+    // A background caller spreads its blocks (one block of n after
+    // pace × n / limit), so that blocks keep sliding out and a real-time
+    // caller arriving mid-run waits about one block, not until a whole
+    // window's worth frees at once.
     let paced_until = match (me, l.grants.iter().rev().find(|g| g.class == 1)) {
-        (1, Some(g)) => g.at_ms + p.span_ms * i64::from(g.permits) / i64::from(p.limit),
+        (1, Some(g)) => g.at_ms + p.pace_span_ms() * i64::from(g.permits) / i64::from(p.limit),
         _ => i64::MIN,
     };
     if free >= 1 && paced_until <= t {
@@ -84,24 +170,33 @@ pub(super) fn decide(p: &LaneParams, stored: &RateLedger, now_ms: i64, want: u32
             at_ms: t,
             permits,
             class: me as u8,
+            owner,
+            used_until_ms: None,
         });
         l.seen_ms[me] = t;
         l.version += 1;
         return Decision::Grant { ledger: l, permits };
     }
-    // The earliest time a permit frees up: a grant slides out, or the
+    // The earliest time a permit frees up: a grant stops counting, or the
     // other class's hold on its reserve ends.
     let mut until_ms = if l.seen_ms[other] > 0 && other_until >= t {
         other_until + 1
     } else {
-        t + p.span_ms + 1
+        l.grants
+            .iter()
+            .map(|g| p.counts_until(g) + 1)
+            .max()
+            .unwrap_or(t)
+            .max(t)
     };
     if free >= 1 {
         until_ms = t;
     }
+    let mut by_end: Vec<&RateGrant> = l.grants.iter().collect();
+    by_end.sort_by_key(|g| p.counts_until(g));
     let mut left = used;
-    for g in &l.grants {
-        let frees_at = g.at_ms + p.span_ms + 1;
+    for g in by_end {
+        let frees_at = p.counts_until(g) + 1;
         if frees_at >= until_ms {
             break;
         }
@@ -114,7 +209,7 @@ pub(super) fn decide(p: &LaneParams, stored: &RateLedger, now_ms: i64, want: u32
     }
     let until_ms = until_ms.max(paced_until);
     // Record that this class is waiting (so the other leaves its reserve),
-    // at most a few times per hold.
+    // at most a few times per hold (with the closed block, if any).
     let mark = (t - l.seen_ms[me] > p.hold_ms / 3).then(|| {
         l.seen_ms[me] = t;
         l.version += 1;

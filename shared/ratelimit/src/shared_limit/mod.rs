@@ -9,20 +9,21 @@
 //! many it used last time) with one conditional write, uses them locally,
 //! and drops what is left after `lease_ttl`. The ledger records every
 //! block with a stamp that never goes back in time (`max(own clock, last
-//! stamp)`), and a block is granted only if the blocks stamped within the
-//! last **span** plus the new one stay within the limit, where
+//! stamp)`); when the instance leases its next block, the same write
+//! **closes** the previous one: how many permits it used, and when it used
+//! the last (its clock). A block is granted only if, with every block
+//! whose requests could share one of HubSpot's rolling windows with it,
+//! it stays within the limit (the arithmetic and its proof: `ledger`).
 //!
-//! `span = interval + guard + lease_ttl + 2 × max_skew`.
-//!
-//! A block's requests reach HubSpot within `[stamp − max_skew, stamp +
-//! max_skew + lease_ttl + guard]` (guard: network latency), so two blocks
-//! whose requests could fall into one HubSpot window are less than a span
-//! apart, and the later one was checked against the earlier. The
-//! compare-and-swap on the ledger's version means no two instances extend
-//! the same state: the limit holds under any race. Defaults (110 / 10 s,
-//! guard 250 ms, lease 500 ms, skew 100 ms) give a span of 10.95 s, i.e.
-//! 91 % of HubSpot's rate to one caller, with about one DynamoDB write per
-//! `block` requests.
+//! An open block reaches `lease_ttl + guard + max_skew` past its stamp; a
+//! closed one only `guard + max_skew` past its last use. So a caller that
+//! uses its blocks as they come gets `limit / (interval + guard + 2 ×
+//! max_skew)`: with the defaults (110 / 10 s, guard 150 ms, skew 20 ms,
+//! lease 500 ms) 98 % of HubSpot's rate, with about one DynamoDB write per
+//! `block` requests. The worst case, every block open, is one `block` per
+//! [`SharedLimitConfig::span`]. The compare-and-swap on the ledger's
+//! version means no two instances extend the same state: the limit holds
+//! under any race.
 //!
 //! # Fair share
 //!
@@ -56,7 +57,7 @@ use hubsync_store::{LedgerSwap, RateGrant, RateLedger, RateLedgerStore};
 use tokio::time::Instant;
 
 mod ledger;
-use ledger::{decide, Decision, LaneParams};
+use ledger::{decide, Closed, Decision, LaneParams};
 
 /// Wall-clock time in epoch ms for ledger stamps.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -133,9 +134,12 @@ pub struct SharedLimitConfig {
     pub search: WindowLimit,
     /// Whether a search also takes a standard permit. Default true.
     pub search_counts_as_standard: bool,
-    /// Latency between sending and HubSpot counting. Default 250 ms.
+    /// Longest time between a request taking its permit and HubSpot
+    /// counting it (sending, DNS, connecting, network). Default 150 ms.
     pub guard: Duration,
-    /// Largest difference between two instances' clocks. Default 100 ms.
+    /// Largest error of an instance's clock (Lambda hosts keep time with
+    /// the Amazon Time Sync Service, to well under a millisecond).
+    /// Default 20 ms.
     pub max_skew: Duration,
     /// How long leased permits may be used. Default 500 ms.
     pub lease_ttl: Duration,
@@ -171,8 +175,8 @@ impl SharedLimitConfig {
                 interval: Duration::from_secs(1),
             },
             search_counts_as_standard: true,
-            guard: Duration::from_millis(250),
-            max_skew: Duration::from_millis(100),
+            guard: Duration::from_millis(150),
+            max_skew: Duration::from_millis(20),
             lease_ttl: Duration::from_millis(500),
             block: 10,
             class,
@@ -183,7 +187,8 @@ impl SharedLimitConfig {
         }
     }
 
-    /// The span over which a lane's grants count (see the module docs).
+    /// The longest a block counts against others: from its stamp through
+    /// a lease left open (see the module docs).
     pub fn span(&self, limit: WindowLimit) -> Duration {
         limit.interval + self.guard + self.lease_ttl + self.max_skew * 2
     }
@@ -201,13 +206,25 @@ impl SharedLimitConfig {
         };
         LaneParams {
             limit: max,
-            span_ms: ms(self.span(limit)),
+            interval_ms: ms(limit.interval),
+            skew_ms: ms(self.max_skew),
+            guard_ms: ms(self.guard),
+            lease_ms: ms(self.lease_ttl),
             hold_ms: ms(self.active_hold),
             block: block.clamp(1, max),
             class: self.class.index(),
             reserves: [scale(self.realtime_reserve), scale(self.background_reserve)],
         }
     }
+}
+
+/// A random, non-zero tag for this instance's grants.
+fn instance_tag() -> u64 {
+    use std::hash::BuildHasher;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tag = std::hash::RandomState::new().hash_one((seq, std::process::id()));
+    tag.max(1)
 }
 
 fn ms(d: Duration) -> i64 {
@@ -259,6 +276,13 @@ struct LocalState {
     leased: u32,
     expires: Instant,
     want: u32,
+    /// The open block's stamp.
+    at_ms: i64,
+    /// Permits of the open block used, and when the last was (own clock).
+    used: u32,
+    last_use_ms: i64,
+    /// The previous block, to close in the next ledger write.
+    closed: Option<Closed>,
 }
 
 #[derive(Debug)]
@@ -294,6 +318,8 @@ pub struct SharedRateLimiter<S> {
     clock: Arc<dyn Clock>,
     lanes: Mutex<HashMap<(PortalId, RateLimitKind), Arc<Lane>>>,
     counters: Arc<Counters>,
+    /// This instance's tag on its grants.
+    owner: u64,
 }
 
 impl<S> fmt::Debug for SharedRateLimiter<S> {
@@ -318,6 +344,7 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
             clock,
             lanes: Mutex::new(HashMap::new()),
             counters: Arc::new(Counters::default()),
+            owner: instance_tag(),
         }
     }
 
@@ -350,6 +377,10 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
                         leased: 0,
                         expires: Instant::now(),
                         want: block,
+                        at_ms: 0,
+                        used: 0,
+                        last_use_ms: 0,
+                        closed: None,
                     }),
                     paused_until: Mutex::new(None),
                 })
@@ -389,6 +420,21 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
         Ok(out)
     }
 
+    /// Ends the open block: the next ledger write records how much of it
+    /// was used and when.
+    fn close(&self, st: &mut LocalState) {
+        st.closed = Some(Closed {
+            owner: self.owner,
+            at_ms: st.at_ms,
+            used: st.used,
+            // The clock reads whole milliseconds: the last use was before
+            // the next one.
+            used_until_ms: st.last_use_ms + 1,
+        });
+        st.leased = 0;
+        st.used = 0;
+    }
+
     async fn take(&self, portal: PortalId, kind: RateLimitKind) -> Result<(), HubSpotError> {
         let lane = self.lane(portal, kind);
         let params = self.config.lane(kind);
@@ -409,27 +455,31 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
             if st.permits > 0 {
                 if now < st.expires {
                     st.permits -= 1;
+                    st.used += 1;
+                    st.last_use_ms = self.clock.now_ms();
                     Counters::bump(&self.counters.permits_used, 1);
                     return Ok(());
                 }
                 // Expired with permits left: lease fewer next time.
                 st.want = (st.leased - st.permits).max(1);
                 st.permits = 0;
-                st.leased = 0;
+                self.close(&mut st);
             } else if st.leased > 0 {
                 // Used up in time: lease more next time.
                 st.want = st.leased.saturating_mul(2).min(params.block);
-                st.leased = 0;
+                self.close(&mut st);
             }
             let base = st.ledger.clone().unwrap_or_default();
             let now_ms = self.clock.now_ms();
-            match decide(&params, &base, now_ms, st.want) {
+            match decide(&params, &base, now_ms, st.want, self.owner, st.closed) {
                 Decision::Grant { ledger, permits } => {
                     match self.swap(portal, kind, &ledger).await? {
                         LedgerSwap::Swapped => {
                             Counters::bump(&self.counters.leases, 1);
                             Counters::bump(&self.counters.permits_leased, u64::from(permits));
+                            st.at_ms = ledger.grants.last().map_or(now_ms, |g| g.at_ms);
                             st.ledger = Some(ledger);
+                            st.closed = None;
                             st.leased = permits;
                             st.permits = permits;
                             // Counted from before the write was sent: a
@@ -453,7 +503,10 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
                 Decision::Wait { until_ms, mark } => {
                     if let Some(mark) = mark {
                         match self.swap(portal, kind, &mark).await? {
-                            LedgerSwap::Swapped => st.ledger = Some(mark),
+                            LedgerSwap::Swapped => {
+                                st.ledger = Some(mark);
+                                st.closed = None;
+                            }
                             LedgerSwap::Conflict(current) => {
                                 st.ledger = Some(current.unwrap_or_default());
                                 continue;
@@ -543,3 +596,6 @@ async fn share_pause<S: RateLedgerStore>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod property_tests;

@@ -21,7 +21,7 @@ fn instance(
 }
 
 /// Most grants in any window of `window` among sorted `times`.
-fn busiest(times: &[Instant], window: Duration) -> usize {
+pub(super) fn busiest(times: &[Instant], window: Duration) -> usize {
     let mut most = 0;
     let mut j = 0;
     for i in 0..times.len() {
@@ -63,8 +63,8 @@ async fn many_acquirers_on_skewed_instances_never_exceed_the_budget_in_any_windo
     let start = Instant::now();
     let mut runs = Vec::new();
     for (class, skew) in [
-        (PermitClass::Realtime, -50),
-        (PermitClass::Realtime, 50),
+        (PermitClass::Realtime, -20),
+        (PermitClass::Realtime, 20),
         (PermitClass::Background, 0),
         (PermitClass::Background, -20),
     ] {
@@ -97,34 +97,87 @@ async fn one_instance_gets_the_whole_budget_with_one_write_per_block() {
     assert_eq!(l.stats().ledger_calls, 11);
     assert_eq!(l.stats().permits_used, 110);
     let _ = l.acquire(P, RateLimitKind::Standard).await.unwrap();
-    // The next block waits for the first to leave the span.
-    let span = l.config().span(l.config().standard);
-    assert_eq!(start.elapsed(), span + Duration::from_millis(1));
+    // The next block waits for the first to stop counting: its last use
+    // (+1 ms: the clock reads whole milliseconds) + interval + guard + 2 ×
+    // skew = 10,191 ms — not the 10,670 ms of a block left open.
+    assert_eq!(start.elapsed(), Duration::from_millis(10_192));
+    let ledger = ledgers
+        .get_rate_ledger(P, "standard")
+        .await
+        .unwrap()
+        .unwrap();
+    let closed = ledger.grants.iter().filter(|g| g.used_until_ms.is_some());
+    assert_eq!(closed.count(), ledger.grants.len() - 1, "{ledger:?}");
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_background_caller_spreads_its_blocks_over_the_span() {
+async fn a_background_caller_spreads_its_blocks_over_the_window() {
     let ledgers = MemoryRateLedgers::new();
     let l = instance(&ledgers, PermitClass::Background, 0);
-    let span = l.config().span(l.config().standard);
     let start = Instant::now();
     let mut times = Vec::new();
     for _ in 0..220 {
         let _ = l.acquire(P, RateLimitKind::Standard).await.unwrap();
         times.push(start.elapsed());
     }
-    // One block of 10 every span × 10 / 110 = 995 ms: 110 per span,
-    // evenly.
+    // One block of 10 every (interval + guard + 2 × skew) × 10 / 110 =
+    // 926 ms: eleven blocks within the first 10 s.
     assert_eq!(times[9], Duration::ZERO);
-    assert_eq!(times[10], Duration::from_millis(995));
-    // (The 12th block also waits for the first to leave the span.)
-    assert_eq!(
-        times[219],
-        Duration::from_millis(995 * 20) + span - Duration::from_millis(10 * 995)
-            + Duration::from_millis(1)
-    );
-    assert!(times[110] >= span - Duration::from_millis(995));
+    assert_eq!(times[10], Duration::from_millis(926));
+    assert_eq!(times[100], Duration::from_millis(9_260));
+    // The 12th block also waits for the first to stop counting, and the
+    // pace goes on from there.
+    assert_eq!(times[110], Duration::from_millis(10_192));
+    assert_eq!(times[219], Duration::from_millis(10_192 + 9_260));
     assert_eq!(l.stats().leases, 22);
+}
+
+/// Requests per second over `elapsed`, as a fraction of the limit's rate.
+fn utilisation(permits: usize, elapsed: Duration, cfg: &SharedLimitConfig) -> f64 {
+    let rate = f64::from(cfg.standard.max_requests) / cfg.standard.interval.as_secs_f64();
+    permits as f64 / elapsed.as_secs_f64() / rate
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_run_gets_at_least_97_percent_of_the_limit_even_with_slow_ledger_writes() {
+    for (class, write_ms) in [
+        (PermitClass::Background, 0),
+        (PermitClass::Background, 20),
+        (PermitClass::Realtime, 20),
+    ] {
+        let l = Arc::new(SharedRateLimiter::with_clock(
+            Slow {
+                inner: MemoryRateLedgers::new(),
+                delay: Duration::from_millis(write_ms),
+            },
+            SharedLimitConfig::new(class),
+            Arc::new(TokioClock::new(1_700_000_000_000)),
+        ));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let l = l.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0;
+                while start.elapsed() < Duration::from_secs(300) {
+                    let _ = l.acquire(P, RateLimitKind::Standard).await.unwrap();
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut n = 0;
+        for t in tasks {
+            n += t.await.unwrap();
+        }
+        let u = utilisation(n, start.elapsed(), &l.config());
+        assert!(
+            u >= 0.97,
+            "{class:?} with {write_ms} ms writes: {:.1} % of the limit",
+            u * 100.0
+        );
+        assert!(u <= 1.0, "{:.1} % of the limit", u * 100.0);
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -279,9 +332,9 @@ async fn a_throttled_ledger_write_is_retried_then_fails_retryably() {
 
 /// Every swap takes `delay`.
 #[derive(Debug, Clone)]
-struct Slow {
-    inner: MemoryRateLedgers,
-    delay: Duration,
+pub(super) struct Slow {
+    pub(super) inner: MemoryRateLedgers,
+    pub(super) delay: Duration,
 }
 
 impl RateLedgerStore for Slow {
@@ -339,13 +392,14 @@ fn a_background_caller_leaves_the_reserve_of_an_active_realtime_class() {
             at_ms: now - 8_000,
             permits: 75,
             class: 1,
+            ..RateGrant::default()
         }],
         paused_until_ms: 0,
         // The real-time class asked 5 s ago.
         seen_ms: vec![now - 5_000, now - 1_000],
     };
     // 110 - 75 - 30 (reserve) = 5 left for the background.
-    match decide(&p, &ledger, now, 10) {
+    match decide(&p, &ledger, now, 10, 1, None) {
         Decision::Grant { ledger, permits } => {
             assert_eq!(permits, 5);
             assert_eq!(ledger.version, 5);
@@ -356,7 +410,7 @@ fn a_background_caller_leaves_the_reserve_of_an_active_realtime_class() {
     // once the background used it.
     let rt = SharedLimitConfig::new(PermitClass::Realtime).lane(RateLimitKind::Standard);
     assert!(matches!(
-        decide(&rt, &ledger, now, 10),
+        decide(&rt, &ledger, now, 10, 1, None),
         Decision::Grant { permits: 10, .. }
     ));
     // Once the real-time class is idle past its hold, the background
@@ -365,7 +419,7 @@ fn a_background_caller_leaves_the_reserve_of_an_active_realtime_class() {
     let mut idle = ledger.clone();
     idle.grants[0].at_ms = later - 8_000;
     assert!(matches!(
-        decide(&p, &idle, later, 10),
+        decide(&p, &idle, later, 10, 1, None),
         Decision::Grant { permits: 10, .. }
     ));
 }
@@ -380,11 +434,12 @@ fn a_ledger_stamped_far_ahead_by_a_broken_clock_is_restarted_not_waited_for() {
             at_ms: now + 3_600_000,
             permits: 110,
             class: 1,
+            ..RateGrant::default()
         }],
         paused_until_ms: 0,
         seen_ms: vec![0, now + 3_600_000],
     };
-    match decide(&p, &ledger, now, 10) {
+    match decide(&p, &ledger, now, 10, 1, None) {
         Decision::Grant { ledger, permits } => {
             assert_eq!(permits, 10);
             assert_eq!(ledger.grants.len(), 1);
