@@ -106,10 +106,21 @@ async fn the_rate_ledger_is_one_control_item_per_portal_and_lane_swapped_by_vers
             .get("grants")
             .and_then(|g| g.as_l().ok())
             .expect("grants list");
-        assert_eq!(grants.len(), 1);
-        let grant = grants[0].as_m().expect("a grant map");
-        assert_eq!(grant.get("permits"), Some(&AttributeValue::N("10".into())));
-        assert_eq!(grant.get("at_ms"), Some(&AttributeValue::N("5".into())));
+        assert_eq!(grants.len(), 2);
+        let closed = grants[0].as_m().expect("a grant map");
+        assert_eq!(closed.get("permits"), Some(&AttributeValue::N("7".into())));
+        assert_eq!(
+            closed.get("owner"),
+            Some(&AttributeValue::N(u64::MAX.to_string()))
+        );
+        assert_eq!(
+            closed.get("used_until_ms"),
+            Some(&AttributeValue::N("5".into()))
+        );
+        let open = grants[1].as_m().expect("a grant map");
+        assert_eq!(open.get("permits"), Some(&AttributeValue::N("10".into())));
+        assert_eq!(open.get("at_ms"), Some(&AttributeValue::N("5".into())));
+        assert_eq!(open.get("used_until_ms"), None, "an open block has none");
         let ttl = item
             .get(hubsync_store::CONTROL_TTL_ATTRIBUTE)
             .and_then(|v| v.as_n().ok())
