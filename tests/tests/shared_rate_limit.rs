@@ -67,6 +67,7 @@ fn ledger(version: u64, at_ms: i64) -> RateLedger {
         ],
         paused_until_ms: 0,
         seen_ms: vec![0, at_ms],
+        ..RateLedger::default()
     }
 }
 

@@ -50,9 +50,12 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                     .map(|id| {
                         (
                             id,
+                            // Linked from the company's side: the
+                            // follower's own stored links may predate it.
                             ReadIntent {
                                 deleted_at: None,
                                 last_event_at: now,
+                                links_may_change: true,
                             },
                         )
                     })

@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
-use hubsync_mapping::{map_with, MapContext, MapOutcome, ObjectConfig};
+use hubsync_mapping::{
+    association_fields, map_with, stored_links, Associations, MapContext, MapOutcome, ObjectConfig,
+    StoredLinks,
+};
 use hubsync_store::{
     ArchiveOutcome, ArchiveReason, RecordKey, RecordWrite, StoredMeta, UpsertOutcome,
 };
@@ -62,6 +65,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             for (&id, &at) in &plan.association_changed {
                 let intent = reads.entry(id).or_default();
                 intent.last_event_at = intent.last_event_at.max(at);
+                intent.links_may_change = true;
             }
         }
 
@@ -105,6 +109,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             }
             let fresh = Fresh {
                 found: &found,
+                intents: &reads,
                 // The first read's start: the most cautious evidence.
                 read_started_ms: read_started_ms.unwrap_or_default(),
             };
@@ -129,6 +134,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         config: &ObjectConfig,
         Fresh {
             found,
+            intents,
             read_started_ms,
         }: Fresh<'_>,
         mapping: &PortalMapping,
@@ -141,17 +147,42 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         let loader = ContextLoader::new(self.reader(), self.store());
         let mut counts = LoadCounts::default();
         let ids: Vec<ObjectId> = found.iter().map(|o| o.id).collect();
+        let fingerprint = config.fingerprint();
+        let keys: Vec<RecordKey> = ids
+            .iter()
+            .map(|id| RecordKey::new(portal, object_type, *id))
+            .collect();
+        let targets = association_targets(config);
+        let Stored {
+            meta: stored,
+            carried,
+        } = self
+            .stored(config, &fingerprint, &keys, intents, !targets.is_empty())
+            .await?;
+        let to_read: Vec<ObjectId> = ids
+            .iter()
+            .filter(|id| !carried.iter().any(|(c, _)| c == *id))
+            .copied()
+            .collect();
         let associations = loader
-            .associations(
-                portal,
-                object_type,
-                &association_targets(config),
-                &ids,
-                &mut counts,
-            )
+            .associations(portal, object_type, &targets, &to_read, &mut counts)
             .await;
         stats.count_calls(portal, counts.hubspot_calls as usize);
-        let associations = associations?;
+        let mut associations = associations?;
+        if !carried.is_empty() {
+            let assoc = associations.get_or_insert_with(Associations::new);
+            for &to in &targets {
+                assoc.mark_loaded(to);
+            }
+            stats.associations_carried += carried.len();
+            for (id, links) in carried {
+                for (to, targets) in links {
+                    for (target, primary) in targets {
+                        assoc.insert(to, id, target, primary);
+                    }
+                }
+            }
+        }
         let companies_in_scope = loader
             .companies_in_scope(portal, config, associations.as_ref(), &ids)
             .await?;
@@ -174,18 +205,6 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             started_at_ms: read_started_ms,
             skew_ms: READ_SKEW_MS,
         });
-        let fingerprint = config.fingerprint();
-        let keys: Vec<RecordKey> = ids
-            .iter()
-            .map(|id| RecordKey::new(portal, object_type, *id))
-            .collect();
-        let stored: HashMap<RecordKey, StoredMeta> = self
-            .store()
-            .get_record_meta(&keys)
-            .await?
-            .into_iter()
-            .map(|m| (m.key(), m))
-            .collect();
 
         let mut to_write: Vec<RecordWrite> = Vec::with_capacity(found.len());
         for (object, key) in found.iter().zip(keys) {
@@ -284,11 +303,63 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
     }
 }
 
-/// Records just read from HubSpot, and when the read started.
+/// Records just read from HubSpot, why, and when the read started.
 #[derive(Clone, Copy)]
 struct Fresh<'a> {
     found: &'a [hubsync_hubspot::HubSpotObject],
+    intents: &'a BTreeMap<ObjectId, ReadIntent>,
     read_started_ms: i64,
+}
+
+/// What is stored of the records read: their metadata, and the
+/// associations of those whose stored ones still hold.
+struct Stored {
+    meta: HashMap<RecordKey, StoredMeta>,
+    carried: Vec<(ObjectId, StoredLinks)>,
+}
+
+impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
+    /// The stored metadata of `keys` (one read per 100), with — when the
+    /// config maps associations — the association fields of the records
+    /// only property changes touched, read back where they were stored
+    /// with this very config and are live.
+    async fn stored(
+        &self,
+        config: &ObjectConfig,
+        fingerprint: &str,
+        keys: &[RecordKey],
+        intents: &BTreeMap<ObjectId, ReadIntent>,
+        maps_associations: bool,
+    ) -> Result<Stored, SyncError> {
+        let carry_candidates = maps_associations
+            && keys.iter().any(|k| {
+                intents
+                    .get(&k.object_id)
+                    .is_some_and(|i| !i.links_may_change)
+            });
+        let fields = if carry_candidates {
+            association_fields(config)
+        } else {
+            Vec::new()
+        };
+        let mut out = Stored {
+            meta: HashMap::with_capacity(keys.len()),
+            carried: Vec::new(),
+        };
+        for (meta, values) in self.store().get_record_meta_fields(keys, &fields).await? {
+            let id = meta.object_id;
+            let holds = carry_candidates
+                && intents.get(&id).is_some_and(|i| !i.links_may_change)
+                && !meta.archived
+                && !meta.privacy_deleted
+                && meta.mapping_fp.as_deref() == Some(fingerprint);
+            if let Some(links) = holds.then(|| stored_links(config, &values)).flatten() {
+                out.carried.push((id, links));
+            }
+            out.meta.insert(meta.key(), meta);
+        }
+        Ok(out)
+    }
 }
 
 /// Clock-skew margin of the restore rule for the worker's own reads.

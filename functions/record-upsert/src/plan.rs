@@ -30,6 +30,11 @@ pub struct ReadIntent {
     pub deleted_at: Option<i64>,
     /// The latest event about this id (epoch ms).
     pub last_event_at: i64,
+    /// Whether an event may have changed its associations (a creation, a
+    /// restore, a merge, a deletion that did not happen, an
+    /// association change): only then are they read from HubSpot; after
+    /// property changes alone, the stored ones are carried forward.
+    pub links_may_change: bool,
 }
 
 /// A merged-away id.
@@ -62,9 +67,10 @@ impl Plan {
             && self.association_changed.is_empty()
     }
 
-    fn read(&mut self, id: ObjectId, at: i64) {
+    fn read(&mut self, id: ObjectId, at: i64, links_may_change: bool) {
         let intent = self.read.entry(id).or_default();
         intent.last_event_at = intent.last_event_at.max(at);
+        intent.links_may_change |= links_may_change;
     }
 
     fn add(&mut self, event: &WebhookEvent, kind: EventKind) {
@@ -101,11 +107,11 @@ impl Plan {
                         };
                     }
                 }
-                self.read(survivor, at);
+                self.read(survivor, at, true);
             }
             EventKind::Deletion => match event.object_id {
                 Some(id) => {
-                    self.read(id, at);
+                    self.read(id, at, true);
                     let intent = self.read.entry(id).or_default();
                     intent.deleted_at = Some(intent.deleted_at.map_or(at, |d| d.max(at)));
                 }
@@ -113,7 +119,7 @@ impl Plan {
             },
             EventKind::Creation | EventKind::PropertyChange | EventKind::Restore => {
                 match event.object_id {
-                    Some(id) => self.read(id, at),
+                    Some(id) => self.read(id, at, kind != EventKind::PropertyChange),
                     None => self.invalid_events += 1,
                 }
             }

@@ -48,6 +48,9 @@ pub struct BatchStats {
     pub pipeline_refreshes: usize,
     /// Owners read from HubSpot into a portal's owners cache.
     pub owner_refreshes: usize,
+    /// Records mapped with the associations they were stored with (a
+    /// property change cannot move them): no associations read.
+    pub associations_carried: usize,
     /// HubSpot calls per portal.
     pub hubspot_calls_by_portal: BTreeMap<PortalId, usize>,
 }
@@ -61,7 +64,7 @@ impl BatchStats {
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
             field_errors, record_errors, too_large, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
-            owner_refreshes, pipeline_refreshes, followed
+            owner_refreshes, pipeline_refreshes, followed, associations_carried
         );
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;

@@ -340,5 +340,7 @@ fn field_error(field: &str, prop: &str, kind: ValueKind, e: &ConvError) -> Field
     }
 }
 
+pub mod stored_links;
+
 #[cfg(test)]
 mod tests;

@@ -54,9 +54,9 @@ pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{
     item_size, needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection,
-    ConnectionStatus, DeleteOutcome, IssuePage, IssueRecord, Item, Lease, PurgeOutcome,
-    RecordIssue, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, TokenSwap,
-    TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES, TOO_LARGE,
+    ConnectionStatus, DeleteOutcome, IssuePage, IssueRecord, Item, Lease, MetaWithFields,
+    PurgeOutcome, RecordIssue, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
+    TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES, TOO_LARGE,
 };
 pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use owners_cache::{CachedOwners, OwnersCacheStore};

@@ -14,11 +14,12 @@ use crate::error::StoreError;
 use crate::model::{
     archive_allowed, archive_attributes, classify_purge, classify_refused_archive,
     classify_refused_delete, classify_refused_swap, classify_refused_upsert, conn_attr,
-    connection_from_item, connection_item, delete_allowed, issue_record, lease_available, now_ms,
-    now_rfc3339, partition_key, record_item, rfc3339_from_ms, sort_key, status_attributes,
-    token_attributes, tombstone_item, upsert_allowed, ArchiveOutcome, ArchiveReason, Connection,
-    ConnectionStatus, DeleteOutcome, IssuePage, Item, Lease, PurgeOutcome, RecordKey, RecordPage,
-    RecordWrite, StoredMeta, StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome,
+    connection_from_item, connection_item, delete_allowed, issue_record, item_fields,
+    lease_available, now_ms, now_rfc3339, partition_key, record_item, rfc3339_from_ms, sort_key,
+    status_attributes, token_attributes, tombstone_item, upsert_allowed, ArchiveOutcome,
+    ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, IssuePage, Item, Lease,
+    MetaWithFields, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
+    TokenSwap, TokenUpdate, UpsertOutcome,
 };
 use crate::stats::StoreStats;
 use crate::traits::{ConnectionStore, RecordStore, TokenStore};
@@ -241,6 +242,19 @@ impl TokenStore for MemoryStore {
 
 impl RecordStore for MemoryStore {
     async fn get_record_meta(&self, keys: &[RecordKey]) -> Result<Vec<StoredMeta>, StoreError> {
+        Ok(self
+            .get_record_meta_fields(keys, &[])
+            .await?
+            .into_iter()
+            .map(|(meta, _)| meta)
+            .collect())
+    }
+
+    async fn get_record_meta_fields(
+        &self,
+        keys: &[RecordKey],
+        fields: &[String],
+    ) -> Result<Vec<MetaWithFields>, StoreError> {
         let unique: BTreeSet<RecordKey> = keys.iter().copied().collect();
         let calls = unique.len().div_ceil(BATCH_GET_MAX_KEYS);
         for _ in 0..calls {
@@ -250,7 +264,7 @@ impl RecordStore for MemoryStore {
         let mut found = Vec::new();
         for key in unique {
             if let Some(item) = state.records.get(&key.pk()).and_then(|p| p.get(&key.sk())) {
-                found.push(StoredMeta::from_item(item)?);
+                found.push((StoredMeta::from_item(item)?, item_fields(item, fields)?));
             }
         }
         Ok(found)

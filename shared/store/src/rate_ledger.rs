@@ -75,6 +75,9 @@ pub struct RateLedger {
     pub paused_until_ms: i64,
     /// When each class was last active (leased or asked), by class index.
     pub seen_ms: Vec<i64>,
+    /// When the background class's current run of activity began (its
+    /// first window may burst; see the limiter).
+    pub background_since_ms: i64,
 }
 
 /// The result of [`RateLedgerStore::swap_rate_ledger`].
@@ -267,6 +270,7 @@ mod tests {
             }],
             paused_until_ms: 0,
             seen_ms: vec![0, 5],
+            ..RateLedger::default()
         }
     }
 

@@ -15,8 +15,8 @@ use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 use crate::error::StoreError;
 use crate::model::{
     ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, IssuePage, Lease,
-    PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord, TokenSwap,
-    TokenUpdate, UpsertOutcome,
+    MetaWithFields, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
+    TokenSwap, TokenUpdate, UpsertOutcome,
 };
 
 /// Connections of portals (Control table).
@@ -120,6 +120,15 @@ pub trait RecordStore: Send + Sync {
         &self,
         keys: &[RecordKey],
     ) -> impl Future<Output = Result<Vec<StoredMeta>, StoreError>> + Send;
+
+    /// [`RecordStore::get_record_meta`] with the mapped `fields` of each
+    /// record that it has (for carrying values forward): the same requests,
+    /// the fields ride in the projection.
+    fn get_record_meta_fields(
+        &self,
+        keys: &[RecordKey],
+        fields: &[String],
+    ) -> impl Future<Output = Result<Vec<MetaWithFields>, StoreError>> + Send;
 
     /// One whole record, if stored (strongly consistent).
     fn get_record(

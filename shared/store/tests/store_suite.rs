@@ -109,6 +109,7 @@ suite!(
     permanent_delete_refuses_an_active_record,
     batch_meta_read_of_150_keys_takes_two_calls,
     batch_meta_read_leaves_out_missing_keys,
+    batch_meta_read_carries_the_named_fields_only,
     scan_yields_records_in_numeric_id_order_across_pages,
     scan_resumes_from_a_checkpoint,
     no_change_run_costs_no_writes,
@@ -522,6 +523,39 @@ async fn batch_meta_read_of_150_keys_takes_two_calls<S: Harness>(s: S) {
     }
     assert!(s.get_record_meta(&[]).await.unwrap().is_empty());
     assert_eq!(s.counters().reads() - reads, 2, "no keys, no call");
+}
+
+async fn batch_meta_read_carries_the_named_fields_only<S: Harness>(s: S) {
+    let mut w = write(7, 70, "Co");
+    w.fields.insert("company_ids".into(), json!(["11", "12"]));
+    w.fields.insert("owner".into(), Value::Null);
+    s.upsert_record(&w).await.unwrap();
+    s.upsert_record(&write(8, 80, "Other")).await.unwrap();
+    let names: Vec<String> = ["company_ids", "owner", "absent", "source_version", "owner"]
+        .map(String::from)
+        .to_vec();
+    let reads = s.counters().reads();
+    let rows = s
+        .get_record_meta_fields(&[key(8), key(7), key(9)], &names)
+        .await
+        .unwrap();
+    assert_eq!(s.counters().reads() - reads, 1, "one BatchGetItem");
+    assert_eq!(rows.len(), 2);
+    let (meta, fields) = &rows[0];
+    assert_eq!(meta.key(), key(7));
+    assert_eq!(meta.source_version, 70);
+    // The named fields it has (a null included); never a reserved
+    // attribute, never another field.
+    assert_eq!(
+        Value::Object(fields.clone()),
+        json!({"company_ids": ["11", "12"], "owner": null})
+    );
+    let (meta, fields) = &rows[1];
+    assert_eq!(meta.key(), key(8));
+    assert!(fields.is_empty(), "{fields:?}");
+    // No names: the metadata alone, as get_record_meta.
+    let rows = s.get_record_meta_fields(&[key(7)], &[]).await.unwrap();
+    assert!(rows[0].1.is_empty());
 }
 
 async fn batch_meta_read_leaves_out_missing_keys<S: Harness>(s: S) {

@@ -42,6 +42,7 @@ pub(super) struct LaneParams {
     pub(super) block: u32,
     pub(super) class: usize,
     pub(super) reserves: [u32; 2],
+    pub(super) background_burst: u32,
 }
 
 impl LaneParams {
@@ -159,8 +160,24 @@ pub(super) fn decide(
     // A background caller spreads its blocks (one block of n after
     // pace × n / limit), so that blocks keep sliding out and a real-time
     // caller arriving mid-run waits about one block, not until a whole
-    // window's worth frees at once.
+    // window's worth frees at once — except for up to `background_burst`
+    // permits in the first window of a run (a background class idle for a
+    // window starts one), so that a small portal's sync is not stretched.
+    let run_start = if l.seen_ms[1] == 0 || t - l.seen_ms[1] > p.pace_span_ms() {
+        t
+    } else {
+        l.background_since_ms
+    };
+    let since_start: u32 = l
+        .grants
+        .iter()
+        .filter(|g| g.class == 1 && g.at_ms >= run_start)
+        .map(|g| g.permits)
+        .sum();
+    let bursting = t - run_start < p.pace_span_ms()
+        && since_start + want.clamp(1, p.block) <= p.background_burst;
     let paced_until = match (me, l.grants.iter().rev().find(|g| g.class == 1)) {
+        (1, Some(_)) if bursting => i64::MIN,
         (1, Some(g)) => g.at_ms + p.pace_span_ms() * i64::from(g.permits) / i64::from(p.limit),
         _ => i64::MIN,
     };
@@ -174,6 +191,9 @@ pub(super) fn decide(
             used_until_ms: None,
         });
         l.seen_ms[me] = t;
+        if me == 1 {
+            l.background_since_ms = run_start;
+        }
         l.version += 1;
         return Decision::Grant { ledger: l, permits };
     }

@@ -154,6 +154,10 @@ pub struct SharedLimitConfig {
     /// Standard permits per span kept for an active background class.
     /// Default 20.
     pub background_reserve: u32,
+    /// Permits a background caller may take at once in the first window
+    /// of a run before it paces its blocks. Default 55 (half the limit;
+    /// scaled for the search lane).
+    pub background_burst: u32,
     /// How long a class counts as active after it last leased or asked.
     /// Default 30 s.
     pub active_hold: Duration,
@@ -182,6 +186,7 @@ impl SharedLimitConfig {
             class,
             realtime_reserve: 30,
             background_reserve: 20,
+            background_burst: 55,
             active_hold: Duration::from_secs(30),
             max_pause_wait: Duration::from_secs(30),
         }
@@ -214,6 +219,7 @@ impl SharedLimitConfig {
             block: block.clamp(1, max),
             class: self.class.index(),
             reserves: [scale(self.realtime_reserve), scale(self.background_reserve)],
+            background_burst: scale(self.background_burst),
         }
     }
 }

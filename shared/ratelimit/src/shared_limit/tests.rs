@@ -120,14 +120,18 @@ async fn a_background_caller_spreads_its_blocks_over_the_window() {
         let _ = l.acquire(P, RateLimitKind::Standard).await.unwrap();
         times.push(start.elapsed());
     }
-    // One block of 10 every (interval + guard + 2 × skew) × 10 / 110 =
-    // 926 ms: eleven blocks within the first 10 s.
-    assert_eq!(times[9], Duration::ZERO);
-    assert_eq!(times[10], Duration::from_millis(926));
-    assert_eq!(times[100], Duration::from_millis(9_260));
-    // The 12th block also waits for the first to stop counting, and the
-    // pace goes on from there.
+    // The run's first window starts with a burst of up to 55 (five
+    // blocks), then one block of 10 every (interval + guard + 2 × skew) ×
+    // 10 / 110 = 926 ms: the whole budget within the first 6 s.
+    assert_eq!(times[49], Duration::ZERO);
+    assert_eq!(times[50], Duration::from_millis(926));
+    assert_eq!(times[100], Duration::from_millis(926 * 6));
+    let first_window = times.iter().filter(|t| **t < Duration::from_secs(10));
+    assert_eq!(first_window.count(), 110);
+    // The 12th block waits for the burst to stop counting, and the pace
+    // goes on from there (no second burst).
     assert_eq!(times[110], Duration::from_millis(10_192));
+    assert_eq!(times[120], Duration::from_millis(10_192 + 926));
     assert_eq!(times[219], Duration::from_millis(10_192 + 9_260));
     assert_eq!(l.stats().leases, 22);
 }
@@ -397,6 +401,7 @@ fn a_background_caller_leaves_the_reserve_of_an_active_realtime_class() {
         paused_until_ms: 0,
         // The real-time class asked 5 s ago.
         seen_ms: vec![now - 5_000, now - 1_000],
+        ..RateLedger::default()
     };
     // 110 - 75 - 30 (reserve) = 5 left for the background.
     match decide(&p, &ledger, now, 10, 1, None) {
@@ -438,6 +443,7 @@ fn a_ledger_stamped_far_ahead_by_a_broken_clock_is_restarted_not_waited_for() {
         }],
         paused_until_ms: 0,
         seen_ms: vec![0, now + 3_600_000],
+        ..RateLedger::default()
     };
     match decide(&p, &ledger, now, 10, 1, None) {
         Decision::Grant { ledger, permits } => {

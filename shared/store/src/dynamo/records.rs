@@ -1,10 +1,23 @@
 //! The Records table: reads, the guarded upsert, archives, purges, scans.
 
 use super::*;
-use crate::model::{issue_record, IssuePage, ISSUES_INDEX};
+use crate::model::{issue_record, item_fields, IssuePage, MetaWithFields, ISSUES_INDEX};
 
 impl RecordStore for DynamoStore {
     async fn get_record_meta(&self, keys: &[RecordKey]) -> Result<Vec<StoredMeta>, StoreError> {
+        Ok(self
+            .get_record_meta_fields(keys, &[])
+            .await?
+            .into_iter()
+            .map(|(meta, _)| meta)
+            .collect())
+    }
+
+    async fn get_record_meta_fields(
+        &self,
+        keys: &[RecordKey],
+        fields: &[String],
+    ) -> Result<Vec<MetaWithFields>, StoreError> {
         let unique: Vec<RecordKey> = keys
             .iter()
             .copied()
@@ -12,7 +25,18 @@ impl RecordStore for DynamoStore {
             .into_iter()
             .collect();
         let table = &self.config.records_table;
-        let (projection, names) = Self::meta_projection();
+        let (mut projection, mut names) = Self::meta_projection();
+        // DynamoDB refuses overlapping paths: each field once, never a
+        // metadata attribute (which the projection has already).
+        let extra: BTreeSet<&str> = fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !attr::RESERVED.contains(f))
+            .collect();
+        for (i, field) in extra.into_iter().enumerate() {
+            projection.push_str(&format!(", #x{i}"));
+            names.insert(format!("#x{i}"), field.to_owned());
+        }
         let mut found = Vec::with_capacity(unique.len());
         for chunk in unique.chunks(BATCH_GET_MAX_KEYS) {
             let mut pending: Vec<Item> = chunk.iter().map(RecordKey::to_key_item).collect();
@@ -49,7 +73,7 @@ impl RecordStore for DynamoStore {
                     .map_err(|e| sdk_error("BatchGetItem", e))?;
                 if let Some(items) = out.responses.and_then(|mut r| r.remove(table)) {
                     for item in &items {
-                        found.push(StoredMeta::from_item(item)?);
+                        found.push((StoredMeta::from_item(item)?, item_fields(item, fields)?));
                     }
                 }
                 pending = out
@@ -59,7 +83,7 @@ impl RecordStore for DynamoStore {
                     .unwrap_or_default();
             }
         }
-        found.sort_by_key(StoredMeta::key);
+        found.sort_by_key(|(meta, _)| meta.key());
         Ok(found)
     }
 

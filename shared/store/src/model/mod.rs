@@ -367,6 +367,28 @@ impl StoredMeta {
     }
 }
 
+/// The stored metadata of a record and some of its mapped fields
+/// ([`crate::RecordStore::get_record_meta_fields`]).
+pub type MetaWithFields = (StoredMeta, Map<String, Value>);
+
+/// The mapped fields `names` of a (whole or projected) item: those it has
+/// (never a reserved attribute).
+pub(crate) fn item_fields(item: &Item, names: &[String]) -> Result<Map<String, Value>, StoreError> {
+    let mut out = Map::new();
+    for name in names {
+        if attr::RESERVED.contains(&name.as_str()) {
+            continue;
+        }
+        if let Some(v) = item.get(name) {
+            out.insert(
+                name.clone(),
+                serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(v.clone())?,
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// A whole stored record: metadata plus the mapped fields.
 #[derive(Clone, PartialEq)]
 pub struct StoredRecord {

@@ -1,0 +1,202 @@
+//! Associations carried forward: after property changes alone, a record's
+//! association fields are read back from the store (no associations v4
+//! call); a creation, an association change, a changed config, or a stored
+//! record whose associations were unavailable read them from HubSpot.
+
+use std::sync::atomic::Ordering;
+
+use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
+use hubsync_mapping::{MappingConfig, Owners};
+use hubsync_store::{
+    Connection, ConnectionStore, MappingConfigStore, MemoryStore, RecordKey, RecordStore,
+    RecordWrite,
+};
+use hubsync_sync::fake::{stock_pipelines, FakeHubSpot};
+use record_upsert::{InboundMessage, Worker};
+use serde_json::{json, Value};
+
+const PORTAL: u64 = 504;
+const CONTACT: u64 = 201;
+
+fn message(id: &str, events: &[(&str, i64)]) -> InboundMessage {
+    let events: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, at))| {
+            let mut e = json!({"eventId": i, "subscriptionId": 1, "portalId": PORTAL, "appId": 1,
+                "occurredAt": at, "subscriptionType": kind, "attemptNumber": 0, "objectId": CONTACT});
+            if kind.ends_with("associationChange") {
+                e["fromObjectId"] = json!(CONTACT);
+                e["toObjectId"] = json!(12);
+                e["associationType"] = json!("CONTACT_TO_COMPANY");
+            }
+            if kind.ends_with("propertyChange") {
+                e["propertyName"] = json!("firstname");
+                e["propertyValue"] = json!("x");
+            }
+            e
+        })
+        .collect();
+    InboundMessage {
+        message_id: id.to_owned(),
+        body: json!({"v": 1, "portalId": PORTAL, "receivedAt": 0, "events": events}).to_string(),
+    }
+}
+
+async fn company_ids(w: &Worker<FakeHubSpot, MemoryStore>) -> Value {
+    let key = RecordKey::new(PortalId(PORTAL), ObjectType::Contacts, ObjectId(CONTACT));
+    let r = w.store().get_record(&key).await.unwrap().unwrap();
+    r.fields["company_ids"].clone()
+}
+
+fn contact(w: &Worker<FakeHubSpot, MemoryStore>, version: i64, name: &str) {
+    w.reader().put(
+        ObjectType::Contacts,
+        CONTACT,
+        version,
+        &[("firstname", name), ("email", "a@example.com")],
+    );
+}
+
+#[tokio::test]
+async fn property_changes_carry_the_stored_associations_and_link_changes_read_them() {
+    let store = MemoryStore::new();
+    store
+        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
+        .await
+        .unwrap();
+    let hubspot = FakeHubSpot::default();
+    hubspot.set_owners(Owners::new());
+    *hubspot.pipelines.lock().unwrap() = Some(stock_pipelines());
+    let w = Worker::new(hubspot, store);
+    let reads =
+        |w: &Worker<FakeHubSpot, MemoryStore>| w.reader().association_reads.load(Ordering::SeqCst);
+    w.reader().link(
+        ObjectType::Contacts,
+        ObjectType::Companies,
+        CONTACT,
+        11,
+        true,
+    );
+
+    // Created: its associations are read.
+    contact(&w, 1_000, "Ada");
+    let out = w
+        .process(vec![message("a", &[("contact.creation", 1_000)])])
+        .await;
+    assert!(out.failed.is_empty());
+    assert_eq!(reads(&w), 1);
+    assert_eq!(out.stats.associations_carried, 0);
+    assert_eq!(company_ids(&w).await, json!(["11"]));
+
+    // A property change: one batch read, the stored associations carried.
+    let batch_reads = w.reader().batch_reads.load(Ordering::SeqCst);
+    contact(&w, 2_000, "Ada B");
+    let out = w
+        .process(vec![message("b", &[("contact.propertyChange", 2_000)])])
+        .await;
+    assert!(out.failed.is_empty());
+    assert_eq!(out.stats.updated, 1);
+    assert_eq!(out.stats.associations_carried, 1);
+    assert_eq!(reads(&w), 1, "no associations call");
+    assert_eq!(
+        w.reader().batch_reads.load(Ordering::SeqCst),
+        batch_reads + 1
+    );
+    assert_eq!(out.stats.hubspot_calls, 1);
+    assert_eq!(company_ids(&w).await, json!(["11"]));
+
+    // Linked to another company: the association change reads them, even
+    // with a property change in the same delivery.
+    w.reader().link(
+        ObjectType::Contacts,
+        ObjectType::Companies,
+        CONTACT,
+        12,
+        false,
+    );
+    contact(&w, 3_000, "Ada C");
+    let out = w
+        .process(vec![message(
+            "c",
+            &[
+                ("contact.propertyChange", 3_000),
+                ("contact.associationChange", 3_000),
+            ],
+        )])
+        .await;
+    assert!(out.failed.is_empty());
+    assert_eq!(out.stats.associations_carried, 0);
+    assert_eq!(reads(&w), 2);
+    assert_eq!(company_ids(&w).await, json!(["11", "12"]));
+
+    // A new mapping config: the stored fields were made by another one,
+    // so they are read.
+    let mut config = MappingConfig::default();
+    config
+        .object_mut(ObjectType::Contacts)
+        .rules
+        .retain(|r| r.target != "last_activity_at");
+    w.store()
+        .put_mapping_config(PortalId(PORTAL), &config)
+        .await
+        .unwrap();
+    contact(&w, 4_000, "Ada D");
+    let out = w
+        .process(vec![message("d", &[("contact.propertyChange", 4_000)])])
+        .await;
+    assert!(out.failed.is_empty(), "{:?}", out.stats);
+    assert_eq!(out.stats.associations_carried, 0);
+    assert_eq!(reads(&w), 3);
+    // … and carried again from then on.
+    contact(&w, 5_000, "Ada E");
+    let out = w
+        .process(vec![message("e", &[("contact.propertyChange", 5_000)])])
+        .await;
+    assert_eq!(out.stats.associations_carried, 1);
+    assert_eq!(reads(&w), 3);
+    assert_eq!(company_ids(&w).await, json!(["11", "12"]));
+}
+
+#[tokio::test]
+async fn a_record_stored_without_its_associations_reads_them() {
+    let store = MemoryStore::new();
+    store
+        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
+        .await
+        .unwrap();
+    let hubspot = FakeHubSpot::default();
+    hubspot.set_owners(Owners::new());
+    *hubspot.pipelines.lock().unwrap() = Some(stock_pipelines());
+    let w = Worker::new(hubspot, store);
+    w.reader().link(
+        ObjectType::Contacts,
+        ObjectType::Companies,
+        CONTACT,
+        11,
+        true,
+    );
+    contact(&w, 1_000, "Bo");
+    let out = w
+        .process(vec![message("a", &[("contact.creation", 1_000)])])
+        .await;
+    assert!(out.failed.is_empty());
+    // As stored when its associations were unavailable: null.
+    let key = RecordKey::new(PortalId(PORTAL), ObjectType::Contacts, ObjectId(CONTACT));
+    let stored = w.store().get_record(&key).await.unwrap().unwrap();
+    let mut fields = stored.fields.clone();
+    fields.insert("company_ids".into(), Value::Null);
+    let mut write = RecordWrite::new(key, 1_000, "without-associations", fields);
+    write.mapping_fp = stored.meta.mapping_fp.clone();
+    w.store().upsert_record(&write).await.unwrap();
+    assert_eq!(company_ids(&w).await, Value::Null);
+
+    contact(&w, 2_000, "Bo B");
+    let out = w
+        .process(vec![message("b", &[("contact.propertyChange", 2_000)])])
+        .await;
+    assert!(out.failed.is_empty());
+    assert_eq!(out.stats.associations_carried, 0);
+    assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 2);
+    assert_eq!(company_ids(&w).await, json!(["11"]));
+}
