@@ -148,7 +148,12 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
     times.sort();
     let calls = times.len();
     let first = times.first().copied().unwrap_or(start);
-    let span = times.last().map_or(Duration::ZERO, |l| *l - first);
+    // HubSpot's bound is per 10 s: a shorter run is measured against one
+    // window.
+    let span = times
+        .last()
+        .map_or(Duration::ZERO, |l| *l - first)
+        .max(Duration::from_secs(10));
     let in_first_window = times
         .iter()
         .filter(|t| **t - first < Duration::from_secs(10))
@@ -178,7 +183,7 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
     let reads = store.control.stats().reads() - reads0;
     let writes = store.control.stats().writes() - writes0;
     println!(
-        "  overall: {records} records in {:.1} s ({:.0} records/s); {calls} HubSpot calls ({:.2} per 1,000 records) from first to last in {:.1} s = {:.1} % of the bound; busiest 10 s window {}; 429s {limited}",
+        "  overall: {records} records in {:.1} s ({:.0} records/s); {calls} HubSpot calls ({:.2} per 1,000 records) over {:.1} s (first to last, at least one window) = {:.1} % of the bound; busiest 10 s window {}; 429s {limited}",
         wall.as_secs_f64(),
         records as f64 / wall.as_secs_f64(),
         per_1k(calls as u64),
@@ -187,8 +192,16 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
         busiest(&times, Duration::from_secs(10)),
     );
     println!(
-        "  first 10 s window: {in_first_window} calls = {:.1} % of the bound (of {calls} the run needed)",
-        in_first_window as f64 / 110.0 * 100.0
+        "  first 10 s window: {in_first_window} calls = {:.1} % of the bound{}",
+        in_first_window as f64 / 110.0 * 100.0,
+        if in_first_window == calls {
+            format!(
+                " — every call the run needed; it finished in {:.1} s",
+                wall.as_secs_f64()
+            )
+        } else {
+            String::new()
+        }
     );
     println!(
         "  DynamoDB: {:.1} reads and {:.1} writes per 1,000 records (records, checkpoints, reports); ledger {:.1} calls per 1,000 records ({:.1} per 100 HubSpot calls)",

@@ -157,10 +157,11 @@ pub(super) fn decide(
             .saturating_sub(headroom)
     };
     let free = available(used, t);
-    // A background caller spreads its blocks (one block of n after
-    // pace × n / limit), so that blocks keep sliding out and a real-time
+    // A background caller paces itself — at most one block per block's
+    // share of the pace span (10 per 926 ms), counting what its closed
+    // blocks really used — so that blocks keep sliding out and a real-time
     // caller arriving mid-run waits about one block, not until a whole
-    // window's worth frees at once — except for up to `background_burst`
+    // window's worth frees at once; except for up to `background_burst`
     // permits in the first window of a run (a background class idle for a
     // window starts one), so that a small portal's sync is not stretched.
     let run_start = if l.seen_ms[1] == 0 || t - l.seen_ms[1] > p.pace_span_ms() {
@@ -176,13 +177,25 @@ pub(super) fn decide(
         .sum();
     let bursting = t - run_start < p.pace_span_ms()
         && since_start + want.clamp(1, p.block) <= p.background_burst;
-    let paced_until = match (me, l.grants.iter().rev().find(|g| g.class == 1)) {
-        (1, Some(_)) if bursting => i64::MIN,
-        (1, Some(g)) => g.at_ms + p.pace_span_ms() * i64::from(g.permits) / i64::from(p.limit),
+    let pace_budget = p.block.min(p.limit).max(1);
+    let pace_window = (p.pace_span_ms() * i64::from(pace_budget) / i64::from(p.limit)).max(1);
+    let paced: Vec<&RateGrant> = l
+        .grants
+        .iter()
+        .filter(|g| g.class == 1 && g.at_ms > t - pace_window)
+        .collect();
+    let pace_left = if me == 1 && !bursting {
+        pace_budget.saturating_sub(paced.iter().map(|g| g.permits).sum())
+    } else {
+        u32::MAX
+    };
+    // Nothing left of the pace: until the oldest paced block slides out.
+    let paced_until = match paced.first() {
+        Some(g) if pace_left == 0 => g.at_ms + pace_window,
         _ => i64::MIN,
     };
-    if free >= 1 && paced_until <= t {
-        let permits = want.clamp(1, p.block).min(free);
+    if free >= 1 && pace_left >= 1 {
+        let permits = want.clamp(1, p.block).min(free).min(pace_left);
         l.grants.push(RateGrant {
             at_ms: t,
             permits,

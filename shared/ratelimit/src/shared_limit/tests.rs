@@ -121,18 +121,25 @@ async fn a_background_caller_spreads_its_blocks_over_the_window() {
         times.push(start.elapsed());
     }
     // The run's first window starts with a burst of up to 55 (five
-    // blocks), then one block of 10 every (interval + guard + 2 × skew) ×
-    // 10 / 110 = 926 ms: the whole budget within the first 6 s.
+    // blocks), then at most a block of 10 per (interval + guard + 2 ×
+    // skew) × 10 / 110 = 926 ms: the whole budget within the first 6 s.
     assert_eq!(times[49], Duration::ZERO);
     assert_eq!(times[50], Duration::from_millis(926));
-    assert_eq!(times[100], Duration::from_millis(926 * 6));
     let first_window = times.iter().filter(|t| **t < Duration::from_secs(10));
     assert_eq!(first_window.count(), 110);
-    // The 12th block waits for the burst to stop counting, and the pace
-    // goes on from there (no second burst).
+    assert_eq!(times[109], Duration::from_millis(926 * 6));
+    let paced = &times[50..];
+    for (i, t) in paced.iter().enumerate() {
+        let within = paced[i..]
+            .iter()
+            .take_while(|u| **u - *t < Duration::from_millis(926))
+            .count();
+        assert!(within <= 10, "{within} permits within 926 ms from {t:?}");
+    }
+    // The 111th waits for the burst to stop counting, and the pace goes on
+    // from there (no second burst): a block per pace, one lease each.
     assert_eq!(times[110], Duration::from_millis(10_192));
-    assert_eq!(times[120], Duration::from_millis(10_192 + 926));
-    assert_eq!(times[219], Duration::from_millis(10_192 + 9_260));
+    assert_eq!(times[219], Duration::from_millis(10_192 + 10 * 926));
     assert_eq!(l.stats().leases, 22);
 }
 
