@@ -159,10 +159,21 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         } = self
             .stored(config, &fingerprint, &keys, intents, !targets.is_empty())
             .await?;
-        let to_read: Vec<ObjectId> = ids
+        // A record the mapping skips whatever its associations (out of
+        // scope, no email, …) needs none: only a scope that follows
+        // companies depends on them.
+        let skipped_anyway = |o: &hubsync_hubspot::HubSpotObject| {
+            !config.scope_follows_companies
+                && matches!(
+                    map_with(config, object_type, o, MapContext::default()),
+                    MapOutcome::Skipped { .. }
+                )
+        };
+        let to_read: Vec<ObjectId> = found
             .iter()
-            .filter(|id| !carried.iter().any(|(c, _)| c == *id))
-            .copied()
+            .filter(|o| !carried.iter().any(|(c, _)| *c == o.id))
+            .filter(|o| targets.is_empty() || !skipped_anyway(o))
+            .map(|o| o.id)
             .collect();
         let associations = loader
             .associations(portal, object_type, &targets, &to_read, &mut counts)

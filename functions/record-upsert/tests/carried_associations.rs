@@ -200,3 +200,31 @@ async fn a_record_stored_without_its_associations_reads_them() {
     assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 2);
     assert_eq!(company_ids(&w).await, json!(["11"]));
 }
+
+#[tokio::test]
+async fn a_record_the_mapping_skips_anyway_costs_no_associations_read() {
+    let store = MemoryStore::new();
+    store
+        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
+        .await
+        .unwrap();
+    let hubspot = FakeHubSpot::default();
+    hubspot.set_owners(Owners::new());
+    *hubspot.pipelines.lock().unwrap() = Some(stock_pipelines());
+    let w = Worker::new(hubspot, store);
+    // No email: the default map skips the contact, links or not.
+    w.reader()
+        .put(ObjectType::Contacts, CONTACT, 1_000, &[("firstname", "Cy")]);
+    let out = w
+        .process(vec![message("a", &[("contact.creation", 1_000)])])
+        .await;
+    assert!(out.failed.is_empty());
+    assert_eq!(
+        out.stats.skipped.values().sum::<usize>(),
+        1,
+        "{:?}",
+        out.stats
+    );
+    assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 0);
+    assert_eq!(w.reader().batch_reads.load(Ordering::SeqCst), 1);
+}

@@ -59,14 +59,59 @@ impl LaneParams {
     }
 }
 
-/// This instance's previous block, closed: how many of its permits were
-/// used and when the last one was (own clock).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// This instance's previous block, closed: its permits used, in up to
+/// [`MAX_PIECES`] pieces, each with when its last permit was used (own
+/// clock) — a block used over a while counts each piece only to its own
+/// last use, not every permit to the block's last.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Closed {
     pub(super) owner: u64,
     pub(super) at_ms: i64,
-    pub(super) used: u32,
-    pub(super) used_until_ms: i64,
+    pub(super) pieces: Vec<(u32, i64)>,
+}
+
+/// Most pieces a closed block is stored as (the ledger item stays small).
+const MAX_PIECES: usize = 3;
+/// What one more piece must save (permit-milliseconds counted past their
+/// use) to be worth its bytes in the ledger.
+const PIECE_WORTH_MS: i64 = 25;
+
+/// Cuts a block's use times (own clock, in use order) into at most
+/// [`MAX_PIECES`] runs, `(permits, last use + 1 ms)`, so that the permits'
+/// total time counted past their own use is least (a piece must save
+/// [`PIECE_WORTH_MS`]). The clock reads whole
+/// milliseconds: a use was before the next millisecond.
+pub(super) fn pieces(uses: &[i64]) -> Vec<(u32, i64)> {
+    let n = uses.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    // Over-count of uses[i..j] kept as one piece.
+    let cost = |i: usize, j: usize| -> i64 { uses[i..j].iter().map(|u| uses[j - 1] - u).sum() };
+    let mut best = (cost(0, n), vec![n]);
+    for a in 1..n {
+        let two = cost(0, a) + cost(a, n) + PIECE_WORTH_MS;
+        if two < best.0 {
+            best = (two, vec![a, n]);
+        }
+        if MAX_PIECES >= 3 {
+            for b in a + 1..n {
+                let three = cost(0, a) + cost(a, b) + cost(b, n) + 2 * PIECE_WORTH_MS;
+                if three < best.0 {
+                    best = (three, vec![a, b, n]);
+                }
+            }
+        }
+    }
+    let mut from = 0;
+    best.1
+        .into_iter()
+        .map(|to| {
+            let piece = ((to - from) as u32, uses[to - 1] + 1);
+            from = to;
+            piece
+        })
+        .collect()
 }
 
 /// What the ledger allows now.
@@ -84,9 +129,10 @@ pub(super) enum Decision {
     Paused { until_ms: i64 },
 }
 
-/// Records `closed` in `l`: the block's permits become those used, its
-/// reach ends at the last use; a block used not at all is dropped.
-fn close(l: &mut RateLedger, closed: Option<Closed>) {
+/// Records `closed` in `l`: the block becomes its pieces (the permits
+/// used, each piece reaching to its last use); a block used not at all is
+/// dropped.
+fn close(l: &mut RateLedger, closed: Option<&Closed>) {
     let Some(c) = closed else {
         return;
     };
@@ -97,12 +143,21 @@ fn close(l: &mut RateLedger, closed: Option<Closed>) {
     else {
         return;
     };
-    if c.used == 0 {
-        l.grants.remove(i);
-    } else {
-        let g = &mut l.grants[i];
-        g.permits = c.used.min(g.permits);
-        g.used_until_ms = Some(c.used_until_ms);
+    let open = l.grants.remove(i);
+    let mut left = open.permits;
+    let mut at = i;
+    for &(permits, until) in &c.pieces {
+        let permits = permits.min(left);
+        left -= permits;
+        if permits > 0 {
+            let piece = RateGrant {
+                permits,
+                used_until_ms: Some(until),
+                ..open
+            };
+            l.grants.insert(at, piece);
+            at += 1;
+        }
     }
 }
 
@@ -112,7 +167,7 @@ pub(super) fn decide(
     now_ms: i64,
     want: u32,
     owner: u64,
-    closed: Option<Closed>,
+    closed: Option<&Closed>,
 ) -> Decision {
     let mut l = stored.clone();
     if l.paused_until_ms > now_ms {

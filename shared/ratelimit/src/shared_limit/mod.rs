@@ -284,9 +284,8 @@ struct LocalState {
     want: u32,
     /// The open block's stamp.
     at_ms: i64,
-    /// Permits of the open block used, and when the last was (own clock).
-    used: u32,
-    last_use_ms: i64,
+    /// When each permit of the open block was used (own clock).
+    uses: Vec<i64>,
     /// The previous block, to close in the next ledger write.
     closed: Option<Closed>,
 }
@@ -384,8 +383,7 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
                         expires: Instant::now(),
                         want: block,
                         at_ms: 0,
-                        used: 0,
-                        last_use_ms: 0,
+                        uses: Vec::new(),
                         closed: None,
                     }),
                     paused_until: Mutex::new(None),
@@ -432,13 +430,10 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
         st.closed = Some(Closed {
             owner: self.owner,
             at_ms: st.at_ms,
-            used: st.used,
-            // The clock reads whole milliseconds: the last use was before
-            // the next one.
-            used_until_ms: st.last_use_ms + 1,
+            pieces: ledger::pieces(&st.uses),
         });
         st.leased = 0;
-        st.used = 0;
+        st.uses.clear();
     }
 
     async fn take(&self, portal: PortalId, kind: RateLimitKind) -> Result<(), HubSpotError> {
@@ -461,8 +456,7 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
             if st.permits > 0 {
                 if now < st.expires {
                     st.permits -= 1;
-                    st.used += 1;
-                    st.last_use_ms = self.clock.now_ms();
+                    st.uses.push(self.clock.now_ms());
                     Counters::bump(&self.counters.permits_used, 1);
                     return Ok(());
                 }
@@ -477,7 +471,14 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
             }
             let base = st.ledger.clone().unwrap_or_default();
             let now_ms = self.clock.now_ms();
-            match decide(&params, &base, now_ms, st.want, self.owner, st.closed) {
+            match decide(
+                &params,
+                &base,
+                now_ms,
+                st.want,
+                self.owner,
+                st.closed.as_ref(),
+            ) {
                 Decision::Grant { ledger, permits } => {
                     match self.swap(portal, kind, &ledger).await? {
                         LedgerSwap::Swapped => {

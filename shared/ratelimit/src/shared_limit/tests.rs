@@ -461,3 +461,94 @@ fn a_ledger_stamped_far_ahead_by_a_broken_clock_is_restarted_not_waited_for() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Callers that use their permits over a while (a page's store work
+/// between requests): a block counts in pieces, each only to its own last
+/// use, so they too get ≥ 97 %.
+#[tokio::test(start_paused = true)]
+async fn callers_that_use_permits_slowly_still_get_97_percent() {
+    for (instances, work_ms) in [(3u64, 40u64), (3, 165), (1, 165)] {
+        let ledgers = MemoryRateLedgers::new();
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..instances {
+            let l = Arc::new(SharedRateLimiter::with_clock(
+                Slow {
+                    inner: ledgers.clone(),
+                    delay: Duration::from_millis(7),
+                },
+                SharedLimitConfig::new(PermitClass::Background),
+                Arc::new(TokioClock::new(1_700_000_000_000)),
+            ));
+            for j in 0..4 - instances {
+                let l = l.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (mut n, mut k) = (0usize, i + j);
+                    while start.elapsed() < Duration::from_secs(120) {
+                        let _ = l.acquire(P, RateLimitKind::Standard).await.unwrap();
+                        n += 1;
+                        k = (k * 7 + 3) % 11;
+                        let work = work_ms / 4 + k * work_ms / 7;
+                        tokio::time::sleep(Duration::from_millis(work)).await;
+                    }
+                    n
+                }));
+            }
+        }
+        let mut n = 0;
+        for t in tasks {
+            n += t.await.unwrap();
+        }
+        let u = utilisation(
+            n,
+            start.elapsed(),
+            &SharedLimitConfig::new(PermitClass::Background),
+        );
+        assert!(
+            u >= 0.97,
+            "{instances} instances, {work_ms} ms work: {:.1} %",
+            u * 100.0
+        );
+    }
+}
+
+#[test]
+fn a_closed_block_is_cut_where_its_uses_are_furthest_apart() {
+    assert_eq!(ledger::pieces(&[]), vec![]);
+    assert_eq!(ledger::pieces(&[5, 5, 5]), vec![(3, 6)]);
+    assert_eq!(
+        ledger::pieces(&[0, 1, 2, 300, 301, 900]),
+        vec![(3, 3), (2, 302), (1, 901)]
+    );
+    // Closing replaces the open block with its pieces, used permits only.
+    let p = SharedLimitConfig::new(PermitClass::Realtime).lane(RateLimitKind::Standard);
+    let ledger = RateLedger {
+        version: 3,
+        grants: vec![RateGrant {
+            at_ms: 1_000,
+            permits: 10,
+            class: 0,
+            owner: 9,
+            used_until_ms: None,
+        }],
+        seen_ms: vec![1_000, 0],
+        ..RateLedger::default()
+    };
+    let closed = ledger::Closed {
+        owner: 9,
+        at_ms: 1_000,
+        pieces: ledger::pieces(&[1_000, 1_001, 1_400]),
+    };
+    match decide(&p, &ledger, 1_500, 10, 9, Some(&closed)) {
+        Decision::Grant { ledger, permits } => {
+            assert_eq!(permits, 10);
+            let used: Vec<(u32, Option<i64>)> = ledger
+                .grants
+                .iter()
+                .map(|g| (g.permits, g.used_until_ms))
+                .collect();
+            assert_eq!(used, vec![(2, Some(1_002)), (1, Some(1_401)), (10, None)]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
