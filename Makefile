@@ -7,7 +7,7 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup test test-rust lint audit fmt template-lint sim bench demo clean
+.PHONY: help setup test test-rust lint audit fmt template-lint sim bench sizes demo clean
 
 help:
 	@echo "make demo           local end-to-end sync of a seeded portal (moto + hubspot-sim)"
@@ -16,6 +16,7 @@ help:
 	@echo "make template-lint  cfn-lint + sam validate --lint on template.yaml"
 	@echo "make sim            run the HubSpot simulator on :8080 (seeded)"
 	@echo "make bench          benchmarks (figures printed, not asserted)"
+	@echo "make sizes          arm64 release builds of the functions and their sizes (budget 8 MB)"
 
 setup:
 	@bash infra/local/setup.sh
@@ -51,6 +52,9 @@ audit: setup
 fmt:
 	cargo fmt --all
 
+sizes: setup
+	bash infra/local/function-sizes.sh
+
 sim:
 	cargo run --release -p hubspot-sim -- --port 8080 --seed 42 --companies 1000 --contacts 5000 --deals 500 --print-tokens
 
@@ -58,6 +62,7 @@ bench:
 	cargo bench -p hubspot-sim
 	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p webhook-intake --bench intake
 	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p hubsync-local --bench worker
+	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p reconcile --bench reconcile
 
 # The main job: a local end-to-end sync of a portal (moto + simulator +
 # the functions' handler code), with a summary.

@@ -49,6 +49,19 @@ async fn company_ids(w: &Worker<FakeHubSpot, MemoryStore>) -> Value {
     r.fields["company_ids"].clone()
 }
 
+/// A worker of an active portal whose owners and pipelines HubSpot has.
+async fn worker() -> Worker<FakeHubSpot, MemoryStore> {
+    let store = MemoryStore::new();
+    store
+        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
+        .await
+        .unwrap();
+    let hubspot = FakeHubSpot::default();
+    hubspot.set_owners(Owners::new());
+    *hubspot.pipelines.lock().unwrap() = Some(stock_pipelines());
+    Worker::new(hubspot, store)
+}
+
 fn contact(w: &Worker<FakeHubSpot, MemoryStore>, version: i64, name: &str) {
     w.reader().put(
         ObjectType::Contacts,
@@ -60,15 +73,7 @@ fn contact(w: &Worker<FakeHubSpot, MemoryStore>, version: i64, name: &str) {
 
 #[tokio::test]
 async fn property_changes_carry_the_stored_associations_and_link_changes_read_them() {
-    let store = MemoryStore::new();
-    store
-        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
-        .await
-        .unwrap();
-    let hubspot = FakeHubSpot::default();
-    hubspot.set_owners(Owners::new());
-    *hubspot.pipelines.lock().unwrap() = Some(stock_pipelines());
-    let w = Worker::new(hubspot, store);
+    let w = worker().await;
     let reads =
         |w: &Worker<FakeHubSpot, MemoryStore>| w.reader().association_reads.load(Ordering::SeqCst);
     w.reader().link(
@@ -160,15 +165,7 @@ async fn property_changes_carry_the_stored_associations_and_link_changes_read_th
 
 #[tokio::test]
 async fn a_record_stored_without_its_associations_reads_them() {
-    let store = MemoryStore::new();
-    store
-        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
-        .await
-        .unwrap();
-    let hubspot = FakeHubSpot::default();
-    hubspot.set_owners(Owners::new());
-    *hubspot.pipelines.lock().unwrap() = Some(stock_pipelines());
-    let w = Worker::new(hubspot, store);
+    let w = worker().await;
     w.reader().link(
         ObjectType::Contacts,
         ObjectType::Companies,
@@ -203,15 +200,7 @@ async fn a_record_stored_without_its_associations_reads_them() {
 
 #[tokio::test]
 async fn a_record_the_mapping_skips_anyway_costs_no_associations_read() {
-    let store = MemoryStore::new();
-    store
-        .put_connection(&Connection::active(PortalId(PORTAL), "t"))
-        .await
-        .unwrap();
-    let hubspot = FakeHubSpot::default();
-    hubspot.set_owners(Owners::new());
-    *hubspot.pipelines.lock().unwrap() = Some(stock_pipelines());
-    let w = Worker::new(hubspot, store);
+    let w = worker().await;
     // No email: the default map skips the contact, links or not.
     w.reader()
         .put(ObjectType::Contacts, CONTACT, 1_000, &[("firstname", "Cy")]);

@@ -241,15 +241,6 @@ impl TokenStore for MemoryStore {
 }
 
 impl RecordStore for MemoryStore {
-    async fn get_record_meta(&self, keys: &[RecordKey]) -> Result<Vec<StoredMeta>, StoreError> {
-        Ok(self
-            .get_record_meta_fields(keys, &[])
-            .await?
-            .into_iter()
-            .map(|(meta, _)| meta)
-            .collect())
-    }
-
     async fn get_record_meta_fields(
         &self,
         keys: &[RecordKey],

@@ -119,7 +119,16 @@ pub trait RecordStore: Send + Sync {
     fn get_record_meta(
         &self,
         keys: &[RecordKey],
-    ) -> impl Future<Output = Result<Vec<StoredMeta>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<StoredMeta>, StoreError>> + Send {
+        async move {
+            Ok(self
+                .get_record_meta_fields(keys, &[])
+                .await?
+                .into_iter()
+                .map(|(meta, _)| meta)
+                .collect())
+        }
+    }
 
     /// [`RecordStore::get_record_meta`] with the mapped `fields` of each
     /// record that it has (for carrying values forward): the same requests,

@@ -4,15 +4,6 @@ use super::*;
 use crate::model::{issue_record, item_fields, IssuePage, MetaWithFields, ISSUES_INDEX};
 
 impl RecordStore for DynamoStore {
-    async fn get_record_meta(&self, keys: &[RecordKey]) -> Result<Vec<StoredMeta>, StoreError> {
-        Ok(self
-            .get_record_meta_fields(keys, &[])
-            .await?
-            .into_iter()
-            .map(|(meta, _)| meta)
-            .collect())
-    }
-
     async fn get_record_meta_fields(
         &self,
         keys: &[RecordKey],
