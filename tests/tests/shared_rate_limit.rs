@@ -227,12 +227,14 @@ async fn a_reconciliation_and_a_webhook_burst_together_stay_under_the_portal_lim
         // The shared budget lives in moto's Control table.
         let (ledgers, _, _) = ledger_store().await?;
         // The guard bounds the time from taking a permit to HubSpot counting
-        // the request. Here that includes this process's scheduling on a
-        // 2-core machine also running moto and a reconciliation (a
-        // production function has its own vCPU): the test's guard says so,
-        // as a deployment would set HUBSYNC_RATE_LIMIT_GUARD_MS.
+        // the request. Here HubSpot is a simulator in this very process: it
+        // counts a request when its handler gets scheduled, which on a
+        // loaded 2-core CI machine (moto, a 20,000-record reconciliation
+        // and a webhook burst on two runtime threads) came more than 500 ms
+        // after the send (two 429s). The test's guard covers that, as a
+        // deployment would set HUBSYNC_RATE_LIMIT_GUARD_MS for its network.
         let config = |class| SharedLimitConfig {
-            guard: Duration::from_millis(500),
+            guard: Duration::from_millis(1_000),
             ..SharedLimitConfig::new(class)
         };
         let background = Arc::new(SharedRateLimiter::new(
