@@ -54,6 +54,12 @@ pub struct CounterSnapshot {
     pub webhook_events_failed: u64,
     /// Events emitted while no target URL was configured.
     pub webhook_events_undeliverable: u64,
+    /// Webhooks Journal calls by route (subscriptions, reads, file
+    /// downloads): outside the portals' CRM budget, so never in
+    /// `requests` or `requests_by_portal`.
+    pub journal_requests: BTreeMap<String, u64>,
+    /// Events the journal recorded (a subscription asked for them).
+    pub journal_events_recorded: u64,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +90,11 @@ impl Counters {
                     .or_default() += 1;
             }
         });
+    }
+
+    /// Counts a Webhooks Journal call.
+    pub fn journal_request(&self, route: &str) {
+        self.update(|c| *c.journal_requests.entry(route.to_owned()).or_default() += 1);
     }
 
     pub fn rate_limited(&self, policy: &str, portal: u64) {

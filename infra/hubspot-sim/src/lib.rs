@@ -25,6 +25,7 @@ pub mod counters;
 pub mod crm;
 pub mod faults;
 mod http;
+pub mod journal;
 pub mod lists;
 pub mod model;
 pub mod oauth;
@@ -50,6 +51,7 @@ pub use config::{
 };
 pub use counters::CounterSnapshot;
 pub use faults::Faults;
+pub use journal::{JournalEvent, JournalSubscription};
 pub use model::{ObjectType, Owner, PropertyDef, PropertyOption};
 pub use state::{
     props, Change, ChangeOutcome, MergeOutcome, PortalInfo, Props, RandomChangeReport, SimError,
@@ -102,6 +104,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             post(crm::assoc_batch_read),
         )
         .merge(control::router())
+        .merge(journal::http::router())
         .fallback(|| async {
             http::hs_error(
                 axum::http::StatusCode::NOT_FOUND,

@@ -9,8 +9,8 @@
 //!   records (deleted ones drop out of lists).
 //!
 //! Membership changes send no webhook (HubSpot's CRM webhooks have no list
-//! events), which is why hubsync applies list scopes in its
-//! reconciliation.
+//! events); the Webhooks Journal records them (`LIST_MEMBERSHIP`
+//! subscriptions).
 
 use std::collections::BTreeMap;
 
@@ -65,32 +65,48 @@ impl SimState {
         Ok(id)
     }
 
-    /// Adds records to a list (no event is emitted, as in HubSpot).
+    /// Adds records to a list (no webhook, as in HubSpot; the journal
+    /// records `ADDED_TO_LIST` for the ids that were not members).
     pub fn add_to_list(&self, portal: u64, list_id: u64, ids: &[u64]) -> Result<(), SimError> {
         let now = self.now_ms();
         let p = self.portal(portal)?;
-        let mut d = p.write();
-        let list = d
-            .lists
-            .get_mut(&list_id)
-            .ok_or_else(|| SimError::Invalid(format!("no list {list_id}")))?;
-        for id in ids {
-            list.members.entry(*id).or_insert(now);
-        }
+        let (ty, added) = {
+            let mut d = p.write();
+            let list = d
+                .lists
+                .get_mut(&list_id)
+                .ok_or_else(|| SimError::Invalid(format!("no list {list_id}")))?;
+            let mut added = Vec::new();
+            for id in ids {
+                if let std::collections::btree_map::Entry::Vacant(v) = list.members.entry(*id) {
+                    v.insert(now);
+                    added.push(*id);
+                }
+            }
+            (list.object_type, added)
+        };
+        self.journal_list_membership(portal, list_id, ty, &added, true);
         Ok(())
     }
 
-    /// Removes records from a list (no event).
+    /// Removes records from a list (no webhook; the journal records
+    /// `REMOVED_FROM_LIST` for the ids that were members).
     pub fn remove_from_list(&self, portal: u64, list_id: u64, ids: &[u64]) -> Result<(), SimError> {
         let p = self.portal(portal)?;
-        let mut d = p.write();
-        let list = d
-            .lists
-            .get_mut(&list_id)
-            .ok_or_else(|| SimError::Invalid(format!("no list {list_id}")))?;
-        for id in ids {
-            list.members.remove(id);
-        }
+        let (ty, removed) = {
+            let mut d = p.write();
+            let list = d
+                .lists
+                .get_mut(&list_id)
+                .ok_or_else(|| SimError::Invalid(format!("no list {list_id}")))?;
+            let removed: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|id| list.members.remove(id).is_some())
+                .collect();
+            (list.object_type, removed)
+        };
+        self.journal_list_membership(portal, list_id, ty, &removed, false);
         Ok(())
     }
 

@@ -294,10 +294,51 @@ pub(crate) async fn token(State(st): St, Path(version): Path<String>, body: Byte
             }
             issue(&st, &version, portal, scopes, Some(rt))
         }
+        // The app's own token (Webhooks Journal): date-versioned endpoint
+        // only, no refresh token, no portal.
+        "client_credentials" if version != "v1" => {
+            let requested: Vec<String> = query_get(&f, "scope")
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if requested.is_empty() {
+                return oauth_error(
+                    "BAD_SCOPE",
+                    "invalid_scope",
+                    "client_credentials needs a scope",
+                );
+            }
+            if let Some(bad) = requested
+                .iter()
+                .find(|s| !crate::journal::JOURNAL_SCOPES.contains(&s.as_str()))
+            {
+                return oauth_error(
+                    "BAD_SCOPE",
+                    "invalid_scope",
+                    &format!("scope {bad} cannot be granted to client credentials"),
+                );
+            }
+            let (token, lifetime) = st.mint_app_token(requested.clone());
+            json(
+                StatusCode::OK,
+                &json!({
+                    "token_type": "bearer",
+                    "token_use": "access",
+                    "access_token": token,
+                    "expires_in": lifetime,
+                    "scopes": requested,
+                }),
+            )
+        }
         _ => oauth_error(
             "BAD_GRANT_TYPE",
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            if version == "v1" {
+                "grant_type must be authorization_code or refresh_token"
+            } else {
+                "grant_type must be authorization_code, refresh_token or client_credentials"
+            },
         ),
     }
 }

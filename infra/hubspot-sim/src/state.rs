@@ -381,6 +381,13 @@ pub(crate) struct AccessTok {
     pub user_id: u64,
 }
 
+/// A client-credentials token: the app's own, for the Webhooks Journal.
+#[derive(Debug)]
+pub(crate) struct AppTok {
+    pub expires_ms: i64,
+    pub scopes: Vec<String>,
+}
+
 #[derive(Debug)]
 pub(crate) struct RefreshTok {
     pub portal: u64,
@@ -400,6 +407,8 @@ pub(crate) struct AuthCode {
 #[derive(Debug, Default)]
 pub(crate) struct TokenStore {
     pub access: HashMap<String, AccessTok>,
+    /// Client-credentials (app) tokens: no portal, journal scopes.
+    pub app: HashMap<String, AppTok>,
     pub refresh: HashMap<String, RefreshTok>,
     pub codes: HashMap<String, AuthCode>,
 }
@@ -436,6 +445,7 @@ pub struct SimState {
     pub(crate) next_authorize_portal: Mutex<Option<u64>>,
     pub(crate) http: reqwest::Client,
     pub(crate) tasks: Mutex<Option<tokio::task::JoinSet<()>>>,
+    pub(crate) journal: Mutex<crate::journal::JournalStore>,
 }
 
 fn random_hex(rng: &mut ChaCha8Rng, n: usize) -> String {
@@ -472,6 +482,7 @@ impl SimState {
             next_authorize_portal: Mutex::new(None),
             http,
             tasks: Mutex::new(Some(tokio::task::JoinSet::new())),
+            journal: Mutex::new(crate::journal::JournalStore::default()),
         });
         (st, rx)
     }

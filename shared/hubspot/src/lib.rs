@@ -9,7 +9,10 @@
 //! * [`rate_limit`]: the [`RateLimiter`] trait and the in-process limiter.
 //! * [`token::AccessTokenSource`]: where access tokens come from.
 //! * [`oauth::OAuthClient`]: the OAuth token endpoint (code exchange,
-//!   refresh, introspection, revocation; `v1` or date-versioned).
+//!   refresh, introspection, revocation, client credentials; `v1` or
+//!   date-versioned).
+//! * [`journal`]: the Webhooks Journal (subscriptions, offset reads, the
+//!   journal file's parser) with the app's client-credentials token.
 #![forbid(unsafe_code)]
 
 pub mod api_version;
@@ -18,6 +21,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod journal;
 pub mod lists;
 pub mod model;
 pub mod oauth;
@@ -42,8 +46,8 @@ pub use model::{
     MAX_BATCH_READ_INPUTS, MAX_PAGE_LIMIT, MAX_SEARCH_LIMIT, MAX_SEARCH_RESULTS,
 };
 pub use oauth::{
-    GrantStatus, OAuthClient, OAuthConfig, OAuthError, OAuthRetry, OAuthVersion, TokenGrant,
-    TokenInfo,
+    AppGrant, GrantStatus, OAuthClient, OAuthConfig, OAuthError, OAuthRetry, OAuthVersion,
+    TokenGrant, TokenInfo,
 };
 pub use object::{HubSpotObject, Properties};
 pub use owners::{OwnerInfo, Owners};

@@ -170,6 +170,28 @@ struct WireGrant {
     scope: Option<String>,
 }
 
+/// A client-credentials token. `Debug` redacts it.
+#[derive(Clone)]
+pub struct AppGrant {
+    pub access_token: SecretString,
+    pub expires_in: u64,
+}
+
+impl fmt::Debug for AppGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppGrant")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct WireAppGrant {
+    access_token: String,
+    expires_in: u64,
+}
+
 #[derive(Deserialize)]
 struct WireInfo {
     #[serde(default)]
@@ -326,6 +348,34 @@ impl OAuthClient {
         ];
         form.extend(self.credentials());
         self.grant("token refresh", form).await
+    }
+
+    /// `grant_type=client_credentials`: the app's own token (no portal, no
+    /// refresh token), for the Webhooks Journal. Date-versioned endpoints
+    /// only.
+    pub async fn client_credentials(&self, scopes: &[&str]) -> Result<AppGrant, OAuthError> {
+        if self.config.version == OAuthVersion::V1 {
+            return Err(OAuthError::Config(
+                "client credentials need a date-versioned token endpoint (e.g. 2026-03), not v1"
+                    .into(),
+            ));
+        }
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("scope", scopes.join(" ")),
+        ];
+        form.extend(self.credentials());
+        let what = "client credentials";
+        let path = format!("/oauth/{}/token", self.version());
+        let bytes = self
+            .send(what, Method::POST, &path, Body::Form(form))
+            .await?;
+        let wire: WireAppGrant =
+            serde_json::from_slice(&bytes).map_err(|_| OAuthError::Decode { what })?;
+        Ok(AppGrant {
+            access_token: SecretString::from(wire.access_token),
+            expires_in: wire.expires_in,
+        })
     }
 
     async fn grant(

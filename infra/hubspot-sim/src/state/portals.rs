@@ -119,13 +119,20 @@ impl SimState {
 
     /// Marks the app installed on the portal.
     pub fn install(&self, portal: u64) -> Result<(), SimError> {
-        self.portal(portal)?.write().installed = true;
+        let was = std::mem::replace(&mut self.portal(portal)?.write().installed, true);
+        if !was {
+            self.journal_app_lifecycle(portal, true);
+        }
         Ok(())
     }
 
     /// Uninstalls the app: revokes every access token, refresh token and code of the portal.
+    /// The journal records `APP_UNINSTALL` (HubSpot sends no webhook).
     pub fn uninstall(&self, portal: u64) -> Result<(), SimError> {
-        self.portal(portal)?.write().installed = false;
+        let was = std::mem::replace(&mut self.portal(portal)?.write().installed, false);
+        if was {
+            self.journal_app_lifecycle(portal, false);
+        }
         let mut t = self.tokens_lock();
         t.access.retain(|_, v| v.portal != portal);
         t.refresh.retain(|_, v| v.portal != portal);
@@ -299,6 +306,8 @@ impl SimState {
                 }
             }
         }
+        // The journal keeps what HubSpot sends, before delivery faults.
+        self.journal_webhook_events(&events);
         self.counters
             .update(|c| c.events_emitted += events.len() as u64);
         self.events

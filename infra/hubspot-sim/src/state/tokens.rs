@@ -82,6 +82,27 @@ impl SimState {
         Ok(self.mint_tokens(portal, scopes, None))
     }
 
+    /// A client-credentials token with `scopes`; (token, lifetime secs).
+    pub(crate) fn mint_app_token(&self, scopes: Vec<String>) -> (String, u64) {
+        let lifetime = self.config_read().oauth.token_lifetime_secs;
+        let token = format!("CC{}", random_hex(&mut self.rng_lock(), 40));
+        let expires_ms = self.now_ms() + lifetime as i64 * 1000;
+        self.tokens_lock()
+            .app
+            .insert(token.clone(), AppTok { expires_ms, scopes });
+        (token, lifetime)
+    }
+
+    /// The scopes of a live client-credentials token (`Err`: why not).
+    pub(crate) fn check_app_token(&self, token: &str) -> Result<Vec<String>, &'static str> {
+        let now = self.now_ms();
+        match self.tokens_lock().app.get(token) {
+            Some(a) if a.expires_ms > now => Ok(a.scopes.clone()),
+            Some(_) => Err("The OAuth token used to make this call expired"),
+            None => Err("The access token is not a client credentials token of this app"),
+        }
+    }
+
     pub(crate) fn check_access_token(&self, token: &str) -> TokenCheck {
         let now = self.now_ms();
         let t = self.tokens_lock();
