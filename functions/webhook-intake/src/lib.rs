@@ -22,7 +22,8 @@
 pub mod directory;
 pub mod http;
 pub mod settings;
-pub mod sink;
+/// The events queue (one place: `hubsync_messages::event_sink`).
+pub use hubsync_messages::event_sink as sink;
 
 use std::collections::BTreeMap;
 

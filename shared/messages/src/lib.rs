@@ -1,8 +1,9 @@
 //! The queue contracts between hubsync's functions, in one place so that
 //! no function crate depends on another:
 //!
-//! * [`EventBatch`] — `webhook-intake` → events queue → `record-upsert`:
-//!   one portal's events of one delivery, split at SQS's size limit;
+//! * [`EventBatch`] — `webhook-intake` (and `journal-reader`) → events
+//!   queue → `record-upsert`: one portal's events of one delivery, split at
+//!   SQS's size limit, sent through one [`event_sink::EventSink`];
 //! * [`SyncJob`] / [`JobMessage`] — the OAuth callback, ops, the
 //!   application and the nightly fan-out → sync-jobs queue → `reconcile`;
 //!   queued through the one [`JobQueue`] ([`SqsJobQueue`] in Lambda,
@@ -11,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod event_batch;
+pub mod event_sink;
 pub mod job_queue;
 pub mod jobs;
 pub mod retry;

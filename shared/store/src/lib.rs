@@ -31,6 +31,7 @@ pub mod config;
 pub mod dynamo;
 pub mod error;
 pub mod incidents;
+pub mod journal_cursor;
 pub mod mapping_config;
 pub mod memory;
 pub mod model;
@@ -50,6 +51,7 @@ pub use hubsync_messages::{SyncJob, SyncJobKind};
 /// Settings are read through the runtime's one mechanism.
 pub use hubsync_runtime::{ConfigError, Env, FromEnv};
 pub use incidents::{Incident, IncidentStore};
+pub use journal_cursor::{JournalCursor, JournalCursorStore};
 pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{

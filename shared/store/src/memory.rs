@@ -53,6 +53,8 @@ pub struct MemoryStore {
     pub(crate) pipelines: crate::pipelines_cache::PipelinesItems,
     /// Sync incidents (see [`crate::incidents`]).
     pub(crate) incidents: crate::incidents::IncidentItems,
+    /// Journal cursors (see [`crate::journal_cursor`]).
+    pub(crate) cursors: crate::journal_cursor::CursorItems,
 }
 
 impl MemoryStore {

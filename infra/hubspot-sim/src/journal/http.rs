@@ -139,13 +139,11 @@ fn validate(st: &SimState, b: &CreateSubscription) -> Result<(), String> {
     }
     let needs_portal = b.subscription_type != "APP_LIFECYCLE_EVENT";
     match b.portal_id {
-        Some(p) => {
-            if st.portal(p).is_err() {
-                return Err(format!("the app is not installed in portal {p}"));
-            }
+        Some(p) if st.portal(p).is_err() => {
+            return Err(format!("the app is not installed in portal {p}"))
         }
         None if needs_portal => return Err("portalId is required".into()),
-        None => {}
+        _ => {}
     }
     if matches!(b.subscription_type.as_str(), "OBJECT" | "ASSOCIATION") {
         let ty = b

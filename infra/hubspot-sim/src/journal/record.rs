@@ -21,7 +21,7 @@ struct Candidate {
 
 fn matches(sub: &JournalSubscription, c: &Candidate) -> bool {
     let e = &c.event;
-    if sub.subscription_type != e.kind || !sub.actions.iter().any(|a| *a == e.action) {
+    if sub.subscription_type != e.kind || !sub.actions.contains(&e.action) {
         return false;
     }
     if sub.portal_id.is_some_and(|p| p != e.portal_id) {

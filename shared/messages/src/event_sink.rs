@@ -1,4 +1,5 @@
-//! Where accepted events go: SQS in Lambda, memory in tests.
+//! Where events for the worker go (the intake's accepted webhooks, the
+//! journal reader's recovered events): SQS in Lambda, memory in tests.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ pub const MESSAGE_ATTRIBUTE_BYTES: usize = 64;
 /// SQS's limit of entries in one `SendMessageBatch` request.
 pub const SQS_MAX_BATCH_ENTRIES: usize = 10;
 
-pub use hubsync_messages::OutboundMessage;
+pub use crate::OutboundMessage;
 
 /// The queue did not take every message.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,21 @@
+//! `journal-reader`: HubSpot's Webhooks Journal → the events queue, on a
+//! schedule. HubSpot drops a small share of webhooks; the journal keeps
+//! three days of the app's subscribed events, so every pass turns the
+//! files written since the last one into the webhook events the intake
+//! would have queued. The worker coalesces them with the webhooks that did
+//! arrive (a duplicate costs a batch read at most), and the nightly
+//! reconciliation becomes a safety net.
+//!
+//! * [`convert`]: journal entries → per-portal webhook events, uninstalls.
+//! * [`reader`]: one pass — cursor, files, queue, cursor (in that order).
+//! * [`settings`]: configuration from the environment.
+//! * [`metrics`]: the pass's EMF line (lag, entries, errors).
+
+pub mod convert;
+pub mod metrics;
+pub mod reader;
+pub mod settings;
+
+pub use convert::{to_work, Work, JOURNAL_CHANGE_SOURCE};
+pub use reader::{cursor_key, JournalReader, ReadReport, ReaderError};
+pub use settings::Settings;

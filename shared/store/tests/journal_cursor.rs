@@ -1,0 +1,82 @@
+//! The journal reader's cursor, the same cases on `MemoryStore` and on
+//! `DynamoStore` (moto, fresh tables per test).
+
+use hubsync_store::{create_tables, DynamoStore, JournalCursor, JournalCursorStore, StoreConfig};
+
+async fn dynamo() -> DynamoStore {
+    let sdk = hubsync_testkit::aws_config()
+        .await
+        .expect("local AWS stack");
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let config = StoreConfig::new(
+        hubsync_testkit::unique_name("records"),
+        hubsync_testkit::unique_name("control"),
+    );
+    create_tables(&client, &config).await.expect("tables");
+    DynamoStore::new(client, config)
+}
+
+async fn a_cursor_moves_only_from_the_version_it_read<S: JournalCursorStore>(s: S) {
+    let fresh = s.get_journal_cursor("global").await.unwrap();
+    assert_eq!(fresh, JournalCursor::default());
+    let first = JournalCursor {
+        offset: Some("o-1".into()),
+        newest_occurred_at_ms: Some(1_000),
+        updated_at_ms: 5,
+        version: 0,
+    };
+    assert!(s.put_journal_cursor("global", &first).await.unwrap());
+    let read = s.get_journal_cursor("global").await.unwrap();
+    assert_eq!(
+        read,
+        JournalCursor {
+            version: 1,
+            ..first.clone()
+        }
+    );
+
+    // A second reader that read version 0 too loses; nothing changes.
+    let stale = JournalCursor {
+        offset: Some("o-0".into()),
+        ..first.clone()
+    };
+    assert!(!s.put_journal_cursor("global", &stale).await.unwrap());
+    assert_eq!(
+        s.get_journal_cursor("global")
+            .await
+            .unwrap()
+            .offset
+            .as_deref(),
+        Some("o-1")
+    );
+
+    let next = JournalCursor {
+        offset: Some("o-2".into()),
+        ..read
+    };
+    assert!(s.put_journal_cursor("global", &next).await.unwrap());
+    let read = s.get_journal_cursor("global").await.unwrap();
+    assert_eq!((read.offset.as_deref(), read.version), (Some("o-2"), 2));
+
+    // A reset (expired offset) clears the offset; other journals are apart.
+    let reset = JournalCursor {
+        offset: None,
+        ..read
+    };
+    assert!(s.put_journal_cursor("global", &reset).await.unwrap());
+    assert_eq!(s.get_journal_cursor("global").await.unwrap().offset, None);
+    assert_eq!(s.get_journal_cursor("42").await.unwrap().version, 0);
+}
+
+macro_rules! both {
+    ($($case:ident),*) => {
+        mod memory {
+            $( #[tokio::test] async fn $case() { super::$case(hubsync_store::MemoryStore::new()).await } )*
+        }
+        mod dynamo {
+            $( #[tokio::test] async fn $case() { super::$case(super::dynamo().await).await } )*
+        }
+    };
+}
+
+both!(a_cursor_moves_only_from_the_version_it_read);
