@@ -7,6 +7,9 @@
 //! reconciliation becomes a safety net.
 //!
 //! * [`convert`]: journal entries → per-portal webhook events, uninstalls.
+//! * [`subscriptions`]: each portal's journal subscriptions follow its
+//!   connection and mapping config (made at the start of every pass when
+//!   something changed).
 //! * [`reader`]: one pass — cursor, files, queue, cursor (in that order).
 //! * [`settings`]: configuration from the environment.
 //! * [`metrics`]: the pass's EMF line (lag, entries, errors).
@@ -15,6 +18,7 @@ pub mod convert;
 pub mod metrics;
 pub mod reader;
 pub mod settings;
+pub mod subscriptions;
 
 pub use convert::{to_work, Work, JOURNAL_CHANGE_SOURCE};
 pub use reader::{cursor_key, JournalReader, ReadReport, ReaderError};

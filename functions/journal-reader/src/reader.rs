@@ -1,7 +1,8 @@
 //! One reader pass: from the stored cursor, file after file, until the
 //! journal has nothing newer or the deadline comes.
 //!
-//! Per file, in this order: fetch and parse → queue the webhook events of
+//! First the subscriptions follow the connections and their configs
+//! ([`crate::subscriptions`]). Then per file, in this order: fetch and parse → queue the webhook events of
 //! the portals that sync (the events queue, as the intake does) → apply
 //! uninstalls → store the cursor. The cursor moves only after the events
 //! are queued: a crash in between reads the file again (its events are
@@ -23,7 +24,8 @@ use hubsync_messages::event_sink::{
 };
 use hubsync_messages::{EventBatch, JobMessage, JobQueue, MessageError, QueueError, SyncJobKind};
 use hubsync_store::{
-    ConnectionStatus, ConnectionStore, JournalCursor, JournalCursorStore, StoreError,
+    ConnectionStatus, ConnectionStore, JournalCursor, JournalCursorStore, MappingConfigStore,
+    StoreError,
 };
 
 use crate::convert::{to_work, Work};
@@ -62,6 +64,8 @@ pub struct ReadReport {
     pub resyncs: u64,
     /// The pass ended because another reader moved the cursor.
     pub lost_race: bool,
+    /// What making the subscriptions follow the configs did.
+    pub subscriptions: crate::subscriptions::SubscriptionReport,
     /// `now − newest event read` (ms), over everything read so far.
     pub lag_ms: Option<i64>,
     /// The journal had nothing newer when the pass ended.
@@ -88,14 +92,20 @@ pub fn cursor_key(which: Journal) -> String {
 impl<K, S, Q> JournalReader<'_, K, S, Q>
 where
     K: EventSink,
-    S: JournalCursorStore + ConnectionStore,
+    S: JournalCursorStore + ConnectionStore + MappingConfigStore,
     Q: JobQueue,
 {
     /// Reads until caught up or `deadline`; `now_ms` for the lag.
     pub async fn run(&self, deadline: Instant, now_ms: i64) -> Result<ReadReport, ReaderError> {
         let key = cursor_key(self.which);
-        let mut cursor = self.store.get_journal_cursor(&key).await?;
         let mut report = ReadReport::default();
+        let connections: Vec<_> = match self.which {
+            Journal::Global => self.store.list_connections().await?,
+            Journal::Local(p) => self.store.get_connection(p).await?.into_iter().collect(),
+        };
+        report.subscriptions =
+            crate::subscriptions::follow(self.journal, self.store, &connections).await;
+        let mut cursor = self.store.get_journal_cursor(&key).await?;
         let mut syncing: BTreeMap<PortalId, bool> = BTreeMap::new();
         let lag = |c: &JournalCursor| c.newest_occurred_at_ms.map(|t| (now_ms - t).max(0));
         while Instant::now() < deadline {

@@ -10,15 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hubspot_sim::{props, Faults, SimConfig, Simulator};
-use hubsync_hubspot::journal::{Journal, JournalClient, SubscriptionRequest};
+use hubsync_hubspot::journal::{Journal, JournalClient};
 use hubsync_hubspot::{
     EventKind, OAuthClient, OAuthConfig, OAuthRetry, ObjectId, ObjectType, PortalId,
 };
+use hubsync_mapping::MappingConfig;
 use hubsync_messages::event_sink::MemorySink;
 use hubsync_messages::{EventBatch, MemoryJobQueue, SyncJobKind};
 use hubsync_store::{
-    Connection, ConnectionStatus, ConnectionStore, JournalCursor, JournalCursorStore, MemoryStore,
-    StoreError,
+    Connection, ConnectionStatus, ConnectionStore, JournalCursor, JournalCursorStore,
+    MappingConfigStore, MemoryStore, StoreError, StoredMappingConfig,
 };
 use journal_reader::{JournalReader, ReadReport, ReaderError, JOURNAL_CHANGE_SOURCE};
 use secrecy::SecretString;
@@ -69,34 +70,27 @@ struct Setup {
 async fn setup() -> Setup {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let journal = journal_client(&sim);
-    journal
-        .create_subscription(&SubscriptionRequest::object(
-            PortalId(PORTAL),
-            ObjectType::Contacts,
-            vec![],
-        ))
-        .await
-        .unwrap();
-    journal
-        .create_subscription(&SubscriptionRequest::app_lifecycle(PortalId(PORTAL)))
-        .await
-        .unwrap();
     let store = MemoryStore::new();
     store
         .put_connection(&connection(PORTAL, ConnectionStatus::Active))
         .await
         .unwrap();
-    Setup {
+    let s = Setup {
         sim,
         journal,
         store,
         sink: MemorySink::default(),
         jobs: MemoryJobQueue::new(),
-    }
+    };
+    // The first pass makes the portal's subscriptions; nothing to read yet.
+    let first = s.pass().await;
+    assert_eq!(first.subscriptions.portals_changed, 1, "{first:?}");
+    assert_eq!(first.files, 0);
+    s
 }
 
 impl Setup {
-    async fn pass_with<S: JournalCursorStore + ConnectionStore>(
+    async fn pass_with<S: JournalCursorStore + ConnectionStore + MappingConfigStore>(
         &self,
         store: &S,
     ) -> Result<ReadReport, ReaderError> {
@@ -221,6 +215,38 @@ impl JournalCursorStore for Hooked<'_> {
             return Err(StoreError::InvalidInput("the process died here".into()));
         }
         self.inner.put_journal_cursor(journal, c).await
+    }
+
+    async fn get_subscriptions_fingerprint(&self, p: u64) -> Result<Option<String>, StoreError> {
+        self.inner.get_subscriptions_fingerprint(p).await
+    }
+
+    async fn put_subscriptions_fingerprint(
+        &self,
+        p: u64,
+        f: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_subscriptions_fingerprint(p, f).await
+    }
+}
+
+impl MappingConfigStore for Hooked<'_> {
+    async fn get_mapping_config(
+        &self,
+        p: PortalId,
+    ) -> Result<Option<StoredMappingConfig>, StoreError> {
+        self.inner.get_mapping_config(p).await
+    }
+    async fn put_mapping_config(&self, p: PortalId, c: &MappingConfig) -> Result<u64, StoreError> {
+        self.inner.put_mapping_config(p, c).await
+    }
+    async fn list_mapping_configs(
+        &self,
+    ) -> Result<Vec<(PortalId, StoredMappingConfig)>, StoreError> {
+        self.inner.list_mapping_configs().await
+    }
+    async fn delete_mapping_config(&self, p: PortalId) -> Result<bool, StoreError> {
+        self.inner.delete_mapping_config(p).await
     }
 }
 
@@ -363,4 +389,57 @@ async fn a_reader_that_lost_the_race_stops_without_moving_the_cursor_back() {
     assert!(report.lost_race);
     let c = s.store.get_journal_cursor("global").await.unwrap();
     assert_eq!((c.offset.as_deref(), c.version), (Some("someone-else"), 1));
+}
+
+#[tokio::test]
+async fn subscriptions_follow_the_config_and_the_connection() {
+    let s = setup().await;
+    let subs = |kind: &str| {
+        s.sim
+            .state()
+            .journal_subscriptions()
+            .into_iter()
+            .filter(|x| x.subscription_type == kind && x.portal_id == Some(PORTAL))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(subs("OBJECT").len(), 3);
+    assert_eq!(subs("APP_LIFECYCLE_EVENT").len(), 1);
+    assert_eq!(subs("GDPR_PRIVACY_DELETION").len(), 1);
+    assert!(subs("LIST_MEMBERSHIP").is_empty());
+
+    // Nothing changed: no subscriptions call at all.
+    let calls = || -> u64 {
+        s.sim
+            .state()
+            .counters()
+            .journal_requests
+            .iter()
+            .filter(|(route, _)| route.contains("subscriptions"))
+            .map(|(_, n)| *n)
+            .sum()
+    };
+    let before = calls();
+    assert_eq!(s.pass().await.subscriptions.portals_changed, 0);
+    assert_eq!(calls(), before);
+
+    // A list in the contacts' scope: its membership subscription appears.
+    let mut config = MappingConfig::default();
+    config.object_mut(ObjectType::Contacts).lists = vec!["3".into()];
+    s.store
+        .put_mapping_config(PortalId(PORTAL), &config)
+        .await
+        .unwrap();
+    let report = s.pass().await;
+    assert_eq!(report.subscriptions.portals_changed, 1);
+    assert_eq!(subs("LIST_MEMBERSHIP")[0].list_ids, Some(vec![3]));
+    assert_eq!(subs("OBJECT").len(), 3, "unchanged ones kept");
+
+    // Disconnected: every subscription of the portal goes.
+    s.store
+        .set_connection_status(PortalId(PORTAL), ConnectionStatus::Disconnected, None)
+        .await
+        .unwrap();
+    assert_eq!(s.pass().await.subscriptions.portals_changed, 1);
+    assert!(s.sim.state().journal_subscriptions().is_empty());
+    assert_eq!(s.pass().await.subscriptions.portals_changed, 0);
 }

@@ -8,6 +8,11 @@
 //! it queued is harmless duplicates). The reader stores the offset only
 //! after the events are queued, so a crash between the two re-reads and
 //! never skips.
+//!
+//! Beside it, per portal (`pk = "JOURNAL#subs#{portal}"`): the fingerprint
+//! of the journal subscriptions last made to match the portal's
+//! connection and config, so that a pass calls HubSpot's subscriptions API
+//! only when something changed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -52,6 +57,23 @@ pub trait JournalCursorStore: Send + Sync {
         journal: &str,
         cursor: &JournalCursor,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The fingerprint of the portal's journal subscriptions as last made.
+    fn get_subscriptions_fingerprint(
+        &self,
+        portal: u64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Records (or with `None` forgets) the portal's fingerprint.
+    fn put_subscriptions_fingerprint(
+        &self,
+        portal: u64,
+        fingerprint: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+fn subscriptions_key(portal: u64) -> HashMap<String, AttributeValue> {
+    key(&format!("subs#{portal}"))
 }
 
 fn key(journal: &str) -> HashMap<String, AttributeValue> {
@@ -152,11 +174,65 @@ impl JournalCursorStore for DynamoStore {
             Err(e) => Err(sdk_error("PutItem", e)),
         }
     }
+
+    async fn get_subscriptions_fingerprint(
+        &self,
+        portal: u64,
+    ) -> Result<Option<String>, StoreError> {
+        self.stats().count_read();
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.config().control_table)
+            .set_key(Some(subscriptions_key(portal)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(match out.item.as_ref().and_then(|i| i.get("fingerprint")) {
+            Some(AttributeValue::S(f)) => Some(f.clone()),
+            _ => None,
+        })
+    }
+
+    async fn put_subscriptions_fingerprint(
+        &self,
+        portal: u64,
+        fingerprint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.stats().count_write();
+        match fingerprint {
+            Some(f) => {
+                let mut item = subscriptions_key(portal);
+                item.insert("fingerprint".into(), AttributeValue::S(f.to_owned()));
+                self.client()
+                    .put_item()
+                    .table_name(&self.config().control_table)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("PutItem", e))?;
+            }
+            None => {
+                self.client()
+                    .delete_item()
+                    .table_name(&self.config().control_table)
+                    .set_key(Some(subscriptions_key(portal)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DeleteItem", e))?;
+            }
+        }
+        Ok(())
+    }
 }
 
-/// The memory store's cursors.
+/// The memory store's cursors and subscription fingerprints.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct CursorItems(Arc<Mutex<BTreeMap<String, JournalCursor>>>);
+pub(crate) struct CursorItems(
+    Arc<Mutex<BTreeMap<String, JournalCursor>>>,
+    Arc<Mutex<BTreeMap<u64, String>>>,
+);
 
 impl JournalCursorStore for MemoryStore {
     async fn get_journal_cursor(&self, journal: &str) -> Result<JournalCursor, StoreError> {
@@ -192,5 +268,36 @@ impl JournalCursorStore for MemoryStore {
             },
         );
         Ok(true)
+    }
+
+    async fn get_subscriptions_fingerprint(
+        &self,
+        portal: u64,
+    ) -> Result<Option<String>, StoreError> {
+        self.stats().count_read();
+        let g = self
+            .cursors
+            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(g.get(&portal).cloned())
+    }
+
+    async fn put_subscriptions_fingerprint(
+        &self,
+        portal: u64,
+        fingerprint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.stats().count_write();
+        let mut g = self
+            .cursors
+            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match fingerprint {
+            Some(f) => g.insert(portal, f.to_owned()),
+            None => g.remove(&portal),
+        };
+        Ok(())
     }
 }

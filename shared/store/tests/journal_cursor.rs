@@ -68,6 +68,34 @@ async fn a_cursor_moves_only_from_the_version_it_read<S: JournalCursorStore>(s: 
     assert_eq!(s.get_journal_cursor("42").await.unwrap().version, 0);
 }
 
+async fn subscription_fingerprints_are_kept_per_portal<S: JournalCursorStore>(s: S) {
+    assert_eq!(s.get_subscriptions_fingerprint(7).await.unwrap(), None);
+    s.put_subscriptions_fingerprint(7, Some("fp-1"))
+        .await
+        .unwrap();
+    s.put_subscriptions_fingerprint(8, Some("fp-8"))
+        .await
+        .unwrap();
+    s.put_subscriptions_fingerprint(7, Some("fp-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_subscriptions_fingerprint(7).await.unwrap().as_deref(),
+        Some("fp-2")
+    );
+    s.put_subscriptions_fingerprint(7, None).await.unwrap();
+    assert_eq!(s.get_subscriptions_fingerprint(7).await.unwrap(), None);
+    assert_eq!(
+        s.get_subscriptions_fingerprint(8).await.unwrap().as_deref(),
+        Some("fp-8")
+    );
+    assert_eq!(
+        s.get_journal_cursor("global").await.unwrap().version,
+        0,
+        "apart from cursors"
+    );
+}
+
 macro_rules! both {
     ($($case:ident),*) => {
         mod memory {
@@ -79,4 +107,7 @@ macro_rules! both {
     };
 }
 
-both!(a_cursor_moves_only_from_the_version_it_read);
+both!(
+    a_cursor_moves_only_from_the_version_it_read,
+    subscription_fingerprints_are_kept_per_portal
+);
