@@ -24,6 +24,12 @@ pub struct Divergence {
     /// Active in DynamoDB but not live (deleted, merged away) or no longer
     /// qualifying (contact without email) in HubSpot.
     pub should_be_archived: Vec<(ObjectType, u64)>,
+    /// Of `different`: the records whose only differences are association
+    /// fields still naming records that are no longer live (a deleted or
+    /// merged-away company). HubSpot announces the deletion, not the links
+    /// it removed, so neither a webhook nor the journal carries them; the
+    /// nightly reconciliation repairs them.
+    pub unannounced_links: Vec<(ObjectType, u64)>,
     /// Records compared.
     pub compared: usize,
 }
@@ -164,6 +170,16 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
             match stored.get(id) {
                 Some(r) if !r.meta.archived => {
                     if &r.fields != fields {
+                        let survivor = |gone: u64| {
+                            ObjectType::ALL.into_iter().find_map(|to| {
+                                sim.merge_survivor(portal, sim_type(to), gone)
+                                    .ok()
+                                    .flatten()
+                            })
+                        };
+                        if only_gone_links(&r.fields, fields, &live, survivor) {
+                            out.unannounced_links.push((t, *id));
+                        }
                         out.different.push((t, *id));
                     }
                 }
@@ -177,6 +193,41 @@ pub async fn compare_portal<S: RecordStore + MappingConfigStore>(
         }
     }
     Ok(out)
+}
+
+/// Whether every difference is an id list whose stored ids that HubSpot
+/// no longer lists are all gone (deleted or merged away), and whose ids
+/// HubSpot lists that are not stored are all merge survivors of those.
+fn only_gone_links(
+    stored: &serde_json::Map<String, serde_json::Value>,
+    expected: &serde_json::Map<String, serde_json::Value>,
+    live: &BTreeMap<ObjectType, BTreeSet<u64>>,
+    survivor: impl Fn(u64) -> Option<u64>,
+) -> bool {
+    let ids = |v: Option<&serde_json::Value>| -> Option<Vec<u64>> {
+        v?.as_array()?
+            .iter()
+            .map(|i| i.as_str()?.parse().ok())
+            .collect()
+    };
+    let keys: BTreeSet<&String> = stored.keys().chain(expected.keys()).collect();
+    keys.into_iter()
+        .filter(|k| stored.get(*k) != expected.get(*k))
+        .all(|k| match (ids(stored.get(k)), ids(expected.get(k))) {
+            (Some(have), Some(want)) => {
+                let gone: Vec<u64> = have.iter().copied().filter(|i| !want.contains(i)).collect();
+                let survivors: Vec<Option<u64>> = gone.iter().map(|g| survivor(*g)).collect();
+                !gone.is_empty()
+                    && gone
+                        .iter()
+                        .all(|i| live.values().all(|ids| !ids.contains(i)))
+                    && want
+                        .iter()
+                        .filter(|w| !have.contains(w))
+                        .all(|w| survivors.contains(&Some(*w)))
+            }
+            _ => false,
+        })
 }
 
 /// Ids by type, for messages.

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod compare;
 pub mod demo;
 pub mod inbox;
+pub mod journal;
 pub mod mapping;
 pub mod oauth;
 pub mod provision;

@@ -19,6 +19,7 @@ mod default_map;
 mod dependency_rules;
 mod follow_scope;
 mod generic_webhooks;
+mod journal;
 mod lambda_emulator;
 mod list_scope;
 mod local_stack;

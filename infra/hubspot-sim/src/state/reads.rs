@@ -53,6 +53,19 @@ impl SimState {
         Ok(m.keys().copied().collect())
     }
 
+    /// The live record a merged-away id ended in (`None`: not merged away,
+    /// or its survivor is gone too).
+    pub fn merge_survivor(
+        &self,
+        portal: u64,
+        ty: ObjectType,
+        id: u64,
+    ) -> Result<Option<u64>, SimError> {
+        let p = self.portal(portal)?;
+        let d = p.read();
+        Ok(d.store(ty).survivor_of(id))
+    }
+
     pub fn count(&self, portal: u64, ty: ObjectType, archived: bool) -> Result<usize, SimError> {
         let p = self.portal(portal)?;
         let d = p.read();

@@ -1,0 +1,153 @@
+//! The Webhooks Journal end to end on the local stack (moto + simulator +
+//! the real webhook path + the journal reader's pass): a burst of random
+//! changes with a fifth of the webhooks dropped converges field by field
+//! through the journal — no reconciliation — except for the links HubSpot
+//! never announces (a contact still naming a company that was deleted or
+//! merged away: no webhook and no journal entry says the link went), which
+//! the nightly run then repairs and nothing else. An uninstall disconnects
+//! the portal within one pass and keeps its records.
+
+use std::time::{Duration, Instant};
+
+use hubspot_sim::{SeedSpec, SimConfig};
+use hubsync_hubspot::PortalId;
+use hubsync_local::compare::{compare_portal, describe, Divergence};
+use hubsync_local::reconcile::{local_reconciler, run_job, EngineConfig, JobMessage, SliceLimit};
+use hubsync_store::{ConnectionStatus, ConnectionStore, SyncJobKind};
+
+use crate::helpers;
+
+const PASS: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_webhooks_converge_through_the_journal_without_a_reconciliation(
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut sim = SimConfig::default();
+    sim.rate_limit.enabled = false;
+    sim.initial_seed = SeedSpec {
+        companies: 300,
+        contacts: 1_000,
+        deals: 200,
+        ..SeedSpec::default()
+    };
+    let (env, portal) = helpers::start_connected(helpers::options("journal", sim)).await?;
+    let rec = local_reconciler(&env, None, EngineConfig::default())?;
+    let job = |kind| JobMessage::new(kind, PortalId(portal), vec![]);
+    let (initial, _) = run_job(&rec, job(SyncJobKind::Initial), SliceLimit::unlimited()).await?;
+    assert_eq!(initial.done, 1_500);
+
+    // The first pass subscribes the connected portal (nothing to read).
+    let journal = env.journal_client()?;
+    let first = env.journal_pass(&journal, PASS).await?;
+    assert_eq!(first.subscriptions.portals_changed, 1, "{first:?}");
+
+    // 1,000 changes; one webhook in five is lost.
+    env.sim
+        .state()
+        .update_faults(portal, |f| f.webhook_drop_rate = 0.20)?;
+    let changes = env
+        .sim
+        .state()
+        .random_changes(portal, 1_000, Some(11), &[])?;
+    env.wait_quiet(Duration::from_secs(120)).await?;
+    let dropped = env.sim.state().counters().webhook_events_dropped;
+    assert!(dropped > 100, "dropped {dropped} events");
+    let before = compare_portal(env.sim.state(), env.runner.store(), portal).await?;
+    let lost = before.total() - before.unannounced_links.len();
+    assert!(lost > 20, "{lost} differences the dropped webhooks caused");
+
+    // Reader periods, each followed by the worker draining the queue.
+    let announced_converged = |d: &Divergence| {
+        d.missing.is_empty()
+            && d.should_be_archived.is_empty()
+            && d.different.len() == d.unannounced_links.len()
+    };
+    let mut passes = Vec::new();
+    let mut after = before.clone();
+    for _ in 0..2 {
+        let report = env.journal_pass(&journal, PASS).await?;
+        env.wait_quiet(Duration::from_secs(120)).await?;
+        passes.push(report);
+        after = compare_portal(env.sim.state(), env.runner.store(), portal).await?;
+        if announced_converged(&after) {
+            break;
+        }
+    }
+    assert!(
+        announced_converged(&after),
+        "after the journal passes: missing [{}], different [{}] (unannounced links [{}]), should be archived [{}]",
+        describe(&after.missing, 10),
+        describe(&after.different, 10),
+        describe(&after.unannounced_links, 10),
+        describe(&after.should_be_archived, 10)
+    );
+    assert!(
+        passes[0].events_queued > 0 && passes[0].caught_up,
+        "{:?}",
+        passes[0]
+    );
+    let lag = passes[0].lag_ms.expect("lag");
+    assert!(lag < 120_000, "lag {lag} ms");
+
+    // The nightly run afterwards repairs the unannounced links, nothing else.
+    let (nightly, _) = run_job(&rec, job(SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
+    assert_eq!(nightly.drift, after.unannounced_links.len() as u64);
+    helpers::assert_converged(&env, portal, "after the nightly run").await?;
+
+    // Journal calls stayed out of the portal's CRM budget: the portal's
+    // counted calls are the worker's and the reconciliation's reads.
+    let counters = env.sim.state().counters();
+    assert!(counters.journal_requests.values().sum::<u64>() > 0);
+    assert!(counters
+        .requests_by_portal
+        .get(&portal)
+        .is_none_or(|routes| routes.keys().all(|r| !r.contains("journal"))));
+    eprintln!(
+        "journal: {changes:?}; dropped {dropped}; {lost} differences from drops + {} unannounced links before; {} unannounced after; passes {:?}; total {:.1?}",
+        before.unannounced_links.len(),
+        after.unannounced_links.len(),
+        passes
+            .iter()
+            .map(|p| (p.files, p.entries, p.events_queued))
+            .collect::<Vec<_>>(),
+        started.elapsed()
+    );
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uninstall_disconnects_within_one_pass_and_keeps_the_records() -> anyhow::Result<()> {
+    let sim = SimConfig {
+        initial_seed: SeedSpec {
+            companies: 20,
+            contacts: 0,
+            deals: 0,
+            ..SeedSpec::default()
+        },
+        ..SimConfig::default()
+    };
+    let (env, portal) = helpers::start_connected(helpers::options("uninstall", sim)).await?;
+    let rec = local_reconciler(&env, None, EngineConfig::default())?;
+    let job = JobMessage::new(SyncJobKind::Initial, PortalId(portal), vec![]);
+    run_job(&rec, job, SliceLimit::unlimited()).await?;
+    let journal = env.journal_client()?;
+    env.journal_pass(&journal, PASS).await?;
+    helpers::assert_converged(&env, portal, "after the initial sync").await?;
+
+    env.sim.state().uninstall(portal)?;
+    let report = env.journal_pass(&journal, PASS).await?;
+    assert_eq!(report.uninstalls, 1, "{report:?}");
+    let c = env
+        .runner
+        .store()
+        .get_connection(PortalId(portal))
+        .await?
+        .expect("connection");
+    assert_eq!(c.status, ConnectionStatus::Disconnected);
+    assert!(c.access_token_ciphertext.is_none() && c.refresh_token_ciphertext.is_none());
+    helpers::assert_converged(&env, portal, "after the uninstall: records stay").await?;
+    env.stop().await;
+    Ok(())
+}
