@@ -11,7 +11,7 @@ bash infra/local/setup.sh >/dev/null
 export PATH="$PWD/.venv/bin:$PATH"
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 
-functions=(webhook-intake record-upsert reconcile oauth-callback admin-api change-events)
+functions=(webhook-intake record-upsert reconcile oauth-callback admin-api change-events journal-reader)
 packages=()
 for f in "${functions[@]}"; do packages+=(--package "$f"); done
 cargo lambda build --release --arm64 "${packages[@]}" >&2

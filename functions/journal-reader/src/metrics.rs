@@ -1,5 +1,6 @@
 //! The pass's EMF metrics (namespace `hubsync`, dimension `Function`):
-//! `JournalLagMs` (now − newest event read; the alarm's metric),
+//! `JournalLagMs` (0 when the pass read everything, else now − newest
+//! event read; the alarm's metric), `JournalFilesRead`,
 //! `JournalEntriesRead`, `JournalEventsQueued`, `JournalUninstalls`,
 //! `JournalOffsetExpired`, `JournalReaderErrors`.
 

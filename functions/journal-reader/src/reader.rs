@@ -66,7 +66,8 @@ pub struct ReadReport {
     pub lost_race: bool,
     /// What making the subscriptions follow the configs did.
     pub subscriptions: crate::subscriptions::SubscriptionReport,
-    /// `now − newest event read` (ms), over everything read so far.
+    /// How far behind the journal the pass ended (ms): 0 when it read
+    /// everything there was, else `now − newest event read`.
     pub lag_ms: Option<i64>,
     /// The journal had nothing newer when the pass ended.
     pub caught_up: bool,
@@ -152,7 +153,12 @@ where
                 ..next
             };
         }
-        report.lag_ms = lag(&cursor);
+        // Everything there was is read: nothing is late.
+        report.lag_ms = if report.caught_up {
+            Some(0)
+        } else {
+            lag(&cursor)
+        };
         Ok(report)
     }
 

@@ -161,8 +161,7 @@ async fn dropped_webhooks_come_back_through_the_journal() {
     assert_eq!(report.events_queued, 250);
     let queued: BTreeSet<u64> = s.queued().iter().map(|(_, id)| id.0).collect();
     assert_eq!(queued, ids.iter().copied().collect());
-    let lag = report.lag_ms.expect("lag known");
-    assert!((0..60_000).contains(&lag), "{lag}");
+    assert_eq!(report.lag_ms, Some(0), "caught up: nothing is late");
 
     // The next pass reads only what is new.
     let more = s.contacts(1);

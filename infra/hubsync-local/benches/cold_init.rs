@@ -37,13 +37,14 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 /// The function packages, as `template.yaml` deploys them.
-const FUNCTIONS: [&str; 6] = [
+const FUNCTIONS: [&str; 7] = [
     "webhook-intake",
     "record-upsert",
     "reconcile",
     "oauth-callback",
     "admin-api",
     "change-events",
+    "journal-reader",
 ];
 /// How long one start may take before the run counts as failed.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,6 +117,7 @@ fn function_env(r: &Resources) -> Vec<(&'static str, String)> {
             "https://app.hubspot.com/oauth/authorize".into(),
         ),
         ("HUBSYNC_OAUTH_VERSION", "2026-03".into()),
+        ("HUBSYNC_DEADLINE_RESERVE_SECS", "20".into()),
         (
             "HUBSYNC_OAUTH_SCOPES",
             "crm.objects.companies.read crm.objects.contacts.read crm.objects.deals.read".into(),

@@ -524,6 +524,7 @@ fn read_settings(binary: &str, env: &Env) -> Result<(), ConfigError> {
         "reconcile" => reconcile::settings::Settings::from_vars(env).map(drop),
         "admin-api" => admin_api::Settings::from_vars(env).map(drop),
         "change-events" => change_events::Settings::from_vars(env).map(drop),
+        "journal-reader" => journal_reader::Settings::from_vars(env).map(drop),
         other => panic!("{other}: a function this test does not know"),
     }
 }
@@ -859,8 +860,14 @@ fn data_tables_are_retained_protected_and_recoverable() {
 fn nightly_schedule_is_exactly_0200_utc_daily() {
     let t = template();
     let schedules = resources_of_type(&t, "AWS::Scheduler::Schedule");
-    assert_eq!(schedules.len(), 1, "one schedule");
-    let p = &schedules[0].1["Properties"];
+    let nightly: Vec<_> = schedules
+        .iter()
+        .filter(|(_, s)| {
+            get_att(&s["Properties"]["Target"]["Arn"]) == Some(("ReconcileFunction", "Arn"))
+        })
+        .collect();
+    assert_eq!(nightly.len(), 1, "one nightly schedule");
+    let p = &nightly[0].1["Properties"];
     assert_eq!(p["ScheduleExpression"], "cron(0 2 * * ? *)");
     assert_eq!(p["ScheduleExpressionTimezone"], "UTC");
     assert_eq!(p["State"], "ENABLED");
@@ -877,6 +884,32 @@ fn nightly_schedule_is_exactly_0200_utc_daily() {
     let retries = &resources(&t)["ReconcileFunction"]["Properties"]["EventInvokeConfig"];
     assert!(as_u64(&retries["MaximumRetryAttempts"]).is_some_and(|n| n >= 1));
     assert!(as_u64(&retries["MaximumEventAgeInSeconds"]).is_some_and(|s| s <= 3600));
+}
+
+#[test]
+fn journal_reader_runs_every_period_one_instance_at_a_time() {
+    let t = template();
+    let schedules = resources_of_type(&t, "AWS::Scheduler::Schedule");
+    let journal: Vec<_> = schedules
+        .iter()
+        .filter(|(_, s)| {
+            get_att(&s["Properties"]["Target"]["Arn"]) == Some(("JournalReaderFunction", "Arn"))
+        })
+        .collect();
+    assert_eq!(journal.len(), 1, "one journal schedule");
+    let expr = &journal[0].1["Properties"]["ScheduleExpression"];
+    assert_eq!(
+        expr["Fn::Sub"], "rate(${JournalReaderPeriodMinutes} minutes)",
+        "{expr}"
+    );
+    // rate() wants "minutes" from 2 on ("1 minute" is the singular form).
+    let period = &t["Parameters"]["JournalReaderPeriodMinutes"];
+    assert!(as_u64(&period["MinValue"]).is_some_and(|m| m >= 2));
+    let f = &resources(&t)["JournalReaderFunction"]["Properties"];
+    assert_eq!(as_u64(&f["ReservedConcurrentExecutions"]), Some(1));
+    // A pass ends before the next one starts.
+    let timeout = as_u64(&f["Timeout"]).expect("Timeout");
+    assert!(timeout <= 2 * 60, "timeout {timeout} s");
 }
 
 // ------------------------------------------------------------------ metrics the code emits
