@@ -15,7 +15,7 @@ help:
 	@echo "make lint           cargo fmt --check + cargo clippy -D warnings"
 	@echo "make template-lint  cfn-lint + sam validate --lint on template.yaml"
 	@echo "make sim            run the HubSpot simulator on :8080 (seeded)"
-	@echo "make bench          benchmarks (figures printed, not asserted)"
+	@echo "make bench          benchmarks, cold starts and arm64 sizes (figures printed, not asserted)"
 	@echo "make sizes          arm64 release builds of the functions and their sizes (budget 8 MB)"
 
 setup:
@@ -63,6 +63,8 @@ bench:
 	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p webhook-intake --bench intake
 	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p hubsync-local --bench worker
 	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 cargo bench -p reconcile --bench reconcile
+	CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 bash infra/local/with-stack.sh cargo bench -p hubsync-local --bench cold_init
+	$(MAKE) sizes
 
 # The main job: a local end-to-end sync of a portal (moto + simulator +
 # the functions' handler code), with a summary.

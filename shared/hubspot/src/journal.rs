@@ -177,19 +177,11 @@ impl JournalClient {
     /// `base_url` is HubSpot's API (`https://api.hubapi.com`); the token
     /// comes from `oauth` (its client id and secret, a dated version).
     pub fn new(base_url: &str, oauth: OAuthClient) -> Result<Self, OAuthError> {
-        let config = oauth.config().clone();
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hubsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| OAuthError::Transport(e.without_url()))?;
         Ok(Self {
-            http,
+            http: oauth.http().clone(),
             base_url: base_url.trim_end_matches('/').to_owned(),
+            retry: oauth.config().retry,
             oauth,
-            retry: config.retry,
             token: tokio::sync::Mutex::new(None),
         })
     }
@@ -441,17 +433,13 @@ impl JournalClient {
                 tracing::warn!(op = what, attempt, error = %err, "Webhooks Journal call failed");
                 return Err(err);
             }
-            let backoff = self
-                .retry
-                .base_delay
-                .saturating_mul(1u32 << (attempt - 1).min(16));
-            let wait = match &err {
-                JournalError::RateLimited {
-                    retry_after: Some(after),
-                } => *after,
-                _ => backoff,
-            }
-            .min(self.retry.max_delay);
+            let wait = self.retry.delay(
+                attempt,
+                match &err {
+                    JournalError::RateLimited { retry_after } => *retry_after,
+                    _ => None,
+                },
+            );
             tracing::debug!(op = what, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying Webhooks Journal call");
             tokio::time::sleep(wait).await;
         }

@@ -314,6 +314,12 @@ impl OAuthClient {
         &self.config
     }
 
+    /// The HTTP client (timeouts, no redirects, user agent), for the other
+    /// clients that call HubSpot as the app.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     fn version(&self) -> &str {
         self.config.version.as_str()
     }
@@ -516,16 +522,13 @@ impl OAuthClient {
                 tracing::warn!(op = what, attempt, error = %err, "HubSpot OAuth call failed");
                 return Err(err);
             }
-            let backoff = retry
-                .base_delay
-                .saturating_mul(1u32 << (attempt - 1).min(16));
-            let wait = match &err {
-                OAuthError::RateLimited {
-                    retry_after: Some(after),
-                } => *after,
-                _ => backoff,
-            }
-            .min(retry.max_delay);
+            let wait = retry.delay(
+                attempt,
+                match &err {
+                    OAuthError::RateLimited { retry_after } => *retry_after,
+                    _ => None,
+                },
+            );
             tracing::debug!(op = what, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying HubSpot OAuth call");
             tokio::time::sleep(wait).await;
         }

@@ -68,6 +68,19 @@ pub struct OAuthRetry {
     pub max_delay: Duration,
 }
 
+impl OAuthRetry {
+    /// The wait before attempt `attempt + 1`: HubSpot's `Retry-After` when
+    /// it sent one, else the doubling backoff; never over `max_delay`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        retry_after
+            .unwrap_or_else(|| {
+                self.base_delay
+                    .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            })
+            .min(self.max_delay)
+    }
+}
+
 impl Default for OAuthRetry {
     fn default() -> Self {
         Self {
