@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use hubsync_hubspot::events::SubscriptionType;
 use hubsync_hubspot::journal::{JournalEntry, ObjectAction};
 use hubsync_hubspot::{EventKind, ObjectId, ObjectType, PortalId, WebhookEvent};
+use hubsync_messages::ListChange;
 
 /// `changeSource` of the events the reader makes.
 pub const JOURNAL_CHANGE_SOURCE: &str = "WEBHOOKS_JOURNAL";
@@ -19,8 +20,10 @@ pub struct Work {
     pub events: BTreeMap<PortalId, Vec<WebhookEvent>>,
     /// Portals that uninstalled the app.
     pub uninstalls: Vec<PortalId>,
-    /// List membership changes seen (applied by the next full run; see the
-    /// README's journal section).
+    /// Records that entered or left a list, by portal (the worker re-reads
+    /// them and their memberships).
+    pub list_changes: BTreeMap<PortalId, Vec<ListChange>>,
+    /// How many of those.
     pub list_membership_changes: u64,
     /// Entries not understood (counted, never acted on).
     pub unrecognised: u64,
@@ -168,7 +171,26 @@ pub fn to_work(entries: &[JournalEntry]) -> Work {
             } => work.uninstalls.push(*portal),
             // An install arrives through the OAuth callback.
             JournalEntry::AppLifecycle { .. } => {}
-            JournalEntry::ListMembership { .. } => work.list_membership_changes += 1,
+            JournalEntry::ListMembership {
+                portal,
+                list_id,
+                object_type,
+                object_id,
+                added,
+                occurred_at_ms,
+            } => {
+                work.list_membership_changes += 1;
+                work.list_changes
+                    .entry(*portal)
+                    .or_default()
+                    .push(ListChange {
+                        object_type: *object_type,
+                        object_id: *object_id,
+                        list_id: list_id.to_string(),
+                        added: *added,
+                        occurred_at: *occurred_at_ms,
+                    });
+            }
             JournalEntry::Unrecognised { .. } => work.unrecognised += 1,
         }
     }
@@ -280,6 +302,11 @@ mod tests {
         assert_eq!(&round_trip(a), a);
         assert_eq!(work.uninstalls, vec![PortalId(8)]);
         assert_eq!((work.list_membership_changes, work.unrecognised), (1, 1));
+        let change = &work.list_changes[&PortalId(7)][0];
+        assert_eq!(
+            (change.object_id, change.list_id.as_str(), change.added),
+            (ObjectId(3), "1", true)
+        );
         assert_eq!(work.newest_occurred_at_ms, Some(9));
         assert!(!work.events.contains_key(&PortalId(9)));
     }

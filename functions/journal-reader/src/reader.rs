@@ -51,7 +51,7 @@ pub enum ReaderError {
 pub struct ReadReport {
     pub files: u64,
     pub entries: u64,
-    /// Webhook events queued for syncing portals.
+    /// Webhook events and list changes queued for syncing portals.
     pub events_queued: u64,
     /// Events of portals that do not sync (unknown, awaiting setup,
     /// disconnected): dropped, as the intake drops their webhooks.
@@ -237,25 +237,37 @@ where
         report: &mut ReadReport,
     ) -> Result<(), ReaderError> {
         let mut messages = Vec::new();
-        for (portal, events) in &work.events {
-            let active = match syncing.get(portal) {
+        let portals: std::collections::BTreeSet<PortalId> = work
+            .events
+            .keys()
+            .chain(work.list_changes.keys())
+            .copied()
+            .collect();
+        for portal in portals {
+            let events = work.events.get(&portal).cloned().unwrap_or_default();
+            let list_changes = work.list_changes.get(&portal).cloned().unwrap_or_default();
+            let active = match syncing.get(&portal) {
                 Some(a) => *a,
                 None => {
                     let a = self
                         .store
-                        .get_connection(*portal)
+                        .get_connection(portal)
                         .await?
                         .is_some_and(|c| c.status == ConnectionStatus::Active);
-                    syncing.insert(*portal, a);
+                    syncing.insert(portal, a);
                     a
                 }
             };
+            let n = (events.len() + list_changes.len()) as u64;
             if !active {
-                report.events_dropped += events.len() as u64;
+                report.events_dropped += n;
                 continue;
             }
-            report.events_queued += events.len() as u64;
-            let batch = EventBatch::new(*portal, now_ms, events.clone());
+            report.events_queued += n;
+            let batch = EventBatch {
+                list_changes,
+                ..EventBatch::new(portal, now_ms, events)
+            };
             messages.extend(batch.into_messages(SQS_MAX_REQUEST_BYTES - MESSAGE_ATTRIBUTE_BYTES)?);
         }
         if !messages.is_empty() {

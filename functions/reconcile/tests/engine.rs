@@ -21,7 +21,7 @@ use hubsync_store::{
 };
 use hubsync_sync::{
     BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
-    ReadPipelines, ReadProperties,
+    ReadPipelines, ReadProperties, ReadRecordLists,
 };
 
 struct Setup {
@@ -317,6 +317,17 @@ impl<C: CrmSource> ReadAssociations for HangAt<C> {
         ids: &[ObjectId],
     ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
         self.inner.associations(portal, from, to, ids).await
+    }
+}
+
+impl<C: CrmSource> ReadRecordLists for HangAt<C> {
+    async fn record_lists(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        id: ObjectId,
+    ) -> Result<Vec<String>, HubSpotError> {
+        self.inner.record_lists(portal, object_type, id).await
     }
 }
 
@@ -653,6 +664,17 @@ impl<C: CrmSource> ReadAssociations for Unordered<C> {
         ids: &[ObjectId],
     ) -> Result<Vec<hubsync_hubspot::AssociationLink>, HubSpotError> {
         self.inner.associations(portal, from, to, ids).await
+    }
+}
+
+impl<C: CrmSource> ReadRecordLists for Unordered<C> {
+    async fn record_lists(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        id: ObjectId,
+    ) -> Result<Vec<String>, HubSpotError> {
+        self.inner.record_lists(portal, object_type, id).await
     }
 }
 

@@ -56,6 +56,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                                 deleted_at: None,
                                 last_event_at: now,
                                 links_may_change: true,
+                                lists_may_change: false,
                             },
                         )
                     })

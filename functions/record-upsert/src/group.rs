@@ -2,7 +2,7 @@
 //! batch reads, then each record read goes through the sync core's
 //! [`decide`] and is written (or archived) through the store's guard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
 use hubsync_mapping::{
@@ -125,6 +125,36 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         Ok(())
     }
 
+    /// For a type with a list scope: whether each record the journal said
+    /// entered or left a list is now a member of one of the scope's lists
+    /// (one Lists API call per record).
+    async fn record_lists(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        config: &ObjectConfig,
+        found: &[hubsync_hubspot::HubSpotObject],
+        intents: &BTreeMap<ObjectId, ReadIntent>,
+        stats: &mut BatchStats,
+    ) -> Result<BTreeMap<ObjectId, bool>, SyncError> {
+        let mut known = BTreeMap::new();
+        if config.lists.is_empty() {
+            return Ok(known);
+        }
+        for o in found
+            .iter()
+            .filter(|o| intents.get(&o.id).is_some_and(|i| i.lists_may_change))
+        {
+            stats.count_calls(portal, 1);
+            let lists = self
+                .reader()
+                .record_lists(portal, object_type, o.id)
+                .await?;
+            known.insert(o.id, lists.iter().any(|l| config.lists.contains(l)));
+        }
+        Ok(known)
+    }
+
     /// Maps the records read and writes what [`decide`] says, reading the
     /// stored metadata of all of them in one go first (an unchanged record
     /// costs no write). Returns the ids that started or stopped syncing.
@@ -199,9 +229,20 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             .await?;
         self.refresh_if_unknown(portal, config, found, mapping, stats)
             .await?;
-        // List membership is not known here (HubSpot sends no list
-        // webhooks): the list scope is the reconciliation's; `decide` only
-        // updates records it already put in scope.
+        // List membership: HubSpot sends no list webhooks, so for most
+        // records it is not known here and the list scope is the
+        // reconciliation's (`decide` only updates records already in
+        // scope). The journal reader says which records entered or left a
+        // list: their memberships are read now (whatever order the changes
+        // arrived in) and decide their list scope here.
+        let known_lists = self
+            .record_lists(portal, object_type, config, found, intents, stats)
+            .await?;
+        let members: BTreeSet<ObjectId> = known_lists
+            .iter()
+            .filter(|(_, member)| **member)
+            .map(|(id, _)| *id)
+            .collect();
         let ctx = MapContext {
             owners: mapping.owners.current(),
             pipelines: mapping.pipelines.current(),
@@ -219,6 +260,15 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
 
         let mut to_write: Vec<RecordWrite> = Vec::with_capacity(found.len());
         for (object, key) in found.iter().zip(keys) {
+            let lists_known = known_lists.contains_key(&object.id);
+            let ctx = if lists_known {
+                MapContext {
+                    list_members: Some(&members),
+                    ..ctx
+                }
+            } else {
+                ctx
+            };
             let outcome = map_with(config, object_type, object, ctx);
             match &outcome {
                 MapOutcome::Mapped(mapped) => {
@@ -236,7 +286,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                 key,
                 object_type,
                 fingerprint: &fingerprint,
-                list_scope_unknown: !config.lists.is_empty(),
+                list_scope_unknown: !config.lists.is_empty() && !lists_known,
                 listed_live,
             };
             match decide(facts, object, outcome, stored.get(&key)) {

@@ -18,10 +18,14 @@
 //!   re-reads it when the portal's mapping has association fields for the
 //!   type (HubSpot sends one event per direction, so both ends are
 //!   covered), and otherwise only counts it.
+//! * a list change (the journal reader's `listChanges`: a record entered or
+//!   left a HubSpot list) → re-read, with its list memberships when the
+//!   type has a list scope.
 
 use std::collections::BTreeMap;
 
 use hubsync_hubspot::{EventKind, ObjectId, ObjectType, PortalId, WebhookEvent};
+use hubsync_messages::ListChange;
 
 /// What to do about one id that needs a fresh read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +39,9 @@ pub struct ReadIntent {
     /// association change): only then are they read from HubSpot; after
     /// property changes alone, the stored ones are carried forward.
     pub links_may_change: bool,
+    /// Whether it entered or left a list: its memberships are read (for a
+    /// list scope) instead of the list scope being left to the nightly run.
+    pub lists_may_change: bool,
 }
 
 /// A merged-away id.
@@ -155,6 +162,22 @@ pub struct Unplanned {
     pub unknown_type: usize,
 }
 
+/// Adds a portal's list changes to the plans (after [`plan`]).
+pub fn plan_list_changes<'a>(
+    plans: &mut BTreeMap<(PortalId, ObjectType), Plan>,
+    portal: PortalId,
+    changes: impl IntoIterator<Item = &'a ListChange>,
+) {
+    for c in changes {
+        let plan = plans.entry((portal, c.object_type)).or_default();
+        plan.read(c.object_id, c.occurred_at, true);
+        if let Some(intent) = plan.read.get_mut(&c.object_id) {
+            intent.lists_may_change = true;
+        }
+        plan.settle();
+    }
+}
+
 /// Group events per `(portal, object type)` and plan each group.
 pub fn plan<'a>(
     events: impl IntoIterator<Item = &'a WebhookEvent>,
@@ -183,6 +206,29 @@ mod tests {
     use serde_json::json;
 
     const P: u64 = 77;
+
+    #[test]
+    fn list_changes_read_the_record_and_its_lists_unless_it_is_gone() {
+        let (mut plans, _) = plan(&[ev(
+            json!({"subscriptionType":"contact.privacyDeletion","objectId":4,"occurredAt":10}),
+        )]);
+        let change = |id: u64| ListChange {
+            object_type: ObjectType::Contacts,
+            object_id: ObjectId(id),
+            list_id: "3".into(),
+            added: true,
+            occurred_at: 20,
+        };
+        plan_list_changes(&mut plans, PortalId(P), &[change(4), change(5)]);
+        let p = &plans[&(PortalId(P), ObjectType::Contacts)];
+        assert!(
+            !p.read.contains_key(&ObjectId(4)),
+            "purged ids are not read"
+        );
+        let intent = p.read[&ObjectId(5)];
+        assert!(intent.lists_may_change && intent.links_may_change);
+        assert_eq!(intent.last_event_at, 20);
+    }
 
     fn ev(v: serde_json::Value) -> WebhookEvent {
         let mut base = json!({

@@ -148,10 +148,19 @@ where
                         .insert(id.clone());
                 }
             }
+            for change in &batch.list_changes {
+                feeders
+                    .entry((batch.portal_id, change.object_type))
+                    .or_default()
+                    .insert(id.clone());
+            }
         }
         let all_events = batches.iter().flat_map(|(_, b)| b.events.iter());
         outcome.stats.events = batches.iter().map(|(_, b)| b.events.len()).sum();
-        let (plans, unplanned) = plan(all_events);
+        let (mut plans, unplanned) = plan(all_events);
+        for (_, b) in &batches {
+            crate::plan::plan_list_changes(&mut plans, b.portal_id, &b.list_changes);
+        }
         outcome.stats.unknown_type_events = unplanned.unknown_type;
 
         // 2. Portals: only active connections sync.

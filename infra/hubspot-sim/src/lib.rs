@@ -95,6 +95,10 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/crm/v3/lists/{id}/memberships",
             get(lists::list_memberships),
         )
+        .route(
+            "/crm/v3/lists/records/{type}/{id}/memberships",
+            get(lists::record_memberships),
+        )
         .route("/crm/v3/pipelines/{type}", get(pipelines::list_pipelines))
         .route("/crm/v3/owners", get(crm::list_owners))
         .route("/crm/v3/owners/", get(crm::list_owners))

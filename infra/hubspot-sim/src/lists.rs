@@ -240,3 +240,57 @@ pub(crate) async fn list_memberships(
     .unwrap_or_else(|e: Response| e);
     g.finish(resp)
 }
+
+/// `GET /crm/v3/lists/records/{objectTypeId}/{recordId}/memberships` (and
+/// `/crm/lists/2026-03/records/…`): the lists a live record is a member of
+/// → `{"results": [{"listId", "firstAddedTimestamp", "lastAddedTimestamp",
+/// "listVersion", "isPublicList"}], "total"}`; none for a record that is not
+/// live (deleted records drop out of lists).
+pub(crate) async fn record_memberships(
+    State(st): St,
+    Path((type_id, record_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let g = match gate(
+        &st,
+        &headers,
+        "GET /crm/v3/lists/records/{objectTypeId}/{recordId}/memberships",
+        Policy::TenSecondly,
+        &[Some(LISTS_SCOPE.to_owned())],
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let resp = (|| {
+        let ty = ObjectType::parse(&type_id)
+            .ok_or_else(|| bad_request(format!("Unable to infer object type from: {type_id}")))?;
+        let id = record_id
+            .parse::<u64>()
+            .map_err(|_| bad_request(format!("Invalid record id: {record_id}")))?;
+        let d = g.portal.read();
+        let live = d.store(ty).live.contains_key(&id);
+        let results: Vec<serde_json::Value> = d
+            .lists
+            .values()
+            .filter(|l| live && l.object_type == ty)
+            .filter_map(|l| {
+                let at = *l.members.get(&id)?;
+                Some(json!({
+                    "listId": l.list_id.to_string(),
+                    "firstAddedTimestamp": iso_ms(at),
+                    "lastAddedTimestamp": iso_ms(at),
+                    "listVersion": 1,
+                    "isPublicList": false,
+                }))
+            })
+            .collect();
+        Ok(json(
+            StatusCode::OK,
+            &json!({"results": results, "total": results.len()}),
+        ))
+    })()
+    .unwrap_or_else(|e: Response| e);
+    g.finish(resp)
+}

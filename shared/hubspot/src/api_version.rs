@@ -19,7 +19,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ids::ObjectType;
+use crate::ids::{ObjectId, ObjectType};
 
 /// A CRM API generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,6 +123,18 @@ impl ApiVersion {
     /// A list's memberships.
     pub fn list_memberships(self, list_id: &str) -> String {
         format!("{}/memberships", self.list(list_id))
+    }
+
+    /// The lists a record is a member of.
+    pub fn record_list_memberships(self, object_type: ObjectType, id: ObjectId) -> String {
+        format!(
+            "{}/memberships",
+            self.list(&format!(
+                "records/{}/{}",
+                object_type.object_type_id(),
+                id.0
+            ))
+        )
     }
 }
 

@@ -84,6 +84,68 @@ impl HubSpotClient {
         out.dedup();
         Ok(out)
     }
+
+    /// The ids of the lists a record is a member of
+    /// (`GET /crm/lists/{version}/records/{objectTypeId}/{recordId}/memberships`),
+    /// sorted; none for a record HubSpot no longer has live.
+    pub async fn record_list_memberships(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        object_type: ObjectType,
+        id: ObjectId,
+    ) -> Result<Vec<String>, HubSpotError> {
+        let call = Call {
+            method: Method::GET,
+            path: self.api_version().record_list_memberships(object_type, id),
+            query: Vec::new(),
+            body: None,
+            kind: RateLimitKind::Standard,
+            what: "record list memberships",
+        };
+        let r: WireRecordLists = match self.execute(tokens, portal, call).await {
+            Ok(r) => r,
+            Err(HubSpotError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out: Vec<String> = r
+            .results
+            .into_iter()
+            .map(|l| l.list_id.into_string())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct WireRecordLists {
+    #[serde(default)]
+    results: Vec<WireRecordList>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRecordList {
+    list_id: WireId,
+}
+
+/// An id HubSpot types as a string; a number is accepted too.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum WireId {
+    Text(String),
+    Number(u64),
+}
+
+impl WireId {
+    fn into_string(self) -> String {
+        match self {
+            WireId::Text(s) => s,
+            WireId::Number(n) => n.to_string(),
+        }
+    }
 }
 
 /// A HubSpot list (Lists API).

@@ -123,9 +123,11 @@ pub struct ObjectConfig {
     pub associations: Vec<AssociationRule>,
     /// List scope: HubSpot list ids (Lists API, scope `crm.lists.read`); a
     /// record syncs only while it is a member of at least one (and matches
-    /// `scope`). HubSpot sends no webhook for list membership, so the
-    /// reconciliation applies it: between runs the worker keeps updating
-    /// records already synced but creates none.
+    /// `scope`). HubSpot sends no webhook for list membership: the
+    /// reconciliation applies it, and between runs the worker applies it
+    /// to the records the Webhooks Journal says entered or left a list
+    /// (reading their memberships); other records it keeps updating if
+    /// already synced but creates none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lists: Vec<String>,
     /// Contacts and deals only: a record syncs only while it is associated

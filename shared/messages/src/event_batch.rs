@@ -5,8 +5,13 @@
 //! events re-serialised from the parsed form (the signature was checked on
 //! the raw body before). A delivery whose events do not fit one message is
 //! split at event boundaries.
+//!
+//! The journal reader also queues what no webhook says: records that
+//! entered or left a HubSpot list (`listChanges`, in messages of their own,
+//! [`LIST_CHANGES_PER_MESSAGE`] at most). The worker re-reads those records
+//! and their list memberships.
 
-use hubsync_hubspot::{PortalId, WebhookEvent};
+use hubsync_hubspot::{ObjectId, ObjectType, PortalId, WebhookEvent};
 use serde::{Deserialize, Serialize};
 
 /// One queue message of a portal's events.
@@ -25,6 +30,22 @@ impl OutboundMessage {
 /// Version of the message format.
 pub const MESSAGE_VERSION: u32 = 1;
 
+/// List changes per message (each serialises to ~120 bytes).
+pub const LIST_CHANGES_PER_MESSAGE: usize = 500;
+
+/// A record entered or left a HubSpot list (the Webhooks Journal's
+/// `ADDED_TO_LIST` / `REMOVED_FROM_LIST`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListChange {
+    pub object_type: ObjectType,
+    pub object_id: ObjectId,
+    pub list_id: String,
+    pub added: bool,
+    /// Epoch ms.
+    pub occurred_at: i64,
+}
+
 /// The events of one portal, as queued.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,6 +55,8 @@ pub struct EventBatch {
     /// When the intake received the delivery (epoch ms).
     pub received_at: i64,
     pub events: Vec<WebhookEvent>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub list_changes: Vec<ListChange>,
 }
 
 /// A batch that cannot become queue messages.
@@ -60,6 +83,7 @@ impl EventBatch {
             portal_id,
             received_at,
             events,
+            list_changes: Vec::new(),
         }
     }
 
@@ -112,6 +136,65 @@ impl EventBatch {
             body.push_str(SUFFIX);
             messages.push(OutboundMessage::new(self.portal_id, body));
         }
+        for chunk in self.list_changes.chunks(LIST_CHANGES_PER_MESSAGE) {
+            let batch = EventBatch {
+                events: Vec::new(),
+                list_changes: chunk.to_vec(),
+                ..EventBatch::new(self.portal_id, self.received_at, Vec::new())
+            };
+            let body = serde_json::to_string(&batch).map_err(|source| MessageError::Encode {
+                portal: self.portal_id,
+                source,
+            })?;
+            messages.push(OutboundMessage::new(self.portal_id, body));
+        }
         Ok(messages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(id: u64) -> ListChange {
+        ListChange {
+            object_type: ObjectType::Contacts,
+            object_id: ObjectId(id),
+            list_id: "3".into(),
+            added: id % 2 == 0,
+            occurred_at: 1_000 + id as i64,
+        }
+    }
+
+    #[test]
+    fn list_changes_travel_in_messages_of_their_own_and_parse_back() {
+        let changes: Vec<ListChange> = (0..(LIST_CHANGES_PER_MESSAGE as u64 + 3))
+            .map(change)
+            .collect();
+        let batch = EventBatch {
+            list_changes: changes.clone(),
+            ..EventBatch::new(PortalId(7), 5, Vec::new())
+        };
+        let messages = batch.into_messages(256 * 1024 - 64).unwrap();
+        assert_eq!(messages.len(), 2);
+        let mut back = Vec::new();
+        for m in &messages {
+            assert!(m.body.len() < 256 * 1024 - 64);
+            let parsed = EventBatch::from_json(&m.body).unwrap();
+            assert_eq!((parsed.portal_id, parsed.received_at), (PortalId(7), 5));
+            assert!(parsed.events.is_empty());
+            back.extend(parsed.list_changes);
+        }
+        assert_eq!(back, changes);
+    }
+
+    #[test]
+    fn a_batch_without_list_changes_serialises_as_before() {
+        let json = serde_json::to_string(&EventBatch::new(PortalId(7), 5, Vec::new())).unwrap();
+        assert_eq!(json, r#"{"v":1,"portalId":7,"receivedAt":5,"events":[]}"#);
+        assert!(EventBatch::from_json(&json)
+            .unwrap()
+            .list_changes
+            .is_empty());
     }
 }

@@ -17,7 +17,10 @@ pub mod job_queue;
 pub mod jobs;
 pub mod retry;
 
-pub use event_batch::{EventBatch, MessageError, OutboundMessage, MESSAGE_VERSION};
+pub use event_batch::{
+    EventBatch, ListChange, MessageError, OutboundMessage, LIST_CHANGES_PER_MESSAGE,
+    MESSAGE_VERSION,
+};
 pub use job_queue::{JobQueue, MemoryJobQueue, QueueError, SqsJobQueue};
 pub use jobs::{kind_name, new_run_id, JobMessage, SyncJob, SyncJobKind};
 pub use retry::{delay_retries, receive_count, Retry, RetryBackoff};

@@ -32,7 +32,8 @@ pub struct Facts<'a> {
     /// Fingerprint of the config the record was mapped with.
     pub fingerprint: &'a str,
     /// The type has a list scope whose members the caller does not know
-    /// (the worker: HubSpot sends no list webhooks).
+    /// (the worker, for a record the journal did not say entered or left a
+    /// list: HubSpot sends no list webhooks).
     pub list_scope_unknown: bool,
     /// A listing showed the record live: when its request started (epoch
     /// ms) and the clock-skew margin — the restore rule's evidence.

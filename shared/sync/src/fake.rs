@@ -17,7 +17,7 @@ use hubsync_mapping::{Owners, Pipelines, PropertyDefinition};
 
 use crate::source::{
     BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
-    ReadPipelines, ReadProperties,
+    ReadPipelines, ReadProperties, ReadRecordLists,
 };
 
 /// How the owners API fails.
@@ -301,6 +301,25 @@ impl ReadListMembers for FakeHubSpot {
             .get(list_id)
             .cloned()
             .unwrap_or_default())
+    }
+}
+
+impl ReadRecordLists for FakeHubSpot {
+    async fn record_lists(
+        &self,
+        _portal: PortalId,
+        _object_type: ObjectType,
+        id: ObjectId,
+    ) -> Result<Vec<String>, HubSpotError> {
+        self.check_grant()?;
+        let lists = self.list_members.lock().unwrap();
+        let mut out: Vec<String> = lists
+            .iter()
+            .filter(|(_, members)| members.contains(&id))
+            .map(|(list, _)| list.clone())
+            .collect();
+        out.sort_unstable();
+        Ok(out)
     }
 }
 

@@ -37,7 +37,7 @@ pub use context::{
 pub use decide::{decide, Decision, Facts, ListedLive, Skip, UpdateClass, WriteKind};
 pub use source::{
     BatchRead, CountObjects, CrmSource, HubSpotSource, ListPage, ObjectReader, PortalStats,
-    ReadAssociations, ReadListMembers, ReadOwners, ReadPipelines, ReadProperties,
+    ReadAssociations, ReadListMembers, ReadOwners, ReadPipelines, ReadProperties, ReadRecordLists,
 };
 pub use write::upsert;
 

@@ -81,6 +81,17 @@ pub trait ReadListMembers: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ObjectId>, HubSpotError>> + Send;
 }
 
+/// The lists one record is a member of (the worker's list scope, after
+/// HubSpot's journal said the record entered or left a list).
+pub trait ReadRecordLists: Send + Sync {
+    fn record_lists(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        id: ObjectId,
+    ) -> impl Future<Output = Result<Vec<String>, HubSpotError>> + Send;
+}
+
 /// Associations v4 of ≤ 1,000 ids (for association fields).
 pub trait ReadAssociations: Send + Sync {
     fn associations(
@@ -101,11 +112,12 @@ pub trait PortalStats: Send + Sync {
 /// What the real-time worker reads: batch reads, owners, pipelines,
 /// associations.
 pub trait ObjectReader:
-    BatchRead + ReadOwners + ReadPipelines + ReadAssociations + PortalStats
+    BatchRead + ReadOwners + ReadPipelines + ReadAssociations + ReadRecordLists + PortalStats
 {
 }
-impl<T: BatchRead + ReadOwners + ReadPipelines + ReadAssociations + PortalStats> ObjectReader
-    for T
+impl<
+        T: BatchRead + ReadOwners + ReadPipelines + ReadAssociations + ReadRecordLists + PortalStats,
+    > ObjectReader for T
 {
 }
 
@@ -227,6 +239,19 @@ impl<T: AccessTokenSource> ReadListMembers for HubSpotSource<T> {
     ) -> Result<Vec<ObjectId>, HubSpotError> {
         self.client
             .list_memberships(&self.tokens, portal, list_id)
+            .await
+    }
+}
+
+impl<T: AccessTokenSource> ReadRecordLists for HubSpotSource<T> {
+    async fn record_lists(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        id: ObjectId,
+    ) -> Result<Vec<String>, HubSpotError> {
+        self.client
+            .record_list_memberships(&self.tokens, portal, object_type, id)
             .await
     }
 }

@@ -4,8 +4,9 @@
 //! through the journal — no reconciliation — except for the links HubSpot
 //! never announces (a contact still naming a company that was deleted or
 //! merged away: no webhook and no journal entry says the link went), which
-//! the nightly run then repairs and nothing else. An uninstall disconnects
-//! the portal within one pass and keeps its records.
+//! the nightly run then repairs and nothing else. A record entering or
+//! leaving a scope list moves within one pass. An uninstall disconnects the
+//! portal within one pass and keeps its records.
 
 use std::time::{Duration, Instant};
 
@@ -151,6 +152,72 @@ async fn an_uninstall_disconnects_within_one_pass_and_keeps_the_records() -> any
     assert_eq!(c.status, ConnectionStatus::Disconnected);
     assert!(c.access_token_ciphertext.is_none() && c.refresh_token_ciphertext.is_none());
     helpers::assert_converged(&env, portal, "after the uninstall: records stay").await?;
+    env.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_entering_and_leaving_a_scope_list_move_within_one_pass() -> anyhow::Result<()> {
+    use hubsync_local::mapping::MappingConfig;
+    use hubsync_store::{MappingConfigStore, RecordKey, RecordStore};
+
+    let sim = SimConfig {
+        initial_seed: SeedSpec {
+            companies: 5,
+            contacts: 30,
+            deals: 0,
+            ..SeedSpec::default()
+        },
+        ..SimConfig::default()
+    };
+    let (env, portal) = helpers::start_connected(helpers::options("journal-lists", sim)).await?;
+    let st = env.sim.state();
+    let contacts = st.object_ids(portal, hubspot_sim::ObjectType::Contacts, false)?;
+    let list = st.create_list(portal, hubspot_sim::ObjectType::Contacts, "Customers")?;
+    st.add_to_list(portal, list, &contacts[..10])?;
+    let mut config = MappingConfig::default();
+    config
+        .object_mut(hubsync_hubspot::ObjectType::Contacts)
+        .lists = vec![list.to_string()];
+    env.runner
+        .store()
+        .put_mapping_config(PortalId(portal), &config)
+        .await?;
+    let rec = local_reconciler(&env, None, EngineConfig::default())?;
+    let job = JobMessage::new(SyncJobKind::Initial, PortalId(portal), vec![]);
+    run_job(&rec, job, SliceLimit::unlimited()).await?;
+    helpers::assert_converged(&env, portal, "after the initial sync").await?;
+    let journal = env.journal_client()?;
+    env.journal_pass(&journal, PASS).await?;
+
+    // One contact enters the list, one leaves it: no webhook says so.
+    let (entering, leaving) = (contacts[20], contacts[0]);
+    st.add_to_list(portal, list, &[entering])?;
+    st.remove_from_list(portal, list, &[leaving])?;
+    let report = env.journal_pass(&journal, PASS).await?;
+    assert_eq!(report.list_membership_changes, 2, "{report:?}");
+    env.wait_quiet(Duration::from_secs(60)).await?;
+    let record = |id: u64| {
+        let store = env.runner.store().clone();
+        async move {
+            store
+                .get_record(&RecordKey::new(
+                    PortalId(portal),
+                    hubsync_hubspot::ObjectType::Contacts,
+                    hubsync_hubspot::ObjectId(id),
+                ))
+                .await
+        }
+    };
+    let came = record(entering)
+        .await?
+        .expect("the contact that entered is stored");
+    assert!(!came.meta.archived);
+    let went = record(leaving)
+        .await?
+        .expect("the contact that left is kept");
+    assert!(went.meta.archived, "archived out of scope");
+    helpers::assert_converged(&env, portal, "after one pass").await?;
     env.stop().await;
     Ok(())
 }
