@@ -10,8 +10,7 @@ use hubsync_hubspot::journal::{JournalEntry, ObjectAction};
 use hubsync_hubspot::{EventKind, ObjectId, ObjectType, PortalId, WebhookEvent};
 use hubsync_messages::ListChange;
 
-/// `changeSource` of the events the reader makes.
-pub const JOURNAL_CHANGE_SOURCE: &str = "WEBHOOKS_JOURNAL";
+pub use hubsync_messages::JOURNAL_CHANGE_SOURCE;
 
 /// What a file's entries ask for.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -57,6 +57,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                                 last_event_at: now,
                                 links_may_change: true,
                                 lists_may_change: false,
+                                journal_only: false,
                             },
                         )
                     })

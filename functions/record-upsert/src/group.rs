@@ -294,6 +294,9 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                     if matches!(kind, WriteKind::Create | WriteKind::Unarchive { .. }) {
                         moved.push(key.object_id);
                     }
+                    if intents.get(&key.object_id).is_some_and(|i| i.journal_only) {
+                        stats.journal_recovered += 1;
+                    }
                     to_write.push(write)
                 }
                 Decision::ArchiveOutOfScope { occurred_at_ms, .. } => {

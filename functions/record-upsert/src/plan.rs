@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use hubsync_hubspot::{EventKind, ObjectId, ObjectType, PortalId, WebhookEvent};
-use hubsync_messages::ListChange;
+use hubsync_messages::{ListChange, JOURNAL_CHANGE_SOURCE};
 
 /// What to do about one id that needs a fresh read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,6 +42,9 @@ pub struct ReadIntent {
     /// Whether it entered or left a list: its memberships are read (for a
     /// list scope) instead of the list scope being left to the nightly run.
     pub lists_may_change: bool,
+    /// Whether every event about it came from the Webhooks Journal (none
+    /// by webhook): a write it causes is a change the webhooks missed.
+    pub journal_only: bool,
 }
 
 /// A merged-away id.
@@ -74,14 +77,17 @@ impl Plan {
             && self.association_changed.is_empty()
     }
 
-    fn read(&mut self, id: ObjectId, at: i64, links_may_change: bool) {
+    fn read(&mut self, id: ObjectId, at: i64, links_may_change: bool, from_journal: bool) {
+        let first = !self.read.contains_key(&id);
         let intent = self.read.entry(id).or_default();
         intent.last_event_at = intent.last_event_at.max(at);
         intent.links_may_change |= links_may_change;
+        intent.journal_only = from_journal && (first || intent.journal_only);
     }
 
     fn add(&mut self, event: &WebhookEvent, kind: EventKind) {
         let at = event.occurred_at;
+        let journal = event.change_source.as_deref() == Some(JOURNAL_CHANGE_SOURCE);
         match kind {
             EventKind::PrivacyDeletion => match event.object_id {
                 Some(id) => {
@@ -114,11 +120,11 @@ impl Plan {
                         };
                     }
                 }
-                self.read(survivor, at, true);
+                self.read(survivor, at, true, journal);
             }
             EventKind::Deletion => match event.object_id {
                 Some(id) => {
-                    self.read(id, at, true);
+                    self.read(id, at, true, journal);
                     let intent = self.read.entry(id).or_default();
                     intent.deleted_at = Some(intent.deleted_at.map_or(at, |d| d.max(at)));
                 }
@@ -126,7 +132,7 @@ impl Plan {
             },
             EventKind::Creation | EventKind::PropertyChange | EventKind::Restore => {
                 match event.object_id {
-                    Some(id) => self.read(id, at, kind != EventKind::PropertyChange),
+                    Some(id) => self.read(id, at, kind != EventKind::PropertyChange, journal),
                     None => self.invalid_events += 1,
                 }
             }
@@ -170,7 +176,7 @@ pub fn plan_list_changes<'a>(
 ) {
     for c in changes {
         let plan = plans.entry((portal, c.object_type)).or_default();
-        plan.read(c.object_id, c.occurred_at, true);
+        plan.read(c.object_id, c.occurred_at, true, true);
         if let Some(intent) = plan.read.get_mut(&c.object_id) {
             intent.lists_may_change = true;
         }
@@ -226,8 +232,31 @@ mod tests {
             "purged ids are not read"
         );
         let intent = p.read[&ObjectId(5)];
-        assert!(intent.lists_may_change && intent.links_may_change);
+        assert!(intent.lists_may_change && intent.links_may_change && intent.journal_only);
         assert_eq!(intent.last_event_at, 20);
+    }
+
+    #[test]
+    fn an_id_is_journal_only_while_no_webhook_names_it() {
+        let journal = |at: i64| {
+            ev(
+                json!({"subscriptionType":"deal.propertyChange","objectId":5,"occurredAt":at,
+                "changeSource": JOURNAL_CHANGE_SOURCE, "propertyName":"amount","propertyValue":"1"}),
+            )
+        };
+        let webhook = ev(
+            json!({"subscriptionType":"deal.propertyChange","objectId":5,"occurredAt":3,
+            "propertyName":"amount","propertyValue":"1"}),
+        );
+        let (plans, _) = plan(&[journal(1), journal(2)]);
+        assert!(plans[&(PortalId(P), ObjectType::Deals)].read[&ObjectId(5)].journal_only);
+        for events in [
+            vec![journal(1), webhook.clone()],
+            vec![webhook.clone(), journal(1)],
+        ] {
+            let (plans, _) = plan(&events);
+            assert!(!plans[&(PortalId(P), ObjectType::Deals)].read[&ObjectId(5)].journal_only);
+        }
     }
 
     fn ev(v: serde_json::Value) -> WebhookEvent {

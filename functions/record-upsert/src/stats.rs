@@ -51,6 +51,9 @@ pub struct BatchStats {
     /// Records mapped with the associations they were stored with (a
     /// property change cannot move them): no associations read.
     pub associations_carried: usize,
+    /// Records written because of events only the Webhooks Journal had
+    /// (no webhook about them in the batch): changes the webhooks missed.
+    pub journal_recovered: usize,
     /// HubSpot calls per portal.
     pub hubspot_calls_by_portal: BTreeMap<PortalId, usize>,
 }
@@ -64,7 +67,7 @@ impl BatchStats {
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
             field_errors, record_errors, too_large, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
-            owner_refreshes, pipeline_refreshes, followed, associations_carried
+            owner_refreshes, pipeline_refreshes, followed, associations_carried, journal_recovered
         );
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
@@ -120,6 +123,7 @@ impl BatchStats {
             .count("RefusedGroups", n(self.refused_groups))
             .count("DeferredGroups", n(self.deferred_groups))
             .count("NeedsReauth", n(self.needs_reauth_groups))
+            .count("JournalRecovered", n(self.journal_recovered))
             .emit();
         for (portal, calls) in &self.hubspot_calls_by_portal {
             Metrics::new(FUNCTION)

@@ -217,3 +217,53 @@ async fn a_record_the_mapping_skips_anyway_costs_no_associations_read() {
     assert_eq!(w.reader().association_reads.load(Ordering::SeqCst), 0);
     assert_eq!(w.reader().batch_reads.load(Ordering::SeqCst), 1);
 }
+
+/// A message whose events the journal reader queued.
+fn from_journal(id: &str, events: &[(&str, i64)]) -> InboundMessage {
+    let mut m = message(id, events);
+    let mut body: Value = serde_json::from_str(&m.body).unwrap();
+    for e in body["events"].as_array_mut().unwrap() {
+        e["changeSource"] = json!(hubsync_messages::JOURNAL_CHANGE_SOURCE);
+    }
+    m.body = body.to_string();
+    m
+}
+
+#[tokio::test]
+async fn a_write_only_the_journal_asked_for_counts_as_recovered() {
+    let w = worker().await;
+    contact(&w, 1_000, "Ada");
+    let out = w
+        .process(vec![message("a", &[("contact.creation", 1_000)])])
+        .await;
+    assert_eq!(out.stats.journal_recovered, 0, "a webhook's write");
+
+    // A change the webhooks missed, from the journal: recovered.
+    contact(&w, 2_000, "Ada B");
+    let out = w
+        .process(vec![from_journal(
+            "b",
+            &[("contact.propertyChange", 2_000)],
+        )])
+        .await;
+    assert_eq!((out.stats.updated, out.stats.journal_recovered), (1, 1));
+
+    // The journal's copy of what a webhook already brought: nothing to do.
+    let out = w
+        .process(vec![from_journal(
+            "c",
+            &[("contact.propertyChange", 2_000)],
+        )])
+        .await;
+    assert_eq!((out.stats.unchanged, out.stats.journal_recovered), (1, 0));
+
+    // A webhook and the journal about the same change: the webhook's.
+    contact(&w, 3_000, "Ada C");
+    let out = w
+        .process(vec![
+            from_journal("d", &[("contact.propertyChange", 3_000)]),
+            message("e", &[("contact.propertyChange", 3_000)]),
+        ])
+        .await;
+    assert_eq!((out.stats.updated, out.stats.journal_recovered), (1, 0));
+}

@@ -30,6 +30,10 @@ impl OutboundMessage {
 /// Version of the message format.
 pub const MESSAGE_VERSION: u32 = 1;
 
+/// `changeSource` of the events the journal reader queues (what HubSpot's
+/// Webhooks Journal had and the webhooks may not have delivered).
+pub const JOURNAL_CHANGE_SOURCE: &str = "WEBHOOKS_JOURNAL";
+
 /// List changes per message (each serialises to ~120 bytes).
 pub const LIST_CHANGES_PER_MESSAGE: usize = 500;
 

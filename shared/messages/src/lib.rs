@@ -18,8 +18,8 @@ pub mod jobs;
 pub mod retry;
 
 pub use event_batch::{
-    EventBatch, ListChange, MessageError, OutboundMessage, LIST_CHANGES_PER_MESSAGE,
-    MESSAGE_VERSION,
+    EventBatch, ListChange, MessageError, OutboundMessage, JOURNAL_CHANGE_SOURCE,
+    LIST_CHANGES_PER_MESSAGE, MESSAGE_VERSION,
 };
 pub use job_queue::{JobQueue, MemoryJobQueue, QueueError, SqsJobQueue};
 pub use jobs::{kind_name, new_run_id, JobMessage, SyncJob, SyncJobKind};
