@@ -103,6 +103,9 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                         .await?;
                     if out == ArchiveOutcome::Archived {
                         stats.archived_deleted += 1;
+                        if intent.journal_only {
+                            stats.journal_recovered += 1;
+                        }
                     }
                 }
                 found.extend(read.found);

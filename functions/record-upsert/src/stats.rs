@@ -51,8 +51,9 @@ pub struct BatchStats {
     /// Records mapped with the associations they were stored with (a
     /// property change cannot move them): no associations read.
     pub associations_carried: usize,
-    /// Records written because of events only the Webhooks Journal had
-    /// (no webhook about them in the batch): changes the webhooks missed.
+    /// Records written, or archived as deleted, because of events only the
+    /// Webhooks Journal had (no webhook about them in the batch): changes
+    /// the webhooks missed. Merges are not counted.
     pub journal_recovered: usize,
     /// HubSpot calls per portal.
     pub hubspot_calls_by_portal: BTreeMap<PortalId, usize>,

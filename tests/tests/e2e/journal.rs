@@ -64,6 +64,11 @@ async fn dropped_webhooks_converge_through_the_journal_without_a_reconciliation(
             && d.should_be_archived.is_empty()
             && d.different.len() == d.unannounced_links.len()
     };
+    assert_eq!(
+        env.runner.stats().worker.journal_recovered,
+        0,
+        "no journal events yet"
+    );
     let mut passes = Vec::new();
     let mut after = before.clone();
     for _ in 0..2 {
@@ -93,6 +98,10 @@ async fn dropped_webhooks_converge_through_the_journal_without_a_reconciliation(
         Some(0),
         "the pass read everything there was"
     );
+    // The worker saw which writes only the journal asked for (merges and
+    // restores of records a webhook also named are not among them).
+    let recovered = env.runner.stats().worker.journal_recovered;
+    assert!(recovered > 0, "recovered {recovered}");
 
     // The nightly run afterwards repairs the unannounced links, nothing else.
     let (nightly, _) = run_job(&rec, job(SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
@@ -108,7 +117,7 @@ async fn dropped_webhooks_converge_through_the_journal_without_a_reconciliation(
         .get(&portal)
         .is_none_or(|routes| routes.keys().all(|r| !r.contains("journal"))));
     eprintln!(
-        "journal: {changes:?}; dropped {dropped}; {lost} differences from drops + {} unannounced links before; {} unannounced after; passes {:?}; total {:.1?}",
+        "journal: {changes:?}; dropped {dropped}; {lost} differences from drops + {} unannounced links before; {} unannounced after; recovered {recovered}; passes {:?}; total {:.1?}",
         before.unannounced_links.len(),
         after.unannounced_links.len(),
         passes
