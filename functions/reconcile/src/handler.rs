@@ -241,6 +241,7 @@ pub fn emit_finished_metrics(report: &TypeRunReport) {
         .dimension("Kind", kind)
         .count("ReconcileRunsFinished", 1)
         .count("ReconcileDrift", drift)
+        .count("ReconcileJournalFixed", report.counters.journal_fixed)
         .count("ReconcileRecords", report.done)
         .millis("ReconcileDuration", duration_ms)
         .emit();

@@ -16,8 +16,8 @@ use hubsync_local::reconcile::{
     MemoryJobQueue, Reconciler, SimPortal, SliceLimit, SliceOutcome,
 };
 use hubsync_store::{
-    run_lock_name, ArchiveReason, MemoryStore, RecordKey, RecordStore, SyncJobKind, SyncStateStore,
-    TokenStore,
+    run_lock_name, ArchiveReason, JournalFixStore, MemoryStore, RecordKey, RecordStore,
+    SyncJobKind, SyncStateStore, TokenStore,
 };
 use hubsync_sync::{
     BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
@@ -134,6 +134,42 @@ async fn initial_sync_creates_everything_and_a_rerun_writes_nothing() -> anyhow:
     );
     let unchanged: u64 = second.types.iter().map(|t| t.counters.unchanged).sum();
     assert_eq!(unchanged, created);
+    s.sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_reports_what_the_journal_repaired_since_the_previous_one() -> anyhow::Result<()> {
+    let s = setup(seed(30, 20, 0)).await?;
+    let rec = reconciler(&s)?;
+    let portal = PortalId(s.portal);
+    run_job(&rec, job(&s, SyncJobKind::Initial), SliceLimit::unlimited()).await?;
+    // The worker counted repairs of events only the journal had.
+    s.store
+        .add_journal_fixes(portal, ObjectType::Companies, 4)
+        .await?;
+    s.store
+        .add_journal_fixes(portal, ObjectType::Contacts, 2)
+        .await?;
+    let (nightly, _) =
+        run_job(&rec, job(&s, SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
+    assert_eq!(
+        (nightly.drift, nightly.journal_fixed),
+        (0, 6),
+        "{nightly:?}"
+    );
+    let fixed = |t: ObjectType| {
+        nightly
+            .types
+            .iter()
+            .find(|r| r.object_type == t)
+            .map(|r| r.counters.journal_fixed)
+    };
+    assert_eq!(fixed(ObjectType::Companies), Some(4));
+    assert_eq!(fixed(ObjectType::Contacts), Some(2));
+    // Taken by the run: the next one reports only what came after.
+    let (next, _) = run_job(&rec, job(&s, SyncJobKind::Nightly), SliceLimit::unlimited()).await?;
+    assert_eq!(next.journal_fixed, 0);
     s.sim.shutdown().await;
     Ok(())
 }

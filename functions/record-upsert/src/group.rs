@@ -37,12 +37,17 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
     ) -> Result<(), SyncError> {
         let config = mapping.config.object(object_type);
         let key = |id: ObjectId| RecordKey::new(portal, object_type, id);
+        let recovered_before = stats.journal_recovered;
 
+        // Records HubSpot no longer has: what named them is re-read last.
+        let mut gone: BTreeSet<ObjectId> = BTreeSet::new();
         for (&id, &at) in &plan.purge {
             self.store().privacy_purge(&key(id), at).await?;
             stats.purged += 1;
+            gone.insert(id);
         }
         for (&id, merged) in &plan.merged_away {
+            gone.insert(id);
             let out = self
                 .store()
                 .archive_record(
@@ -96,6 +101,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                     let Some(intent) = reads.get(id) else {
                         continue;
                     };
+                    gone.insert(*id);
                     let at = intent.deleted_at.unwrap_or(intent.last_event_at);
                     let out = self
                         .store()
@@ -121,11 +127,34 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
                     .await?,
             );
         }
+        self.count_journal_fixes(
+            (portal, object_type),
+            stats.journal_recovered - recovered_before,
+        )
+        .await;
         if object_type == ObjectType::Companies && !moved.is_empty() {
             self.follow_companies(portal, &moved, mapping, stats)
                 .await?;
         }
+        self.relink(portal, object_type, &gone, mapping, stats)
+            .await?;
         Ok(())
+    }
+
+    /// Adds the group's repairs that only the journal asked for to the
+    /// count the next reconciliation reports. A report figure: a failure
+    /// is logged, never fails the group.
+    async fn count_journal_fixes(&self, (portal, object_type): (PortalId, ObjectType), n: usize) {
+        if n == 0 {
+            return;
+        }
+        if let Err(e) = self
+            .store()
+            .add_journal_fixes(portal, object_type, n as u64)
+            .await
+        {
+            tracing::warn!(portal = %portal, object_type = %object_type, error = %e, "could not count the journal's repairs");
+        }
     }
 
     /// For a type with a list scope: whether each record the journal said

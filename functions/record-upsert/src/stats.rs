@@ -44,6 +44,12 @@ pub struct BatchStats {
     /// Contacts and deals re-read because a company they follow started or
     /// stopped syncing.
     pub followed: usize,
+    /// Live records re-read because they named a record HubSpot deleted,
+    /// merged away or purged (links HubSpot does not announce).
+    pub relinked: usize,
+    /// Linking partitions too large to look through in one group: their
+    /// links to gone records are left to the nightly run.
+    pub relinks_deferred: usize,
     /// Deal pipelines read from HubSpot into a portal's pipelines cache.
     pub pipeline_refreshes: usize,
     /// Owners read from HubSpot into a portal's owners cache.
@@ -68,7 +74,8 @@ impl BatchStats {
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
             field_errors, record_errors, too_large, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
-            owner_refreshes, pipeline_refreshes, followed, associations_carried, journal_recovered
+            owner_refreshes, pipeline_refreshes, followed, relinked, relinks_deferred,
+            associations_carried, journal_recovered
         );
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
@@ -125,6 +132,8 @@ impl BatchStats {
             .count("DeferredGroups", n(self.deferred_groups))
             .count("NeedsReauth", n(self.needs_reauth_groups))
             .count("JournalRecovered", n(self.journal_recovered))
+            .count("Relinked", n(self.relinked))
+            .count("RelinksDeferred", n(self.relinks_deferred))
             .emit();
         for (portal, calls) in &self.hubspot_calls_by_portal {
             Metrics::new(FUNCTION)

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId};
 use hubsync_mapping::{MappingConfig, Owners};
 use hubsync_store::{
-    Connection, ConnectionStore, MappingConfigStore, MemoryStore, RecordKey, RecordStore,
-    RecordWrite,
+    Connection, ConnectionStore, JournalFixStore, MappingConfigStore, MemoryStore, RecordKey,
+    RecordStore, RecordWrite,
 };
 use hubsync_sync::fake::{stock_pipelines, FakeHubSpot};
 use record_upsert::{InboundMessage, Worker};
@@ -266,4 +266,12 @@ async fn a_write_only_the_journal_asked_for_counts_as_recovered() {
         ])
         .await;
     assert_eq!((out.stats.updated, out.stats.journal_recovered), (1, 0));
+
+    // The one repair is counted for the next reconciliation's report.
+    let fixes = w
+        .store()
+        .take_journal_fixes(PortalId(PORTAL), ObjectType::Contacts)
+        .await
+        .unwrap();
+    assert_eq!(fixes, 1);
 }

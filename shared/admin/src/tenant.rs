@@ -45,6 +45,9 @@ pub struct SyncSummary {
     pub estimated_total: Option<u64>,
     /// Records the run had to fix (created, updated, archived, restored).
     pub drift: u64,
+    /// Records the Webhooks Journal had already repaired since the previous
+    /// run (changes whose webhooks never came): not drift.
+    pub journal_fixed: u64,
     pub types: Vec<TypeProgress>,
     /// Types of the run that have not started yet.
     pub pending_types: Vec<ObjectType>,
@@ -65,6 +68,7 @@ impl From<&RunReport> for SyncSummary {
             done: r.done,
             estimated_total: r.estimated_total,
             drift: r.drift,
+            journal_fixed: r.journal_fixed,
             types: r
                 .types
                 .iter()

@@ -35,7 +35,9 @@ pub use hubsync_hubspot::{
     OwnerInfo, Owners, Pipelines, PropertyDefinition, PropertyOption, StageInfo,
 };
 pub use ids::{IdParseError, ObjectId, ObjectType, PortalId};
-pub use map::stored_links::{association_fields, stored_links, StoredLinks};
+pub use map::stored_links::{
+    association_fields, fields_linking_to, names_any, stored_links, StoredLinks,
+};
 pub use map::{
     map_company, map_contact, map_deal, map_object, map_with, properties_for, Associations,
     MapContext,

@@ -32,6 +32,7 @@ pub mod dynamo;
 pub mod error;
 pub mod incidents;
 pub mod journal_cursor;
+pub mod journal_fixes;
 pub mod mapping_config;
 pub mod memory;
 pub mod model;
@@ -52,13 +53,14 @@ pub use hubsync_messages::{SyncJob, SyncJobKind};
 pub use hubsync_runtime::{ConfigError, Env, FromEnv};
 pub use incidents::{Incident, IncidentStore};
 pub use journal_cursor::{JournalCursor, JournalCursorStore};
+pub use journal_fixes::JournalFixStore;
 pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
 pub use model::{
     item_size, needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection,
-    ConnectionStatus, DeleteOutcome, IssuePage, IssueRecord, Item, Lease, MetaWithFields,
-    PurgeOutcome, RecordIssue, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
-    TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES, TOO_LARGE,
+    ConnectionStatus, DeleteOutcome, FieldsPage, IssuePage, IssueRecord, Item, Lease,
+    MetaWithFields, PurgeOutcome, RecordIssue, RecordKey, RecordPage, RecordWrite, StoredMeta,
+    StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome, WriteDecision, MAX_ITEM_BYTES, TOO_LARGE,
 };
 pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, StateOutcome};
 pub use owners_cache::{CachedOwners, OwnersCacheStore};

@@ -55,6 +55,8 @@ pub struct MemoryStore {
     pub(crate) incidents: crate::incidents::IncidentItems,
     /// Journal cursors (see [`crate::journal_cursor`]).
     pub(crate) cursors: crate::journal_cursor::CursorItems,
+    /// Repairs of the Webhooks Journal (see [`crate::journal_fixes`]).
+    pub(crate) fixes: crate::journal_fixes::FixCounts,
 }
 
 impl MemoryStore {

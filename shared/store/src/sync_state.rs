@@ -125,6 +125,11 @@ pub struct TypeCounters {
     pub record_writes: u64,
     /// Writes to the Control table (checkpoints, reports, lease).
     pub state_writes: u64,
+    /// Records the Webhooks Journal repaired (changes whose webhooks never
+    /// came) between the type's previous completed run and this one's end:
+    /// differences this run did not have to find. Not drift.
+    #[serde(default)]
+    pub journal_fixed: u64,
     /// Schema drift: HubSpot properties the portal's mapping config reads
     /// that HubSpot no longer defines (deleted after the config was saved),
     /// sorted. Their fields map to null until the config is fixed.
@@ -153,7 +158,7 @@ impl TypeCounters {
             deferred_restores, archived_deleted, archived_merged,
             archived_out_of_scope, stale, tombstoned, field_errors, too_large, errors, pages,
             bin_pages, confirm_reads, hubspot_calls, http_requests, rate_limited,
-            order_violations, record_writes, state_writes
+            order_violations, record_writes, state_writes, journal_fixed
         );
         for (k, v) in &o.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
@@ -289,6 +294,10 @@ pub struct RunReport {
     /// Sum of the types' estimates, when every type has one.
     pub estimated_total: Option<u64>,
     pub drift: u64,
+    /// The types' `journal_fixed`: what the Webhooks Journal had already
+    /// repaired since the previous run.
+    #[serde(default)]
+    pub journal_fixed: u64,
     pub hubspot_calls: u64,
     pub rate_limited: u64,
     pub types: Vec<TypeRunReport>,
@@ -350,6 +359,7 @@ impl RunReport {
                 None
             },
             drift: types.iter().map(|t| t.drift).sum(),
+            journal_fixed: types.iter().map(|t| t.counters.journal_fixed).sum(),
             hubspot_calls: types.iter().map(|t| t.counters.hubspot_calls).sum(),
             rate_limited: types.iter().map(|t| t.counters.rate_limited).sum(),
             types,

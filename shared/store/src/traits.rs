@@ -14,9 +14,9 @@ use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 
 use crate::error::StoreError;
 use crate::model::{
-    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, IssuePage, Lease,
-    MetaWithFields, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta, StoredRecord,
-    TokenSwap, TokenUpdate, UpsertOutcome,
+    ArchiveOutcome, ArchiveReason, Connection, ConnectionStatus, DeleteOutcome, FieldsPage,
+    IssuePage, Lease, MetaWithFields, PurgeOutcome, RecordKey, RecordPage, RecordWrite, StoredMeta,
+    StoredRecord, TokenSwap, TokenUpdate, UpsertOutcome,
 };
 
 /// Connections of portals (Control table).
@@ -214,6 +214,39 @@ pub trait RecordStore: Send + Sync {
         after: Option<ObjectId>,
         limit: u32,
     ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
+
+    /// [`RecordStore::scan_page`] with only each record's metadata and the
+    /// mapped `fields` it has (a projection: what finding the records that
+    /// link to a deleted one costs). The same reads as a full page: a
+    /// projection saves transfer, not capacity.
+    fn scan_fields_page(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        fields: &[String],
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<FieldsPage, StoreError>> + Send {
+        async move {
+            let page = self.scan_page(portal, object_type, after, limit).await?;
+            let records = page
+                .records
+                .into_iter()
+                .map(|r| {
+                    let kept = r
+                        .fields
+                        .into_iter()
+                        .filter(|(name, _)| fields.contains(name))
+                        .collect();
+                    (r.meta, kept)
+                })
+                .collect();
+            Ok(FieldsPage {
+                records,
+                next_after: page.next_after,
+            })
+        }
+    }
 
     /// One page (≤ `limit`) of a portal's records of one type that have
     /// sync issues, in id order after `after`: a Query of the sparse

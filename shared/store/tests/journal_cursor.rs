@@ -1,7 +1,11 @@
-//! The journal reader's cursor, the same cases on `MemoryStore` and on
-//! `DynamoStore` (moto, fresh tables per test).
+//! The journal reader's cursor and the count of the journal's repairs, the
+//! same cases on `MemoryStore` and on `DynamoStore` (moto, fresh tables per
+//! test).
 
-use hubsync_store::{create_tables, DynamoStore, JournalCursor, JournalCursorStore, StoreConfig};
+use hubsync_mapping::ids::{ObjectType, PortalId};
+use hubsync_store::{
+    create_tables, DynamoStore, JournalCursor, JournalCursorStore, JournalFixStore, StoreConfig,
+};
 
 async fn dynamo() -> DynamoStore {
     let sdk = hubsync_testkit::aws_config()
@@ -96,6 +100,57 @@ async fn subscription_fingerprints_are_kept_per_portal<S: JournalCursorStore>(s:
     );
 }
 
+async fn journal_fixes_add_up_per_portal_type_until_taken<
+    S: JournalCursorStore + JournalFixStore,
+>(
+    s: S,
+) {
+    let (p, q) = (PortalId(7), PortalId(8));
+    assert_eq!(
+        s.take_journal_fixes(p, ObjectType::Contacts).await.unwrap(),
+        0
+    );
+    s.add_journal_fixes(p, ObjectType::Contacts, 3)
+        .await
+        .unwrap();
+    s.add_journal_fixes(p, ObjectType::Contacts, 4)
+        .await
+        .unwrap();
+    s.add_journal_fixes(p, ObjectType::Deals, 1).await.unwrap();
+    s.add_journal_fixes(q, ObjectType::Contacts, 0)
+        .await
+        .unwrap();
+    s.add_journal_fixes(q, ObjectType::Contacts, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_journal_fixes(p, ObjectType::Contacts).await.unwrap(),
+        7
+    );
+    // Taken means reset: the next count starts from 0.
+    assert_eq!(
+        s.take_journal_fixes(p, ObjectType::Contacts).await.unwrap(),
+        0
+    );
+    s.add_journal_fixes(p, ObjectType::Contacts, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_journal_fixes(p, ObjectType::Contacts).await.unwrap(),
+        2
+    );
+    assert_eq!(s.take_journal_fixes(p, ObjectType::Deals).await.unwrap(), 1);
+    assert_eq!(
+        s.take_journal_fixes(q, ObjectType::Contacts).await.unwrap(),
+        5
+    );
+    assert_eq!(
+        s.get_journal_cursor("global").await.unwrap().version,
+        0,
+        "apart from cursors"
+    );
+}
+
 macro_rules! both {
     ($($case:ident),*) => {
         mod memory {
@@ -109,5 +164,6 @@ macro_rules! both {
 
 both!(
     a_cursor_moves_only_from_the_version_it_read,
-    subscription_fingerprints_are_kept_per_portal
+    subscription_fingerprints_are_kept_per_portal,
+    journal_fixes_add_up_per_portal_type_until_taken
 );

@@ -110,6 +110,7 @@ suite!(
     batch_meta_read_of_150_keys_takes_two_calls,
     batch_meta_read_leaves_out_missing_keys,
     batch_meta_read_carries_the_named_fields_only,
+    a_fields_scan_pages_the_partition_with_the_named_fields_only,
     scan_yields_records_in_numeric_id_order_across_pages,
     scan_resumes_from_a_checkpoint,
     no_change_run_costs_no_writes,
@@ -556,6 +557,60 @@ async fn batch_meta_read_carries_the_named_fields_only<S: Harness>(s: S) {
     // No names: the metadata alone, as get_record_meta.
     let rows = s.get_record_meta_fields(&[key(7)], &[]).await.unwrap();
     assert!(rows[0].1.is_empty());
+}
+
+async fn a_fields_scan_pages_the_partition_with_the_named_fields_only<S: Harness>(s: S) {
+    for id in 1..=7u64 {
+        let mut w = write(id, 10, "Co");
+        w.fields
+            .insert("company_ids".into(), json!([format!("{}", id * 100)]));
+        s.upsert_record(&w).await.unwrap();
+    }
+    s.archive_record(&key(3), 20, ArchiveReason::Deleted, None)
+        .await
+        .unwrap();
+    // Another partition never leaks in.
+    s.upsert_record(&RecordWrite::new(
+        RecordKey::new(PORTAL, ObjectType::Contacts, ObjectId(2)),
+        1,
+        "h",
+        fields("X"),
+    ))
+    .await
+    .unwrap();
+    let names: Vec<String> = ["company_ids", "absent", "archived"]
+        .map(String::from)
+        .to_vec();
+    let mut after = None;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = s
+            .scan_fields_page(PORTAL, ObjectType::Companies, &names, after, 3)
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.records.len() <= 3);
+        for (meta, fields) in &page.records {
+            // The named fields it has, never a reserved attribute.
+            assert_eq!(
+                Value::Object(fields.clone()),
+                json!({"company_ids": [format!("{}", meta.object_id.get() * 100)]}),
+                "{meta:?}"
+            );
+            seen.push((meta.object_id.get(), meta.archived));
+        }
+        after = page.next_after;
+        if after.is_none() {
+            break;
+        }
+        assert!(pages < 10, "the scan ends");
+    }
+    let expected: Vec<(u64, bool)> = (1..=7u64).map(|id| (id, id == 3)).collect();
+    assert_eq!(
+        seen, expected,
+        "every record once, in id order, with its metadata"
+    );
 }
 
 async fn batch_meta_read_leaves_out_missing_keys<S: Harness>(s: S) {

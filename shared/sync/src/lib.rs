@@ -26,8 +26,8 @@ pub mod write;
 
 use hubsync_hubspot::HubSpotError;
 use hubsync_store::{
-    ConnectionStore, IncidentStore, MappingConfigStore, OwnersCacheStore, PipelinesCacheStore,
-    RecordStore, StoreError, SyncStateStore, TokenStore,
+    ConnectionStore, IncidentStore, JournalFixStore, MappingConfigStore, OwnersCacheStore,
+    PipelinesCacheStore, RecordStore, StoreError, SyncStateStore, TokenStore,
 };
 
 pub use context::{
@@ -72,7 +72,8 @@ impl SyncError {
 }
 
 /// What the worker needs of the store: records, connections, mapping
-/// configs, owners and pipelines caches, and sync incidents.
+/// configs, owners and pipelines caches, sync incidents, and the count of
+/// the Webhooks Journal's repairs.
 pub trait SyncStore:
     RecordStore
     + ConnectionStore
@@ -80,6 +81,7 @@ pub trait SyncStore:
     + OwnersCacheStore
     + PipelinesCacheStore
     + IncidentStore
+    + JournalFixStore
 {
 }
 impl<T> SyncStore for T where
@@ -89,6 +91,7 @@ impl<T> SyncStore for T where
         + OwnersCacheStore
         + PipelinesCacheStore
         + IncidentStore
+        + JournalFixStore
 {
 }
 

@@ -355,6 +355,22 @@ impl TokenStore for BenchStore {
     }
 }
 
+impl hubsync_store::JournalFixStore for BenchStore {
+    async fn add_journal_fixes(
+        &self,
+        p: PortalId,
+        t: ObjectType,
+        n: u64,
+    ) -> Result<(), StoreError> {
+        self.io().await;
+        self.control.add_journal_fixes(p, t, n).await
+    }
+    async fn take_journal_fixes(&self, p: PortalId, t: ObjectType) -> Result<u64, StoreError> {
+        self.io().await;
+        self.control.take_journal_fixes(p, t).await
+    }
+}
+
 impl hubsync_store::IncidentStore for BenchStore {
     async fn record_incident(
         &self,

@@ -296,7 +296,32 @@ where
     }
 
     pub(super) async fn finish(&mut self) -> Result<SliceOutcome, EngineError> {
+        // What the Webhooks Journal repaired since the previous run, into
+        // this run's report (put back should the run turn out not to be
+        // this invocation's).
+        let store = &self.engine.store;
+        self.ck.counters.state_writes += 1;
+        let fixed = match store
+            .take_journal_fixes(self.portal, self.object_type)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(portal = %self.portal, object_type = %self.object_type, error = %e, "could not read the journal's repairs");
+                0
+            }
+        };
+        self.ck.counters.journal_fixed += fixed;
         if !self.persist(RunStatus::Completed, None).await? {
+            self.ck.counters.journal_fixed -= fixed;
+            if let Err(e) = self
+                .engine
+                .store
+                .add_journal_fixes(self.portal, self.object_type, fixed)
+                .await
+            {
+                tracing::warn!(portal = %self.portal, object_type = %self.object_type, error = %e, "could not put the journal's repairs back");
+            }
             return Ok(SliceOutcome::Fenced);
         }
         let report = self.report(RunStatus::Completed, None);

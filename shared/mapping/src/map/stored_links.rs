@@ -95,6 +95,28 @@ pub fn stored_links(config: &ObjectConfig, fields: &Map<String, Value>) -> Optio
     Some(out)
 }
 
+/// The stored fields of `config` that name records of `to` (its
+/// association fields to that type).
+pub fn fields_linking_to(config: &ObjectConfig, to: ObjectType) -> Vec<String> {
+    config
+        .associations
+        .iter()
+        .filter(|a| a.to == to)
+        .map(|a| a.target.clone())
+        .collect()
+}
+
+/// Whether a record's stored `fields` (as [`fields_linking_to`] names
+/// them) name any of `ids` — a list holding one, or a primary-only field
+/// equal to one. Values that are not ids name nothing.
+pub fn names_any(fields: &Map<String, Value>, ids: &BTreeSet<ObjectId>) -> bool {
+    let named = |v: &Value| id_of(v).is_some_and(|id| ids.contains(&id));
+    fields.values().any(|v| match v {
+        Value::Array(items) => items.iter().any(named),
+        v => named(v),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +136,37 @@ mod tests {
                 ("hs_lastmodifieddate", "1714564800123"),
             ],
         )
+    }
+
+    #[test]
+    fn stored_fields_name_the_ids_they_list_or_hold() {
+        let c = config(
+            vec![
+                rule("company_ids", ObjectType::Companies, false),
+                rule("company", ObjectType::Companies, true),
+                rule("contact_ids", ObjectType::Contacts, false),
+            ],
+            false,
+        );
+        assert_eq!(
+            fields_linking_to(&c, ObjectType::Companies),
+            ["company_ids", "company"]
+        );
+        assert!(fields_linking_to(&c, ObjectType::Deals).is_empty());
+        let ids: BTreeSet<ObjectId> = [ObjectId(12), ObjectId(40)].into();
+        let fields = |v: Value| v.as_object().cloned().unwrap();
+        assert!(names_any(
+            &fields(json!({"company_ids": ["3", "12"]})),
+            &ids
+        ));
+        assert!(names_any(&fields(json!({"company": "40"})), &ids));
+        // Not a substring match, not a number, not another id.
+        assert!(!names_any(&fields(json!({"company": "120"})), &ids));
+        assert!(!names_any(&fields(json!({"company_ids": [12, "4"]})), &ids));
+        assert!(!names_any(
+            &fields(json!({"company": null, "company_ids": []})),
+            &ids
+        ));
     }
 
     fn rule(target: &str, to: ObjectType, primary_only: bool) -> AssociationRule {

@@ -1,7 +1,11 @@
 //! The Records table: reads, the guarded upsert, archives, purges, scans.
 
 use super::*;
-use crate::model::{issue_record, item_fields, IssuePage, MetaWithFields, ISSUES_INDEX};
+use std::collections::HashMap;
+
+use crate::model::{
+    issue_record, item_fields, FieldsPage, IssuePage, MetaWithFields, ISSUES_INDEX,
+};
 
 impl RecordStore for DynamoStore {
     async fn get_record_meta_fields(
@@ -16,18 +20,7 @@ impl RecordStore for DynamoStore {
             .into_iter()
             .collect();
         let table = &self.config.records_table;
-        let (mut projection, mut names) = Self::meta_projection();
-        // DynamoDB refuses overlapping paths: each field once, never a
-        // metadata attribute (which the projection has already).
-        let extra: BTreeSet<&str> = fields
-            .iter()
-            .map(String::as_str)
-            .filter(|f| !attr::RESERVED.contains(f))
-            .collect();
-        for (i, field) in extra.into_iter().enumerate() {
-            projection.push_str(&format!(", #x{i}"));
-            names.insert(format!("#x{i}"), field.to_owned());
-        }
+        let (projection, names) = Self::fields_projection(fields);
         let mut found = Vec::with_capacity(unique.len());
         for chunk in unique.chunks(BATCH_GET_MAX_KEYS) {
             let mut pending: Vec<Item> = chunk.iter().map(RecordKey::to_key_item).collect();
@@ -257,36 +250,36 @@ impl RecordStore for DynamoStore {
         after: Option<ObjectId>,
         limit: u32,
     ) -> Result<RecordPage, StoreError> {
-        let pk = partition_key(portal, object_type);
-        let mut req = self
-            .client
-            .query()
-            .table_name(&self.config.records_table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-            .scan_index_forward(true)
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
-        if let Some(after) = after {
-            req = req
-                .exclusive_start_key(attr::PK, AttributeValue::S(pk))
-                .exclusive_start_key(attr::SK, AttributeValue::S(sort_key(after)));
-        }
-        self.stats.count_read();
-        let out = req.send().await.map_err(|e| sdk_error("Query", e))?;
-        let records = out
-            .items
-            .unwrap_or_default()
+        let (items, next_after) = self
+            .query_partition(portal, object_type, after, limit, None)
+            .await?;
+        let records = items
             .into_iter()
             .map(StoredRecord::from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next_after = out
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|k| k.get(attr::SK))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|s| parse_sort_key(s));
         Ok(RecordPage {
+            records,
+            next_after,
+        })
+    }
+
+    async fn scan_fields_page(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        fields: &[String],
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<FieldsPage, StoreError> {
+        let projection = Self::fields_projection(fields);
+        let (items, next_after) = self
+            .query_partition(portal, object_type, after, limit, Some(projection))
+            .await?;
+        let records = items
+            .iter()
+            .map(|item| Ok((StoredMeta::from_item(item)?, item_fields(item, fields)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(FieldsPage {
             records,
             next_after,
         })
@@ -332,5 +325,65 @@ impl RecordStore for DynamoStore {
             records,
             next_after,
         })
+    }
+}
+
+impl DynamoStore {
+    /// The metadata attributes and the mapped `fields` (DynamoDB refuses
+    /// overlapping paths: each field once, never a metadata attribute,
+    /// which the projection has already).
+    fn fields_projection(fields: &[String]) -> (String, HashMap<String, String>) {
+        let (mut projection, mut names) = Self::meta_projection();
+        let extra: BTreeSet<&str> = fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !attr::RESERVED.contains(f))
+            .collect();
+        for (i, field) in extra.into_iter().enumerate() {
+            projection.push_str(&format!(", #x{i}"));
+            names.insert(format!("#x{i}"), field.to_owned());
+        }
+        (projection, names)
+    }
+
+    /// One Query page of a partition in id order after `after`, whole
+    /// items or `projection`ed; with where the next page starts.
+    async fn query_partition(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        after: Option<ObjectId>,
+        limit: u32,
+        projection: Option<(String, HashMap<String, String>)>,
+    ) -> Result<(Vec<Item>, Option<ObjectId>), StoreError> {
+        let pk = partition_key(portal, object_type);
+        let mut names = HashMap::from([("#pk".to_owned(), attr::PK.to_owned())]);
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.config.records_table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        if let Some((expression, projected)) = projection {
+            names.extend(projected);
+            req = req.projection_expression(expression);
+        }
+        req = req.set_expression_attribute_names(Some(names));
+        if let Some(after) = after {
+            req = req
+                .exclusive_start_key(attr::PK, AttributeValue::S(pk))
+                .exclusive_start_key(attr::SK, AttributeValue::S(sort_key(after)));
+        }
+        self.stats.count_read();
+        let out = req.send().await.map_err(|e| sdk_error("Query", e))?;
+        let next_after = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get(attr::SK))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| parse_sort_key(s));
+        Ok((out.items.unwrap_or_default(), next_after))
     }
 }

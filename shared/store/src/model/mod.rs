@@ -453,6 +453,16 @@ pub struct RecordPage {
     pub next_after: Option<ObjectId>,
 }
 
+/// A page of a partition scan with only the metadata and some mapped
+/// fields of each record (see [`crate::RecordStore::scan_fields_page`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldsPage {
+    /// The records, in ascending id order.
+    pub records: Vec<MetaWithFields>,
+    /// As [`RecordPage::next_after`].
+    pub next_after: Option<ObjectId>,
+}
+
 /// What [`crate::RecordStore::upsert_record`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UpsertOutcome {
