@@ -2,7 +2,8 @@
 //! journal has nothing newer or the deadline comes.
 //!
 //! First the subscriptions follow the connections and their configs
-//! ([`crate::subscriptions`]). Then per file, in this order: fetch and parse → queue the webhook events of
+//! ([`crate::subscriptions`]). File pointers come [`FILES_PER_READ`] at a
+//! time from HubSpot's batch reads. Then per file, in this order: fetch and parse → queue the webhook events of
 //! the portals that sync (the events queue, as the intake does) → apply
 //! uninstalls → store the cursor. The cursor moves only after the events
 //! are queued: a crash in between reads the file again (its events are
@@ -14,7 +15,7 @@
 //! means events were lost: every syncing portal gets a re-sync job, the
 //! report says so, and reading restarts at the earliest retained file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use hubsync_hubspot::journal::{Journal, JournalClient, JournalError, JournalPointer};
@@ -29,6 +30,11 @@ use hubsync_store::{
 };
 
 use crate::convert::{to_work, Work};
+
+/// File pointers asked for per batch read. Their pre-signed URLs live
+/// minutes (15 in the simulator; HubSpot does not say): a pass handles 20
+/// files well within that, and a URL that lapsed is asked for again.
+pub const FILES_PER_READ: usize = 20;
 
 /// Why a pass stopped early. What it did before stays done (the cursor
 /// names the last file fully handled).
@@ -50,6 +56,8 @@ pub enum ReaderError {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ReadReport {
     pub files: u64,
+    /// Calls for file pointers (batch reads of up to [`FILES_PER_READ`]).
+    pub pointer_calls: u64,
     pub entries: u64,
     /// Webhook events and list changes queued for syncing portals.
     pub events_queued: u64,
@@ -109,16 +117,23 @@ where
         let mut cursor = self.store.get_journal_cursor(&key).await?;
         let mut syncing: BTreeMap<PortalId, bool> = BTreeMap::new();
         let lag = |c: &JournalCursor| c.newest_occurred_at_ms.map(|t| (now_ms - t).max(0));
+        // Pointers to the files after the cursor, from one batch read.
+        let mut ahead: VecDeque<JournalPointer> = VecDeque::new();
         while Instant::now() < deadline {
-            let Some(pointer) = self.next_pointer(&mut cursor, &mut report).await? else {
+            if ahead.is_empty() {
+                ahead = self.next_pointers(&mut cursor, &mut report).await?.into();
+            }
+            let Some(pointer) = ahead.pop_front() else {
                 report.caught_up = true;
                 break;
             };
             let file = match self.journal.fetch(&pointer).await {
-                // The URL lapsed between the two calls: ask again.
+                // The URL lapsed since the batch read: read the pointers
+                // after the cursor again, for fresh URLs.
                 Err(JournalError::FileUrlRefused { .. }) => {
-                    let again = self.pointer_at(&cursor).await?;
-                    match again {
+                    report.pointer_calls += 1;
+                    ahead = self.pointers_at(&cursor).await?.into();
+                    match ahead.pop_front() {
                         Some(p) => self.journal.fetch(&p).await?,
                         None => break,
                     }
@@ -162,24 +177,30 @@ where
         Ok(report)
     }
 
-    async fn pointer_at(
+    /// Pointers to the next files after `cursor` (one batch read).
+    async fn pointers_at(
         &self,
         cursor: &JournalCursor,
-    ) -> Result<Option<JournalPointer>, JournalError> {
+    ) -> Result<Vec<JournalPointer>, JournalError> {
         match &cursor.offset {
-            None => self.journal.earliest(self.which).await,
-            Some(o) => self.journal.next(self.which, o).await,
+            None => {
+                self.journal
+                    .earliest_batch(self.which, FILES_PER_READ)
+                    .await
+            }
+            Some(o) => self.journal.next_batch(self.which, o, FILES_PER_READ).await,
         }
     }
 
-    /// The next file to read; on an expired offset, re-syncs and restarts
+    /// The next files to read; on an expired offset, re-syncs and restarts
     /// at the earliest file.
-    async fn next_pointer(
+    async fn next_pointers(
         &self,
         cursor: &mut JournalCursor,
         report: &mut ReadReport,
-    ) -> Result<Option<JournalPointer>, ReaderError> {
-        match self.pointer_at(cursor).await {
+    ) -> Result<Vec<JournalPointer>, ReaderError> {
+        report.pointer_calls += 1;
+        match self.pointers_at(cursor).await {
             Err(JournalError::OffsetExpired) => {
                 tracing::error!(
                     journal = %cursor_key(self.which),
@@ -194,13 +215,17 @@ where
                 let key = cursor_key(self.which);
                 if !self.store.put_journal_cursor(&key, &reset).await? {
                     report.lost_race = true;
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
                 *cursor = JournalCursor {
                     version: cursor.version + 1,
                     ..reset
                 };
-                Ok(self.journal.earliest(self.which).await?)
+                report.pointer_calls += 1;
+                Ok(self
+                    .journal
+                    .earliest_batch(self.which, FILES_PER_READ)
+                    .await?)
             }
             other => Ok(other?),
         }

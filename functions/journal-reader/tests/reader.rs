@@ -179,6 +179,9 @@ struct Hooked<'a> {
     inner: &'a MemoryStore,
     crash_next_put: AtomicBool,
     race: std::sync::Mutex<Option<JournalCursor>>,
+    /// Called after each cursor write with the number of writes so far.
+    after_put: Option<Box<dyn Fn(usize) + Send + Sync + 'a>>,
+    puts: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Hooked<'a> {
@@ -187,6 +190,8 @@ impl<'a> Hooked<'a> {
             inner,
             crash_next_put: AtomicBool::new(false),
             race: std::sync::Mutex::new(None),
+            after_put: None,
+            puts: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -213,7 +218,12 @@ impl JournalCursorStore for Hooked<'_> {
         if self.crash_next_put.swap(false, Ordering::SeqCst) {
             return Err(StoreError::InvalidInput("the process died here".into()));
         }
-        self.inner.put_journal_cursor(journal, c).await
+        let written = self.inner.put_journal_cursor(journal, c).await;
+        let n = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(hook) = &self.after_put {
+            hook(n);
+        }
+        written
     }
 
     async fn get_subscriptions_fingerprint(&self, p: u64) -> Result<Option<String>, StoreError> {
@@ -441,4 +451,39 @@ async fn subscriptions_follow_the_config_and_the_connection() {
     assert_eq!(s.pass().await.subscriptions.portals_changed, 1);
     assert!(s.sim.state().journal_subscriptions().is_empty());
     assert_eq!(s.pass().await.subscriptions.portals_changed, 0);
+}
+
+#[tokio::test]
+async fn files_come_twenty_pointers_a_call_and_a_lapsed_url_is_asked_for_again() {
+    let s = setup().await;
+    // 45 files: each journal read publishes what was recorded before it.
+    for i in 0..45 {
+        s.sim
+            .state()
+            .create_object(
+                PORTAL,
+                hubspot_sim::ObjectType::Contacts,
+                props([("email", format!("f{i}@example.com").as_str())]),
+            )
+            .unwrap();
+        s.journal.latest(Journal::Global).await.unwrap();
+    }
+    // After the fifth file the batch's other URLs lapse (15 minutes).
+    let mut hooked = Hooked::new(&s.store);
+    let st = s.sim.state().clone();
+    hooked.after_put = Some(Box::new(move |n| {
+        if n == 5 {
+            st.advance_clock(Duration::from_secs(16 * 60));
+        }
+    }));
+    let report = s.pass_with(&hooked).await.unwrap();
+    assert_eq!((report.files, report.events_queued), (45, 45), "{report:?}");
+    assert!(report.caught_up);
+    // Files 1–20, again 6–25 after the lapse, 26–45, then nothing: 4
+    // calls for 45 files.
+    assert_eq!(report.pointer_calls, 4, "{report:?}");
+    let mut ids: Vec<u64> = s.queued().iter().map(|(_, id)| id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 45, "every file once");
 }

@@ -109,6 +109,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         .merge(control::router())
         .merge(journal::http::router())
+        .merge(journal::batch::router())
         .fallback(|| async {
             http::hs_error(
                 axum::http::StatusCode::NOT_FOUND,

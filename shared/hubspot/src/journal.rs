@@ -18,6 +18,7 @@
 //!   of times, honouring `Retry-After` up to a cap. Tokens and pre-signed
 //!   URLs are never logged or part of an error.
 
+mod batch;
 mod file;
 mod subscriptions;
 
@@ -28,6 +29,7 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub use batch::{OffsetsRead, MAX_BATCH};
 pub use file::{parse_file, FileError, JournalEntry, JournalFile, ObjectAction};
 pub use subscriptions::{Subscription, SubscriptionKind, SubscriptionRequest, OBJECT_ACTIONS};
 
@@ -168,6 +170,28 @@ struct WireError {
     message: Option<String>,
 }
 
+impl WirePointer {
+    fn into_pointer(self, what: &'static str) -> Result<JournalPointer, JournalError> {
+        let current_offset = match self.current_offset {
+            serde_json::Value::String(s) if !s.is_empty() => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return Err(JournalError::Decode { what }),
+        };
+        let expires_at_ms = self.expires_at.and_then(|v| match v {
+            serde_json::Value::Number(n) => n.as_i64(),
+            serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(&s)
+                .ok()
+                .map(|d| d.timestamp_millis()),
+            _ => None,
+        });
+        Ok(JournalPointer {
+            url: SecretString::from(self.url),
+            expires_at_ms,
+            current_offset,
+        })
+    }
+}
+
 enum Auth {
     AppToken,
     None,
@@ -271,23 +295,7 @@ impl JournalClient {
         }
         let wire: WirePointer =
             serde_json::from_slice(&bytes).map_err(|_| JournalError::Decode { what })?;
-        let current_offset = match wire.current_offset {
-            serde_json::Value::String(s) if !s.is_empty() => s,
-            serde_json::Value::Number(n) => n.to_string(),
-            _ => return Err(JournalError::Decode { what }),
-        };
-        let expires_at_ms = wire.expires_at.and_then(|v| match v {
-            serde_json::Value::Number(n) => n.as_i64(),
-            serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(&s)
-                .ok()
-                .map(|d| d.timestamp_millis()),
-            _ => None,
-        });
-        Ok(Some(JournalPointer {
-            url: SecretString::from(wire.url),
-            expires_at_ms,
-            current_offset,
-        }))
+        wire.into_pointer(what).map(Some)
     }
 
     /// Downloads and parses the file `pointer` names.

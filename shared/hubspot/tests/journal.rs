@@ -34,6 +34,10 @@ async fn sim() -> Simulator {
 }
 
 fn client(sim: &Simulator) -> JournalClient {
+    JournalClient::new(&sim.base_url(), oauth(sim)).expect("client")
+}
+
+fn oauth(sim: &Simulator) -> OAuthClient {
     let app = sim.state().config().app;
     let mut config = OAuthConfig::new(
         sim.base_url(),
@@ -46,7 +50,7 @@ fn client(sim: &Simulator) -> JournalClient {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
     };
-    JournalClient::new(&sim.base_url(), OAuthClient::new(config).expect("oauth")).expect("client")
+    OAuthClient::new(config).expect("oauth")
 }
 
 fn hubspot_type(t: ObjectType) -> hubspot_sim::ObjectType {
@@ -408,5 +412,145 @@ async fn bad_subscriptions_get_hubspot_validation_errors() {
             .subscription_type,
         SubscriptionKind::GdprPrivacyDeletion
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn batch_reads_point_at_the_files_single_reads_do() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let st = sim.state();
+    c.create_subscription(&SubscriptionRequest::object(
+        PortalId(PORTAL),
+        ObjectType::Companies,
+        vec![],
+    ))
+    .await
+    .unwrap();
+    // Five files: a read publishes what was recorded before it.
+    for round in 0..5 {
+        st.create_object(
+            PORTAL,
+            hubspot_sim::ObjectType::Companies,
+            props([("name", format!("r{round}").as_str())]),
+        )
+        .unwrap();
+        c.latest(Journal::Global).await.unwrap().expect("a file");
+    }
+    let mut singles = Vec::new();
+    let mut p = c.earliest(Journal::Global).await.unwrap();
+    while let Some(pointer) = p {
+        singles.push(pointer.current_offset.clone());
+        p = c
+            .next(Journal::Global, &pointer.current_offset)
+            .await
+            .unwrap();
+    }
+    assert_eq!(singles.len(), 5);
+    let offsets = |ps: &[hubsync_hubspot::journal::JournalPointer]| {
+        ps.iter()
+            .map(|p| p.current_offset.clone())
+            .collect::<Vec<_>>()
+    };
+
+    let calls = |sim: &Simulator| {
+        sim.state()
+            .counters()
+            .journal_requests
+            .values()
+            .sum::<u64>()
+    };
+    let before = calls(&sim);
+    let first = c.earliest_batch(Journal::Global, 3).await.unwrap();
+    assert_eq!(offsets(&first), singles[..3]);
+    let rest = c
+        .next_batch(Journal::Global, &first[2].current_offset, 100)
+        .await
+        .unwrap();
+    assert_eq!(offsets(&rest), singles[3..]);
+    assert_eq!(calls(&sim) - before, 2, "one call per batch");
+    assert!(c
+        .next_batch(Journal::Global, &singles[4], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let newest = c.latest_batch(Journal::Global, 2).await.unwrap();
+    assert_eq!(offsets(&newest), singles[3..], "the newest, oldest first");
+    for p in first.iter().chain(&rest) {
+        let file = c.fetch(p).await.expect("a batch pointer's file");
+        assert_eq!(file.offset, p.current_offset);
+        assert_eq!(file.entries.len(), 1);
+    }
+    // A count out of HubSpot's 1–100 is kept within it.
+    assert_eq!(c.earliest_batch(Journal::Global, 0).await.unwrap().len(), 1);
+    assert_eq!(
+        c.earliest_batch(Journal::Global, 500).await.unwrap().len(),
+        5
+    );
+
+    // Offsets by name: HubSpot's 207 names the ones it no longer has.
+    let read = c
+        .read_offsets(Journal::Global, &[singles[1].clone(), "gone".into()])
+        .await
+        .unwrap();
+    assert_eq!(offsets(&read.found), [singles[1].clone()]);
+    assert_eq!(read.missing, ["gone"]);
+    let too_many: Vec<String> = (0..101).map(|i| i.to_string()).collect();
+    let before = calls(&sim);
+    let err = c
+        .read_offsets(Journal::Global, &too_many)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, JournalError::Rejected { status: 400, .. }),
+        "{err:?}"
+    );
+    assert_eq!(calls(&sim), before, "refused before any call");
+
+    // The simulator holds callers to HubSpot's bounds, as HubSpot does.
+    let token = oauth(&sim)
+        .client_credentials(&hubsync_hubspot::journal::JOURNAL_SCOPES)
+        .await
+        .unwrap()
+        .access_token;
+    let http = reqwest::Client::new();
+    let base = format!("{}/webhooks-journal/journal/2026-03/batch", sim.base_url());
+    for (method, url, body) in [
+        (reqwest::Method::GET, format!("{base}/earliest/0"), None),
+        (
+            reqwest::Method::GET,
+            format!("{base}/{}/next/101", singles[0]),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{base}/read"),
+            Some(r#"{"inputs":[]}"#),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{base}/read"),
+            Some(r#"{"offsets":["a"]}"#),
+        ),
+    ] {
+        let mut req = http
+            .request(method, &url)
+            .bearer_auth(secrecy::ExposeSecret::expose_secret(&token));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{url}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["category"], "VALIDATION_ERROR", "{url}: {v}");
+    }
+
+    // Past retention the batch's offset is gone, as a single read's.
+    st.advance_clock(Duration::from_secs(3 * 86_400 + 60));
+    let err = c
+        .next_batch(Journal::Global, &singles[0], 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::OffsetExpired), "{err:?}");
     sim.shutdown().await;
 }

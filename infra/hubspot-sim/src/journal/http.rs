@@ -21,7 +21,7 @@ use crate::state::SimState;
 
 /// The versions the journal answers on (`2027-03-beta` has the same shapes).
 const VERSIONS: [&str; 2] = ["2026-03", "2027-03-beta"];
-const READ_SCOPE: &str = "developer.webhooks_journal.read";
+pub(super) const READ_SCOPE: &str = "developer.webhooks_journal.read";
 const SUBSCRIPTIONS_READ: &str = "developer.webhooks_journal.subscriptions.read";
 const SUBSCRIPTIONS_WRITE: &str = "developer.webhooks_journal.subscriptions.write";
 
@@ -52,7 +52,7 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
 }
 
 /// Version, then the app's client-credentials token with `scope`.
-fn authorize(
+pub(super) fn authorize(
     st: &SimState,
     headers: &HeaderMap,
     version: &str,
@@ -291,7 +291,7 @@ async fn delete_portal_subscriptions(
 }
 
 /// The journal a path names: global (`None`) or local to `installPortalId`.
-fn which_journal(journal: &str, q: Option<&str>) -> Result<Option<u64>, Response> {
+pub(super) fn which_journal(journal: &str, q: Option<&str>) -> Result<Option<u64>, Response> {
     match journal {
         "journal" => Ok(None),
         "journal-local" => {

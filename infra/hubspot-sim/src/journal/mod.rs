@@ -24,6 +24,7 @@
 //! Events are sealed into files (≤ [`MAX_EVENTS_PER_FILE`]) when a read
 //! arrives or a file is full, so a read sees everything recorded before it.
 
+pub(crate) mod batch;
 pub(crate) mod http;
 mod record;
 
@@ -217,6 +218,52 @@ impl JournalStore {
             }
         };
         found.ok_or(ReadMiss::Empty)
+    }
+
+    /// Up to `count` files from where a batch read lands, oldest first:
+    /// the first ones (`Earliest`), the newest ones (`Latest`), or those
+    /// after an offset. Nothing there is an empty list, not a miss.
+    pub fn read_many(
+        &mut self,
+        at: Position<'_>,
+        portal: Option<u64>,
+        now_ms: i64,
+        count: usize,
+    ) -> Result<Vec<JournalFile>, ReadMiss> {
+        self.seal(now_ms);
+        self.expire(now_ms);
+        let visible =
+            |f: &&JournalFile| portal.is_none_or(|p| f.events.iter().any(|e| e.portal_id == p));
+        let after = match at {
+            Position::After(offset) => Some(
+                self.files
+                    .iter()
+                    .find(|f| f.offset == offset)
+                    .map(|f| f.seq)
+                    .ok_or(ReadMiss::UnknownOffset)?,
+            ),
+            _ => None,
+        };
+        let candidates = self
+            .files
+            .iter()
+            .filter(|f| after.is_none_or(|seq| f.seq > seq))
+            .filter(visible);
+        let mut files: Vec<JournalFile> = match at {
+            Position::Latest => {
+                let mut newest: Vec<JournalFile> = candidates.rev().take(count).cloned().collect();
+                newest.reverse();
+                newest
+            }
+            _ => candidates.take(count).cloned().collect(),
+        };
+        files.truncate(count);
+        Ok(files)
+    }
+
+    /// The retained file at `offset`, if any.
+    pub fn at_offset(&self, offset: &str) -> Option<&JournalFile> {
+        self.files.iter().find(|f| f.offset == offset)
     }
 
     /// A retained file by sequence number.
