@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let aws = hubsync_runtime::aws_sdk_config().await;
     let oauth = settings.app.oauth_client(&aws).await?;
-    let journal = JournalClient::new(&settings.app.hubspot_base_url, oauth)?;
+    let journal = JournalClient::new(&settings.app.hubspot_base_url, oauth);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.store.clone());
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let sink = SqsSink::new(sqs.clone(), settings.events_queue_url.clone());

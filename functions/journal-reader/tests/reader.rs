@@ -39,7 +39,7 @@ fn journal_client(sim: &Simulator) -> JournalClient {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(2),
     };
-    JournalClient::new(&sim.base_url(), OAuthClient::new(config).unwrap()).unwrap()
+    JournalClient::new(&sim.base_url(), OAuthClient::new(config).unwrap())
 }
 
 fn connection(portal: u64, status: ConnectionStatus) -> Connection {

@@ -26,7 +26,7 @@ impl Environment {
             "",
         ))
         .context("OAuth client")?;
-        JournalClient::new(&self.sim.base_url(), oauth).context("journal client")
+        Ok(JournalClient::new(&self.sim.base_url(), oauth))
     }
 
     /// One reader pass over the global journal (at most `budget` long).

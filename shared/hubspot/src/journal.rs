@@ -192,6 +192,7 @@ impl WirePointer {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Auth {
     AppToken,
     None,
@@ -200,14 +201,14 @@ enum Auth {
 impl JournalClient {
     /// `base_url` is HubSpot's API (`https://api.hubapi.com`); the token
     /// comes from `oauth` (its client id and secret, a dated version).
-    pub fn new(base_url: &str, oauth: OAuthClient) -> Result<Self, OAuthError> {
-        Ok(Self {
+    pub fn new(base_url: &str, oauth: OAuthClient) -> Self {
+        Self {
             http: oauth.http().clone(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             retry: oauth.config().retry,
             oauth,
             token: tokio::sync::Mutex::new(None),
-        })
+        }
     }
 
     /// The app's token: cached, renewed [`TOKEN_MARGIN`] before expiry,
@@ -405,52 +406,61 @@ impl JournalClient {
         body: Option<Vec<u8>>,
         auth: Auth,
     ) -> Result<(StatusCode, Vec<u8>), JournalError> {
-        let mut attempt = 0u32;
-        let mut renewed = false;
-        loop {
-            attempt += 1;
-            let mut req = self
-                .http
-                .request(method.clone(), url)
-                .header(reqwest::header::ACCEPT, "application/json");
-            let token = match auth {
-                Auth::AppToken => {
-                    let t = self.token().await?;
-                    req = req.bearer_auth(t.expose_secret());
-                    Some(t)
-                }
-                Auth::None => None,
-            };
-            if let Some(b) = &body {
-                req = req
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(b.clone());
-            }
-            let err = match self.once(req).await {
-                Ok(ok) => return Ok(ok),
-                Err(e) => e,
-            };
-            if let (JournalError::Unauthorized, Some(t)) = (&err, &token) {
-                if !renewed {
-                    renewed = true;
-                    self.forget(t).await;
-                    continue;
-                }
-            }
-            if !err.is_retryable() || attempt >= self.retry.max_attempts.max(1) {
-                tracing::warn!(op = what, attempt, error = %err, "Webhooks Journal call failed");
-                return Err(err);
-            }
-            let wait = self.retry.delay(
-                attempt,
-                match &err {
+        let renewed = std::sync::atomic::AtomicBool::new(false);
+        let body = body.as_deref();
+        self.retry
+            .run(
+                what,
+                || async {
+                    match self.attempt(&method, url, body, auth).await {
+                        // HubSpot no longer takes the cached token: once
+                        // per call, drop it and send again with a new one.
+                        Err((JournalError::Unauthorized, Some(token)))
+                            if !renewed.swap(true, std::sync::atomic::Ordering::SeqCst) =>
+                        {
+                            self.forget(&token).await;
+                            self.attempt(&method, url, body, auth)
+                                .await
+                                .map_err(|(e, _)| e)
+                        }
+                        other => other.map_err(|(e, _)| e),
+                    }
+                },
+                JournalError::is_retryable,
+                |e| match e {
                     JournalError::RateLimited { retry_after } => *retry_after,
                     _ => None,
                 },
-            );
-            tracing::debug!(op = what, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying Webhooks Journal call");
-            tokio::time::sleep(wait).await;
+            )
+            .await
+    }
+
+    /// One request; a failure comes with the app token it used.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&[u8]>,
+        auth: Auth,
+    ) -> Result<(StatusCode, Vec<u8>), (JournalError, Option<SecretString>)> {
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let token = match auth {
+            Auth::AppToken => {
+                let t = self.token().await.map_err(|e| (e, None))?;
+                req = req.bearer_auth(t.expose_secret());
+                Some(t)
+            }
+            Auth::None => None,
+        };
+        if let Some(b) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.to_vec());
         }
+        self.once(req).await.map_err(|e| (e, token))
     }
 
     async fn once(

@@ -498,40 +498,32 @@ impl OAuthClient {
                     .finish(),
             ),
         };
-        let retry = self.config.retry;
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .header(reqwest::header::ACCEPT, "application/json");
-            if let Some(form) = &form {
-                req = req
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(form.clone());
-            }
-            let err = match self.once(req, what).await {
-                Ok(bytes) => return Ok(bytes),
-                Err(e) => e,
-            };
-            if !err.is_retryable() || attempt >= retry.max_attempts.max(1) {
-                tracing::warn!(op = what, attempt, error = %err, "HubSpot OAuth call failed");
-                return Err(err);
-            }
-            let wait = retry.delay(
-                attempt,
-                match &err {
+        self.config
+            .retry
+            .run(
+                what,
+                || {
+                    let mut req = self
+                        .http
+                        .request(method.clone(), &url)
+                        .header(reqwest::header::ACCEPT, "application/json");
+                    if let Some(form) = &form {
+                        req = req
+                            .header(
+                                reqwest::header::CONTENT_TYPE,
+                                "application/x-www-form-urlencoded",
+                            )
+                            .body(form.clone());
+                    }
+                    self.once(req, what)
+                },
+                OAuthError::is_retryable,
+                |e| match e {
                     OAuthError::RateLimited { retry_after } => *retry_after,
                     _ => None,
                 },
-            );
-            tracing::debug!(op = what, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying HubSpot OAuth call");
-            tokio::time::sleep(wait).await;
-        }
+            )
+            .await
     }
 
     async fn once(

@@ -34,7 +34,7 @@ async fn sim() -> Simulator {
 }
 
 fn client(sim: &Simulator) -> JournalClient {
-    JournalClient::new(&sim.base_url(), oauth(sim)).expect("client")
+    JournalClient::new(&sim.base_url(), oauth(sim))
 }
 
 fn oauth(sim: &Simulator) -> OAuthClient {
@@ -379,8 +379,7 @@ async fn the_app_token_is_single_flight_and_renewed_on_401() {
             "https://hooks.example/oauth/callback",
         ))
         .unwrap(),
-    )
-    .unwrap();
+    );
     let err = bad.earliest(Journal::Global).await.unwrap_err();
     assert!(matches!(err, JournalError::Token(_)), "{err:?}");
     sim.shutdown().await;

@@ -79,6 +79,39 @@ impl OAuthRetry {
             })
             .min(self.max_delay)
     }
+
+    /// Runs `attempt` until it succeeds, fails for good (`retryable` says
+    /// no) or `max_attempts` are spent, sleeping [`OAuthRetry::delay`]
+    /// between attempts (`retry_after` reads HubSpot's `Retry-After` off
+    /// an error). `what` names the call in the logs; errors are logged,
+    /// never a request or response.
+    pub async fn run<T, E, Fut>(
+        &self,
+        what: &'static str,
+        mut attempt: impl FnMut() -> Fut,
+        retryable: impl Fn(&E) -> bool,
+        retry_after: impl Fn(&E) -> Option<Duration>,
+    ) -> Result<T, E>
+    where
+        E: std::fmt::Display,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut n = 0u32;
+        loop {
+            n += 1;
+            let err = match attempt().await {
+                Ok(ok) => return Ok(ok),
+                Err(e) => e,
+            };
+            if !retryable(&err) || n >= self.max_attempts.max(1) {
+                tracing::warn!(op = what, attempt = n, error = %err, "HubSpot call failed");
+                return Err(err);
+            }
+            let wait = self.delay(n, retry_after(&err));
+            tracing::debug!(op = what, attempt = n, wait_ms = wait.as_millis() as u64, error = %err, "retrying HubSpot call");
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 impl Default for OAuthRetry {
@@ -135,5 +168,78 @@ impl fmt::Debug for OAuthConfig {
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug, PartialEq)]
+    enum E {
+        Busy(Option<Duration>),
+        Refused,
+    }
+
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+
+    fn retry() -> OAuthRetry {
+        OAuthRetry {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+
+    async fn run(script: &[Result<u32, E>]) -> (Result<u32, E>, u32, Duration) {
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let out = retry()
+            .run(
+                "test",
+                || {
+                    let n = calls.fetch_add(1, Ordering::SeqCst) as usize;
+                    let step = match &script[n.min(script.len() - 1)] {
+                        Ok(v) => Ok(*v),
+                        Err(E::Busy(d)) => Err(E::Busy(*d)),
+                        Err(E::Refused) => Err(E::Refused),
+                    };
+                    async move { step }
+                },
+                |e| matches!(e, E::Busy(_)),
+                |e| match e {
+                    E::Busy(d) => *d,
+                    E::Refused => None,
+                },
+            )
+            .await;
+        (out, calls.load(Ordering::SeqCst), started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_what_may_pass_with_backoff_or_retry_after_and_stops_at_the_budget() {
+        // Busy, busy (HubSpot says wait 700 ms), then through.
+        let (out, calls, waited) = run(&[
+            Err(E::Busy(None)),
+            Err(E::Busy(Some(Duration::from_millis(700)))),
+            Ok(7),
+        ])
+        .await;
+        assert_eq!((out, calls), (Ok(7), 3));
+        assert_eq!(waited, Duration::from_millis(100 + 700));
+
+        // Refused for good: no second attempt, no wait.
+        let (out, calls, waited) = run(&[Err(E::Refused), Ok(1)]).await;
+        assert_eq!((out, calls, waited), (Err(E::Refused), 1, Duration::ZERO));
+
+        // Always busy: three attempts, then the last error.
+        let (out, calls, waited) = run(&[Err(E::Busy(None))]).await;
+        assert_eq!((out, calls), (Err(E::Busy(None)), 3));
+        assert_eq!(waited, Duration::from_millis(100 + 200));
     }
 }
