@@ -88,8 +88,10 @@ pub struct RateLimitConfig {
     /// Added to each interval to absorb network-latency differences
     /// between when we send and when HubSpot counts. Default 250 ms.
     pub guard: Duration,
-    /// Whether search calls also take a standard slot (conservative;
-    /// default true).
+    /// Whether search calls also take a standard slot. Default false:
+    /// HubSpot counts search apart from the ten-secondly limit
+    /// (`../shared/HUBSPOT-2026.md` §4), as the simulator does; true is
+    /// the conservative choice should that change.
     pub search_counts_as_standard: bool,
     /// Longest pause (set by [`RateLimiter::on_rate_limited`]) an `acquire`
     /// sits out; beyond it `acquire` fails at once with a retryable
@@ -110,7 +112,7 @@ impl Default for RateLimitConfig {
                 interval: Duration::from_secs(1),
             },
             guard: Duration::from_millis(250),
-            search_counts_as_standard: true,
+            search_counts_as_standard: false,
             max_pause_wait: Duration::from_secs(30),
         }
     }
@@ -385,6 +387,17 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(1));
         let lane = l.lane(p, RateLimitKind::Standard);
         assert_eq!(lane.window.lock().await.sent.len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn by_default_search_leaves_the_standard_budget_alone() {
+        let l = InProcessRateLimiter::new(RateLimitConfig::default());
+        let p = PortalId(1);
+        for _ in 0..4 {
+            let _ = l.acquire(p, RateLimitKind::Search).await.unwrap();
+        }
+        let lane = l.lane(p, RateLimitKind::Standard);
+        assert!(lane.window.lock().await.sent.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -33,7 +33,8 @@ pub struct SharedLimitConfig {
     pub standard: WindowLimit,
     /// The portal's search budget. Default 4 / 1 s.
     pub search: WindowLimit,
-    /// Whether a search also takes a standard permit. Default true.
+    /// Whether a search also takes a standard permit. Default false:
+    /// HubSpot counts search apart from the ten-secondly limit.
     pub search_counts_as_standard: bool,
     /// Longest time between a request taking its permit and HubSpot
     /// counting it (sending, DNS, connecting, network). Default 150 ms.
@@ -79,7 +80,7 @@ impl SharedLimitConfig {
                 max_requests: 4,
                 interval: Duration::from_secs(1),
             },
-            search_counts_as_standard: true,
+            search_counts_as_standard: false,
             guard: Duration::from_millis(150),
             max_skew: Duration::from_millis(20),
             lease_ttl: Duration::from_millis(500),
