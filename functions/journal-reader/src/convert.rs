@@ -30,7 +30,7 @@ pub struct Work {
     pub newest_occurred_at_ms: Option<i64>,
 }
 
-fn event(
+pub(crate) fn event(
     portal: PortalId,
     object: ObjectType,
     kind: EventKind,

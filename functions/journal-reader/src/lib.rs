@@ -11,12 +11,15 @@
 //!   connection and mapping config (made at the start of every pass when
 //!   something changed).
 //! * [`reader`]: one pass — cursor, files, queue, cursor (in that order).
+//! * [`relinks`]: then the records that named a deleted, merged-away or
+//!   purged record are queued for a fresh read of their associations.
 //! * [`settings`]: configuration from the environment.
 //! * [`metrics`]: the pass's EMF line (lag, entries, errors).
 
 pub mod convert;
 pub mod metrics;
 pub mod reader;
+pub mod relinks;
 pub mod settings;
 pub mod subscriptions;
 

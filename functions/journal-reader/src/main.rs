@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
         sink: &sink,
         store: &store,
         jobs: &jobs,
+        records: &store,
     };
     let (reader, reserve) = (&reader, settings.deadline_reserve);
     lambda_runtime::run(service_fn(

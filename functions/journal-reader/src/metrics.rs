@@ -2,7 +2,8 @@
 //! `JournalLagMs` (0 when the pass read everything, else now − newest
 //! event read; the alarm's metric), `JournalFilesRead`,
 //! `JournalEntriesRead`, `JournalEventsQueued`, `JournalUninstalls`,
-//! `JournalOffsetExpired`, `JournalReaderErrors`.
+//! `JournalOffsetExpired`, `JournalReaderErrors`; the relink step's
+//! `RelinkGone`, `RelinkLinkersQueued`, `RelinkScansCutShort`.
 
 use hubsync_runtime::metrics::Metrics;
 
@@ -18,7 +19,10 @@ pub fn of(report: &ReadReport, failed: bool) -> Metrics {
         .count("JournalEventsQueued", report.events_queued)
         .count("JournalUninstalls", report.uninstalls)
         .count("JournalOffsetExpired", u64::from(report.offset_expired))
-        .count("JournalReaderErrors", u64::from(failed));
+        .count("JournalReaderErrors", u64::from(failed))
+        .count("RelinkGone", report.relinks.gone)
+        .count("RelinkLinkersQueued", report.relinks.linkers_queued)
+        .count("RelinkScansCutShort", report.relinks.scans_cut_short);
     if let Some(lag) = report.lag_ms {
         m = m.millis("JournalLagMs", lag as f64);
     }

@@ -26,7 +26,7 @@ use hubsync_messages::event_sink::{
 use hubsync_messages::{EventBatch, JobMessage, JobQueue, MessageError, QueueError, SyncJobKind};
 use hubsync_store::{
     ConnectionStatus, ConnectionStore, JournalCursor, JournalCursorStore, MappingConfigStore,
-    StoreError,
+    RecordStore, RelinkStore, StoreError,
 };
 
 use crate::convert::{to_work, Work};
@@ -79,15 +79,20 @@ pub struct ReadReport {
     pub lag_ms: Option<i64>,
     /// The journal had nothing newer when the pass ended.
     pub caught_up: bool,
+    /// What the relink step did.
+    pub relinks: crate::relinks::RelinkReport,
 }
 
 /// The reader of one journal.
-pub struct JournalReader<'a, K, S, Q> {
+pub struct JournalReader<'a, K, S, Q, R> {
     pub journal: &'a JournalClient,
     pub which: Journal,
     pub sink: &'a K,
     pub store: &'a S,
     pub jobs: &'a Q,
+    /// Records and the gone records waiting for their linkers (the
+    /// relink step, [`crate::relinks`]).
+    pub records: &'a R,
 }
 
 /// The cursor's key for a journal.
@@ -98,11 +103,12 @@ pub fn cursor_key(which: Journal) -> String {
     }
 }
 
-impl<K, S, Q> JournalReader<'_, K, S, Q>
+impl<K, S, Q, R> JournalReader<'_, K, S, Q, R>
 where
     K: EventSink,
     S: JournalCursorStore + ConnectionStore + MappingConfigStore,
     Q: JobQueue,
+    R: RecordStore + RelinkStore + MappingConfigStore,
 {
     /// Reads until caught up or `deadline`; `now_ms` for the lag.
     pub async fn run(&self, deadline: Instant, now_ms: i64) -> Result<ReadReport, ReaderError> {
@@ -167,6 +173,12 @@ where
                 version: cursor.version + 1,
                 ..next
             };
+        }
+        // Then the records naming the ones HubSpot no longer has.
+        if !report.lost_race {
+            report.relinks =
+                crate::relinks::run(self.records, self.sink, &connections, (now_ms, deadline))
+                    .await?;
         }
         // Everything there was is read: nothing is late.
         report.lag_ms = if report.caught_up {

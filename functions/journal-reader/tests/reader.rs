@@ -100,6 +100,7 @@ impl Setup {
             sink: &self.sink,
             store,
             jobs: &self.jobs,
+            records: &self.store,
         }
         .run(
             Instant::now() + Duration::from_secs(20),

@@ -39,7 +39,7 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
         let key = |id: ObjectId| RecordKey::new(portal, object_type, id);
         let recovered_before = stats.journal_recovered;
 
-        // Records HubSpot no longer has: what named them is re-read last.
+        // Records HubSpot no longer has: what named them is re-read later.
         let mut gone: BTreeSet<ObjectId> = BTreeSet::new();
         for (&id, &at) in &plan.purge {
             self.store().privacy_purge(&key(id), at).await?;
@@ -136,8 +136,11 @@ impl<R: ObjectReader, S: SyncStore> Worker<R, S> {
             self.follow_companies(portal, &moved, mapping, stats)
                 .await?;
         }
-        self.relink(portal, object_type, &gone, mapping, stats)
-            .await?;
+        // HubSpot says nothing to the records that named them: the journal
+        // reader re-reads those (`hubsync_store::relinks`).
+        let gone: Vec<ObjectId> = gone.into_iter().collect();
+        self.store().add_gone(portal, object_type, &gone).await?;
+        stats.gone_recorded += gone.len();
         Ok(())
     }
 

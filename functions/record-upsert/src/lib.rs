@@ -8,7 +8,6 @@ pub mod group;
 pub mod lambda;
 pub mod lookups;
 pub mod plan;
-pub mod relink;
 pub mod settings;
 pub mod stats;
 pub mod worker;

@@ -44,12 +44,10 @@ pub struct BatchStats {
     /// Contacts and deals re-read because a company they follow started or
     /// stopped syncing.
     pub followed: usize,
-    /// Live records re-read because they named a record HubSpot deleted,
-    /// merged away or purged (links HubSpot does not announce).
-    pub relinked: usize,
-    /// Linking partitions too large to look through in one group: their
-    /// links to gone records are left to the nightly run.
-    pub relinks_deferred: usize,
+    /// Records HubSpot no longer has (deleted, merged away, purged) handed
+    /// on for the records naming them to be re-read (links HubSpot does
+    /// not announce; the journal reader does it).
+    pub gone_recorded: usize,
     /// Deal pipelines read from HubSpot into a portal's pipelines cache.
     pub pipeline_refreshes: usize,
     /// Owners read from HubSpot into a portal's owners cache.
@@ -74,7 +72,7 @@ impl BatchStats {
             ids_read, created, updated, unchanged, stale, tombstoned,
             archived_deleted, archived_merged, archived_out_of_scope, purged,
             field_errors, record_errors, too_large, failed_groups, refused_groups, deferred_groups, needs_reauth_groups,
-            owner_refreshes, pipeline_refreshes, followed, relinked, relinks_deferred,
+            owner_refreshes, pipeline_refreshes, followed, gone_recorded,
             associations_carried, journal_recovered
         );
         for (k, v) in &other.skipped {
@@ -132,8 +130,6 @@ impl BatchStats {
             .count("DeferredGroups", n(self.deferred_groups))
             .count("NeedsReauth", n(self.needs_reauth_groups))
             .count("JournalRecovered", n(self.journal_recovered))
-            .count("Relinked", n(self.relinked))
-            .count("RelinksDeferred", n(self.relinks_deferred))
             .emit();
         for (portal, calls) in &self.hubspot_calls_by_portal {
             Metrics::new(FUNCTION)

@@ -44,6 +44,7 @@ impl Environment {
             sink: &sink,
             store: self.runner.store(),
             jobs: &jobs,
+            records: self.runner.store(),
         };
         reader
             .run(Instant::now() + budget, self.sim.state().now_ms())

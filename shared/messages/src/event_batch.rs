@@ -34,6 +34,11 @@ pub const MESSAGE_VERSION: u32 = 1;
 /// Webhooks Journal had and the webhooks may not have delivered).
 pub const JOURNAL_CHANGE_SOURCE: &str = "WEBHOOKS_JOURNAL";
 
+/// The `changeSource` of the association changes hubsync queues itself for
+/// the records that named one HubSpot deleted, merged away or purged
+/// (HubSpot sends no event for them; see `hubsync_store::relinks`).
+pub const RELINK_CHANGE_SOURCE: &str = "HUBSYNC_RELINK";
+
 /// List changes per message (each serialises to ~120 bytes).
 pub const LIST_CHANGES_PER_MESSAGE: usize = 500;
 

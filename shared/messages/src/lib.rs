@@ -19,7 +19,7 @@ pub mod retry;
 
 pub use event_batch::{
     EventBatch, ListChange, MessageError, OutboundMessage, JOURNAL_CHANGE_SOURCE,
-    LIST_CHANGES_PER_MESSAGE, MESSAGE_VERSION,
+    LIST_CHANGES_PER_MESSAGE, MESSAGE_VERSION, RELINK_CHANGE_SOURCE,
 };
 pub use job_queue::{JobQueue, MemoryJobQueue, QueueError, SqsJobQueue};
 pub use jobs::{kind_name, new_run_id, JobMessage, SyncJob, SyncJobKind};

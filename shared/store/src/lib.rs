@@ -40,6 +40,7 @@ pub mod oauth_state;
 pub mod owners_cache;
 pub mod pipelines_cache;
 pub mod rate_ledger;
+pub mod relinks;
 pub mod stats;
 pub mod sync_state;
 pub mod traits;
@@ -66,6 +67,7 @@ pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, 
 pub use owners_cache::{CachedOwners, OwnersCacheStore};
 pub use pipelines_cache::{CachedPipelines, PipelinesCacheStore};
 pub use rate_ledger::{LedgerSwap, MemoryRateLedgers, RateGrant, RateLedger, RateLedgerStore};
+pub use relinks::{Gone, RelinkStore};
 pub use stats::StoreStats;
 pub use sync_state::{
     run_lock_name, Checkpoint, RunReport, RunStatus, SyncStateStore, TypeCounters, TypeRunReport,

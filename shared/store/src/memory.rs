@@ -57,6 +57,8 @@ pub struct MemoryStore {
     pub(crate) cursors: crate::journal_cursor::CursorItems,
     /// Repairs of the Webhooks Journal (see [`crate::journal_fixes`]).
     pub(crate) fixes: crate::journal_fixes::FixCounts,
+    /// Gone records whose linkers wait (see [`crate::relinks`]).
+    pub(crate) relinks: crate::relinks::PendingRelinks,
 }
 
 impl MemoryStore {

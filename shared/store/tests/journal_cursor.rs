@@ -2,9 +2,12 @@
 //! same cases on `MemoryStore` and on `DynamoStore` (moto, fresh tables per
 //! test).
 
-use hubsync_mapping::ids::{ObjectType, PortalId};
+use std::collections::BTreeSet;
+
+use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 use hubsync_store::{
-    create_tables, DynamoStore, JournalCursor, JournalCursorStore, JournalFixStore, StoreConfig,
+    create_tables, DynamoStore, JournalCursor, JournalCursorStore, JournalFixStore, RelinkStore,
+    StoreConfig,
 };
 
 async fn dynamo() -> DynamoStore {
@@ -151,6 +154,39 @@ async fn journal_fixes_add_up_per_portal_type_until_taken<
     );
 }
 
+async fn gone_records_wait_until_exactly_they_are_cleared<S: RelinkStore>(s: S) {
+    let (p, q) = (PortalId(7), PortalId(8));
+    assert!(s.pending_gone(p).await.unwrap().is_empty());
+    s.add_gone(p, ObjectType::Companies, &[ObjectId(12), ObjectId(13)])
+        .await
+        .unwrap();
+    s.add_gone(p, ObjectType::Contacts, &[ObjectId(12)])
+        .await
+        .unwrap();
+    s.add_gone(p, ObjectType::Companies, &[ObjectId(12)])
+        .await
+        .unwrap();
+    s.add_gone(q, ObjectType::Deals, &[]).await.unwrap();
+    let pending = s.pending_gone(p).await.unwrap();
+    let expected: BTreeSet<_> = [
+        (ObjectType::Companies, ObjectId(12)),
+        (ObjectType::Companies, ObjectId(13)),
+        (ObjectType::Contacts, ObjectId(12)),
+    ]
+    .into();
+    assert_eq!(pending, expected);
+    assert!(s.pending_gone(q).await.unwrap().is_empty());
+    // One added while the first lot was handled stays.
+    s.add_gone(p, ObjectType::Deals, &[ObjectId(5)])
+        .await
+        .unwrap();
+    s.clear_gone(p, &pending).await.unwrap();
+    let left = s.pending_gone(p).await.unwrap();
+    assert_eq!(left, [(ObjectType::Deals, ObjectId(5))].into());
+    s.clear_gone(p, &left).await.unwrap();
+    assert!(s.pending_gone(p).await.unwrap().is_empty());
+}
+
 macro_rules! both {
     ($($case:ident),*) => {
         mod memory {
@@ -165,5 +201,6 @@ macro_rules! both {
 both!(
     a_cursor_moves_only_from_the_version_it_read,
     subscription_fingerprints_are_kept_per_portal,
-    journal_fixes_add_up_per_portal_type_until_taken
+    journal_fixes_add_up_per_portal_type_until_taken,
+    gone_records_wait_until_exactly_they_are_cleared
 );

@@ -27,7 +27,7 @@ pub mod write;
 use hubsync_hubspot::HubSpotError;
 use hubsync_store::{
     ConnectionStore, IncidentStore, JournalFixStore, MappingConfigStore, OwnersCacheStore,
-    PipelinesCacheStore, RecordStore, StoreError, SyncStateStore, TokenStore,
+    PipelinesCacheStore, RecordStore, RelinkStore, StoreError, SyncStateStore, TokenStore,
 };
 
 pub use context::{
@@ -72,8 +72,8 @@ impl SyncError {
 }
 
 /// What the worker needs of the store: records, connections, mapping
-/// configs, owners and pipelines caches, sync incidents, and the count of
-/// the Webhooks Journal's repairs.
+/// configs, owners and pipelines caches, sync incidents, the count of the
+/// Webhooks Journal's repairs, and the gone records whose linkers wait.
 pub trait SyncStore:
     RecordStore
     + ConnectionStore
@@ -82,6 +82,7 @@ pub trait SyncStore:
     + PipelinesCacheStore
     + IncidentStore
     + JournalFixStore
+    + RelinkStore
 {
 }
 impl<T> SyncStore for T where
@@ -92,6 +93,7 @@ impl<T> SyncStore for T where
         + PipelinesCacheStore
         + IncidentStore
         + JournalFixStore
+        + RelinkStore
 {
 }
 

@@ -355,6 +355,33 @@ impl TokenStore for BenchStore {
     }
 }
 
+impl hubsync_store::RelinkStore for BenchStore {
+    async fn add_gone(
+        &self,
+        p: PortalId,
+        t: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<(), StoreError> {
+        self.io().await;
+        self.control.add_gone(p, t, ids).await
+    }
+    async fn pending_gone(
+        &self,
+        p: PortalId,
+    ) -> Result<std::collections::BTreeSet<hubsync_store::Gone>, StoreError> {
+        self.io().await;
+        self.control.pending_gone(p).await
+    }
+    async fn clear_gone(
+        &self,
+        p: PortalId,
+        done: &std::collections::BTreeSet<hubsync_store::Gone>,
+    ) -> Result<(), StoreError> {
+        self.io().await;
+        self.control.clear_gone(p, done).await
+    }
+}
+
 impl hubsync_store::JournalFixStore for BenchStore {
     async fn add_journal_fixes(
         &self,

@@ -1,0 +1,165 @@
+//! The relink step: the records that name one HubSpot deleted, merged away
+//! or purged are queued as association changes (`HUBSYNC_RELINK`), once
+//! each; archived ones, other portals' and unrelated ones are not; the
+//! pending set is cleared only after the queueing.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hubsync_hubspot::{EventKind, ObjectId, ObjectType, PortalId};
+use hubsync_mapping::{AssociationRule, MappingConfig};
+use hubsync_messages::event_sink::MemorySink;
+use hubsync_messages::{EventBatch, RELINK_CHANGE_SOURCE};
+use hubsync_store::{
+    ArchiveReason, Connection, ConnectionStatus, MappingConfigStore, MemoryStore, RecordKey,
+    RecordStore, RecordWrite, RelinkStore,
+};
+use journal_reader::relinks;
+use serde_json::{json, Value};
+
+const P: PortalId = PortalId(42);
+
+async fn stored(s: &MemoryStore, t: ObjectType, id: u64, fields: Value) {
+    let Value::Object(fields) = fields else {
+        unreachable!()
+    };
+    let key = RecordKey::new(P, t, ObjectId(id));
+    s.upsert_record(&RecordWrite::new(key, 1_000, format!("h{id}"), fields))
+        .await
+        .unwrap();
+}
+
+/// Contacts 201 (→ 11, 12), 202 (→ 11), 203 (→ 12, archived); deals
+/// 301 (→ company 12, contact 201) and 302 (→ contact 202).
+async fn portal() -> MemoryStore {
+    let s = MemoryStore::new();
+    let contact = |ids: &[&str]| json!({"email": "a@example.com", "company_ids": ids});
+    stored(&s, ObjectType::Contacts, 201, contact(&["11", "12"])).await;
+    stored(&s, ObjectType::Contacts, 202, contact(&["11"])).await;
+    stored(&s, ObjectType::Contacts, 203, contact(&["12"])).await;
+    s.archive_record(
+        &RecordKey::new(P, ObjectType::Contacts, ObjectId(203)),
+        2_000,
+        ArchiveReason::OutOfScope,
+        None,
+    )
+    .await
+    .unwrap();
+    let deal = |companies: &[&str], contacts: &[&str]| json!({"dealname": "D", "company_ids": companies, "contact_ids": contacts});
+    stored(&s, ObjectType::Deals, 301, deal(&["12"], &["201"])).await;
+    stored(&s, ObjectType::Deals, 302, deal(&[], &["202"])).await;
+    s
+}
+
+async fn step(
+    s: &MemoryStore,
+    sink: &MemorySink,
+    status: ConnectionStatus,
+) -> Result<relinks::RelinkReport, journal_reader::ReaderError> {
+    let mut c = Connection::active(P, "t");
+    c.status = status;
+    relinks::run(
+        s,
+        sink,
+        &[c],
+        (5_000, Instant::now() + Duration::from_secs(10)),
+    )
+    .await
+}
+
+/// The (type, id) of every queued association change.
+fn queued(sink: &MemorySink) -> BTreeSet<(ObjectType, u64)> {
+    sink.messages()
+        .iter()
+        .flat_map(|m| EventBatch::from_json(&m.body).unwrap().events)
+        .map(|e| {
+            assert_eq!(e.change_source.as_deref(), Some(RELINK_CHANGE_SOURCE));
+            let (t, kind) = e.resolved().unwrap();
+            assert_eq!(kind, EventKind::AssociationChange);
+            assert_eq!(e.from_object_id, e.object_id);
+            (t, e.object_id.unwrap().0)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_live_records_naming_a_gone_one_are_queued_once_and_the_set_cleared() {
+    let s = portal().await;
+    let sink = MemorySink::default();
+    s.add_gone(P, ObjectType::Companies, &[ObjectId(12)])
+        .await
+        .unwrap();
+    s.add_gone(P, ObjectType::Contacts, &[ObjectId(201)])
+        .await
+        .unwrap();
+    let report = step(&s, &sink, ConnectionStatus::Active).await.unwrap();
+    // 201 names company 12; 301 names company 12 and contact 201 (once);
+    // 202 and 302 name neither; 203 is archived.
+    assert_eq!(
+        queued(&sink),
+        [(ObjectType::Contacts, 201), (ObjectType::Deals, 301)].into()
+    );
+    assert_eq!((report.gone, report.linkers_queued), (2, 2), "{report:?}");
+    assert!(s.pending_gone(P).await.unwrap().is_empty());
+
+    // Nothing pending: nothing read, nothing queued.
+    let reads = s.stats().reads();
+    let again = step(&s, &sink, ConnectionStatus::Active).await.unwrap();
+    assert_eq!(again, relinks::RelinkReport::default());
+    assert_eq!(s.stats().reads() - reads, 1, "one look at the pending set");
+}
+
+#[tokio::test]
+async fn a_primary_only_field_is_matched_exactly() {
+    let s = MemoryStore::new();
+    let mut config = MappingConfig::default();
+    config
+        .object_mut(ObjectType::Contacts)
+        .associations
+        .push(AssociationRule {
+            target: "company".into(),
+            to: ObjectType::Companies,
+            primary_only: true,
+        });
+    s.put_mapping_config(P, &config).await.unwrap();
+    let contact =
+        |primary: &str| json!({"email": "a@example.com", "company": primary, "company_ids": []});
+    stored(&s, ObjectType::Contacts, 1, contact("12")).await;
+    stored(&s, ObjectType::Contacts, 2, contact("120")).await;
+    s.add_gone(P, ObjectType::Companies, &[ObjectId(12)])
+        .await
+        .unwrap();
+    let sink = MemorySink::default();
+    step(&s, &sink, ConnectionStatus::Active).await.unwrap();
+    assert_eq!(queued(&sink), [(ObjectType::Contacts, 1)].into());
+}
+
+#[tokio::test]
+async fn a_failing_queue_or_a_portal_that_does_not_sync_keeps_the_set() {
+    let s = portal().await;
+    s.add_gone(P, ObjectType::Companies, &[ObjectId(12)])
+        .await
+        .unwrap();
+    let sink = MemorySink::default();
+    sink.fail.store(true, Ordering::SeqCst);
+    let err = step(&s, &sink, ConnectionStatus::Active).await.unwrap_err();
+    assert!(
+        matches!(err, journal_reader::ReaderError::Sink(_)),
+        "{err:?}"
+    );
+    assert_eq!(s.pending_gone(P).await.unwrap().len(), 1, "kept");
+
+    sink.fail.store(false, Ordering::SeqCst);
+    let report = step(&s, &sink, ConnectionStatus::NeedsReauth)
+        .await
+        .unwrap();
+    assert_eq!(report, relinks::RelinkReport::default());
+    assert!(sink.messages().is_empty());
+    assert_eq!(s.pending_gone(P).await.unwrap().len(), 1, "kept");
+
+    // Once it syncs again, the next pass does it.
+    step(&s, &sink, ConnectionStatus::Active).await.unwrap();
+    assert_eq!(queued(&sink).len(), 2);
+    assert!(s.pending_gone(P).await.unwrap().is_empty());
+}
