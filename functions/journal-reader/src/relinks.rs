@@ -79,23 +79,17 @@ where
         for linker in ObjectType::ALL {
             let c = config.object(linker);
             // The linking fields per gone type, and all of them.
-            let by_type: BTreeMap<ObjectType, (Vec<String>, BTreeSet<ObjectId>)> = gone
-                .iter()
-                .filter_map(|(t, _)| {
-                    let fields = fields_linking_to(c, *t);
-                    (!fields.is_empty()).then_some(*t)
-                })
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(|t| {
-                    let ids = gone
-                        .iter()
-                        .filter(|(g, _)| *g == t)
-                        .map(|(_, id)| *id)
-                        .collect();
-                    (t, (fields_linking_to(c, t), ids))
-                })
-                .collect();
+            let mut by_type: BTreeMap<ObjectType, (Vec<String>, BTreeSet<ObjectId>)> =
+                BTreeMap::new();
+            for (t, id) in &gone {
+                let (fields, ids) = by_type
+                    .entry(*t)
+                    .or_insert_with(|| (fields_linking_to(c, *t), BTreeSet::new()));
+                if !fields.is_empty() {
+                    ids.insert(*id);
+                }
+            }
+            by_type.retain(|_, (fields, _)| !fields.is_empty());
             if by_type.is_empty() {
                 continue;
             }

@@ -169,8 +169,7 @@ async fn read_offsets(
     let started = st.now_ms();
     let (found, missing): (Vec<_>, Vec<String>) = {
         let mut j = st.journal_lock();
-        // Sealing and expiry as any read does.
-        let _ = j.read_many(Position::Earliest, None, started, 1);
+        j.refresh(started);
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for offset in &b.inputs {

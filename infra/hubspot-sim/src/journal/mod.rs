@@ -193,6 +193,13 @@ impl JournalStore {
         }
     }
 
+    /// What any read sees first: the open events published, files past
+    /// retention gone.
+    pub(crate) fn refresh(&mut self, now_ms: i64) {
+        self.seal(now_ms);
+        self.expire(now_ms);
+    }
+
     /// The file a read lands on (`portal`: the local journal of one install).
     pub fn read(
         &mut self,
@@ -200,8 +207,7 @@ impl JournalStore {
         portal: Option<u64>,
         now_ms: i64,
     ) -> Result<&JournalFile, ReadMiss> {
-        self.seal(now_ms);
-        self.expire(now_ms);
+        self.refresh(now_ms);
         let visible =
             |f: &&JournalFile| portal.is_none_or(|p| f.events.iter().any(|e| e.portal_id == p));
         let found = match at {
@@ -230,8 +236,7 @@ impl JournalStore {
         now_ms: i64,
         count: usize,
     ) -> Result<Vec<JournalFile>, ReadMiss> {
-        self.seal(now_ms);
-        self.expire(now_ms);
+        self.refresh(now_ms);
         let visible =
             |f: &&JournalFile| portal.is_none_or(|p| f.events.iter().any(|e| e.portal_id == p));
         let after = match at {
@@ -249,16 +254,14 @@ impl JournalStore {
             .iter()
             .filter(|f| after.is_none_or(|seq| f.seq > seq))
             .filter(visible);
-        let mut files: Vec<JournalFile> = match at {
+        Ok(match at {
             Position::Latest => {
                 let mut newest: Vec<JournalFile> = candidates.rev().take(count).cloned().collect();
                 newest.reverse();
                 newest
             }
             _ => candidates.take(count).cloned().collect(),
-        };
-        files.truncate(count);
-        Ok(files)
+        })
     }
 
     /// The retained file at `offset`, if any.
