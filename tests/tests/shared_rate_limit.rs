@@ -5,10 +5,12 @@
 //! 110 / 10 s limit: zero rate-limit 429s while both make progress.
 //!
 //! Races between instances are tested on the in-memory ledger store (unit
-//! tests of the limiter): moto's conditional writes are not atomic under
-//! concurrent requests. Here the two limiters share the moto ledger from
-//! one process, so their compare-and-swaps do race, but rarely on the same
-//! instant.
+//! tests of the limiter): moto checks a conditional write's condition and
+//! then applies it without a lock, so two concurrent swaps of one version
+//! can both succeed there (DynamoDB applies them atomically). The two
+//! limiters here share the moto ledger through [`AtomicSwaps`], which makes
+//! their swaps take turns; without it this test saw 1–2 429s a run, from
+//! grants one swap silently overwrote.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,46 @@ use hubsync_store::{
 };
 
 const BOUND: Duration = Duration::from_secs(300);
+
+/// The moto ledger with its compare-and-swaps made atomic: moto checks a
+/// write's condition and then applies it without a lock, so two writes of
+/// the same version from concurrent requests can both succeed (DynamoDB
+/// applies a conditional write atomically). The limiters of one process
+/// here swap one at a time; reads and the swaps' wire format stay moto's.
+#[derive(Clone)]
+struct AtomicSwaps {
+    store: DynamoStore,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AtomicSwaps {
+    fn new(store: DynamoStore) -> Self {
+        Self {
+            store,
+            lock: Arc::default(),
+        }
+    }
+}
+
+impl RateLedgerStore for AtomicSwaps {
+    async fn get_rate_ledger(
+        &self,
+        portal: PortalId,
+        lane: &str,
+    ) -> Result<Option<RateLedger>, hubsync_store::StoreError> {
+        self.store.get_rate_ledger(portal, lane).await
+    }
+
+    async fn swap_rate_ledger(
+        &self,
+        portal: PortalId,
+        lane: &str,
+        ledger: &RateLedger,
+    ) -> Result<LedgerSwap, hubsync_store::StoreError> {
+        let _one_at_a_time = self.lock.lock().await;
+        self.store.swap_rate_ledger(portal, lane, ledger).await
+    }
+}
 
 async fn ledger_store() -> anyhow::Result<(DynamoStore, aws_sdk_dynamodb::Client, StoreConfig)> {
     let sdk = hubsync_testkit::aws_config().await?;
@@ -226,17 +268,10 @@ async fn a_reconciliation_and_a_webhook_burst_together_stay_under_the_portal_lim
         } = sim_portal(sim_config).await?;
         // The shared budget lives in moto's Control table.
         let (ledgers, _, _) = ledger_store().await?;
-        // The guard bounds the time from taking a permit to HubSpot counting
-        // the request. Here HubSpot is a simulator in this very process: it
-        // counts a request when its handler gets scheduled, which on a
-        // loaded 2-core CI machine (moto, a 20,000-record reconciliation
-        // and a webhook burst on two runtime threads) came more than 500 ms
-        // after the send (two 429s). The test's guard covers that, as a
-        // deployment would set HUBSYNC_RATE_LIMIT_GUARD_MS for its network.
-        let config = |class| SharedLimitConfig {
-            guard: Duration::from_millis(1_000),
-            ..SharedLimitConfig::new(class)
-        };
+        let ledgers = AtomicSwaps::new(ledgers);
+        // The production defaults, guard (150 ms) included: the simulator
+        // counts a request when its handler runs, in this very process.
+        let config = SharedLimitConfig::new;
         let background = Arc::new(SharedRateLimiter::new(
             ledgers.clone(),
             config(PermitClass::Background),
