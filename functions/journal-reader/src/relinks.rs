@@ -16,8 +16,10 @@
 //! it with its associations. Only then are those gone records cleared; a
 //! crash in between looks them up again.
 //!
-//! Bounded: after [`RELINK_SCAN_MAX`] records of one type the rest of the
-//! partition is left to the nightly run (`scans_cut_short`, logged).
+//! Bounded: a pass takes about [`RELINK_GONE_MAX`] gone records of a
+//! portal (the rest wait for the next pass), and after [`RELINK_SCAN_MAX`]
+//! records of one type the rest of the partition is left to the nightly
+//! run (`scans_cut_short`, logged).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -37,6 +39,10 @@ const RELINK_PAGE: u32 = 1_000;
 /// Records of one linking type looked through per portal and pass, at
 /// most.
 pub const RELINK_SCAN_MAX: usize = 250_000;
+
+/// Gone records of one portal handled per pass (whole items: a little
+/// more at most).
+pub const RELINK_GONE_MAX: usize = 100_000;
 
 /// What the relink step of a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -70,8 +76,13 @@ where
             break;
         }
         let portal = c.portal_id;
-        let gone = store.pending_gone(portal).await?;
+        let pending = store.pending_gone(portal, RELINK_GONE_MAX).await?;
+        if pending.is_empty() {
+            continue;
+        }
+        let gone = &pending.gone;
         if gone.is_empty() {
+            store.clear_gone(portal, &pending).await?;
             continue;
         }
         let config = store.effective_mapping_config(portal).await?;
@@ -81,7 +92,7 @@ where
             // The linking fields per gone type, and all of them.
             let mut by_type: BTreeMap<ObjectType, (Vec<String>, BTreeSet<ObjectId>)> =
                 BTreeMap::new();
-            for (t, id) in &gone {
+            for (t, id) in gone {
                 let (fields, ids) = by_type
                     .entry(*t)
                     .or_insert_with(|| (fields_linking_to(c, *t), BTreeSet::new()));
@@ -106,7 +117,7 @@ where
             sink.send(batch.into_messages(SQS_MAX_REQUEST_BYTES - MESSAGE_ATTRIBUTE_BYTES)?)
                 .await?;
         }
-        store.clear_gone(portal, &gone).await?;
+        store.clear_gone(portal, &pending).await?;
         report.gone += gone.len() as u64;
         tracing::info!(portal = %portal, gone = gone.len(), "records naming deleted or merged-away records queued for a fresh read");
     }

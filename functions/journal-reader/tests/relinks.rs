@@ -101,7 +101,7 @@ async fn the_live_records_naming_a_gone_one_are_queued_once_and_the_set_cleared(
         [(ObjectType::Contacts, 201), (ObjectType::Deals, 301)].into()
     );
     assert_eq!((report.gone, report.linkers_queued), (2, 2), "{report:?}");
-    assert!(s.pending_gone(P).await.unwrap().is_empty());
+    assert!(s.pending_gone(P, usize::MAX).await.unwrap().is_empty());
 
     // Nothing pending: nothing read, nothing queued.
     let reads = s.stats().reads();
@@ -148,7 +148,11 @@ async fn a_failing_queue_or_a_portal_that_does_not_sync_keeps_the_set() {
         matches!(err, journal_reader::ReaderError::Sink(_)),
         "{err:?}"
     );
-    assert_eq!(s.pending_gone(P).await.unwrap().len(), 1, "kept");
+    assert_eq!(
+        s.pending_gone(P, usize::MAX).await.unwrap().gone.len(),
+        1,
+        "kept"
+    );
 
     sink.fail.store(false, Ordering::SeqCst);
     let report = step(&s, &sink, ConnectionStatus::NeedsReauth)
@@ -156,10 +160,14 @@ async fn a_failing_queue_or_a_portal_that_does_not_sync_keeps_the_set() {
         .unwrap();
     assert_eq!(report, relinks::RelinkReport::default());
     assert!(sink.messages().is_empty());
-    assert_eq!(s.pending_gone(P).await.unwrap().len(), 1, "kept");
+    assert_eq!(
+        s.pending_gone(P, usize::MAX).await.unwrap().gone.len(),
+        1,
+        "kept"
+    );
 
     // Once it syncs again, the next pass does it.
     step(&s, &sink, ConnectionStatus::Active).await.unwrap();
     assert_eq!(queued(&sink).len(), 2);
-    assert!(s.pending_gone(P).await.unwrap().is_empty());
+    assert!(s.pending_gone(P, usize::MAX).await.unwrap().is_empty());
 }

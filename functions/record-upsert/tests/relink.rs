@@ -54,7 +54,13 @@ async fn records_hubspot_no_longer_has_are_handed_on_for_their_linkers() {
     let w = Worker::new(hubspot, store);
     let pending = |w: &Worker<FakeHubSpot, MemoryStore>| {
         let store = w.store().clone();
-        async move { store.pending_gone(PortalId(PORTAL)).await.unwrap() }
+        async move {
+            store
+                .pending_gone(PortalId(PORTAL), usize::MAX)
+                .await
+                .unwrap()
+                .gone
+        }
     };
 
     // A property change of a live company: nothing is gone.

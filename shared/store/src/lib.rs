@@ -67,7 +67,7 @@ pub use oauth_state::{state_digest, ClaimOutcome, OAuthStateStore, PendingAuth, 
 pub use owners_cache::{CachedOwners, OwnersCacheStore};
 pub use pipelines_cache::{CachedPipelines, PipelinesCacheStore};
 pub use rate_ledger::{LedgerSwap, MemoryRateLedgers, RateGrant, RateLedger, RateLedgerStore};
-pub use relinks::{Gone, RelinkStore};
+pub use relinks::{Gone, PendingGone, RelinkStore};
 pub use stats::StoreStats;
 pub use sync_state::{
     run_lock_name, Checkpoint, RunReport, RunStatus, SyncStateStore, TypeCounters, TypeRunReport,

@@ -5,11 +5,18 @@
 //! adds the ids it archived or purged; the journal reader, once per
 //! period, looks their linkers up in the store (one partition scan per
 //! portal and linking type for everything gone meanwhile), queues them for
-//! a fresh read, then removes exactly the ids it handled. A crash in
+//! a fresh read, then deletes exactly the items it handled. A crash in
 //! between handles them again (harmless re-reads), never loses one.
 //!
-//! Control table: `pk = "RELINK#{portal}"`, `sk = "PENDING"`, attribute
-//! `gone`: a string set of `"{objectType}#{id}"`.
+//! Control table: `pk = "RELINK#{portal}"`, one item per addition,
+//! `sk = "GONE#{ms:013}#{seq:020}#{tag:016x}"`, attribute `gone`: a string set of
+//! `"{objectType}#{id}"`, at most [`GONE_PER_ITEM`] members (about 110 KB,
+//! well under DynamoDB's 400 KB item limit). A mass deletion in HubSpot
+//! becomes many small items, never one item past the limit (which would
+//! refuse every later addition until the reader caught up). Items carry
+//! the Control table's TTL ([`GONE_TTL_SECS`]): a portal that stops
+//! syncing leaves nothing behind for good, and by then the nightly
+//! reconciliation has re-read every link.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -21,18 +28,44 @@ use hubsync_mapping::ids::{ObjectId, ObjectType, PortalId};
 use crate::dynamo::{sdk_error, DynamoStore};
 use crate::error::StoreError;
 use crate::memory::MemoryStore;
+use crate::model::now_ms;
+use crate::CONTROL_TTL_ATTRIBUTE;
 
 /// Control-table key prefix of pending relinks.
 pub const RELINK_PK_PREFIX: &str = "RELINK#";
-const PENDING_SK: &str = "PENDING";
+const ITEM_SK_PREFIX: &str = "GONE#";
 const GONE: &str = "gone";
+/// Most members of one pending item.
+pub const GONE_PER_ITEM: usize = 4_000;
+/// How long a pending item is kept when no reader handles it (30 days).
+pub const GONE_TTL_SECS: i64 = 30 * 24 * 3600;
 
 /// A record HubSpot no longer has.
 pub type Gone = (ObjectType, ObjectId);
 
+/// Pending gone records as read, and the items they were read from (what
+/// [`RelinkStore::clear_gone`] deletes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingGone {
+    pub gone: BTreeSet<Gone>,
+    items: Vec<String>,
+}
+
+impl PendingGone {
+    pub fn is_empty(&self) -> bool {
+        self.gone.is_empty() && self.items.is_empty()
+    }
+
+    /// Items read (each one addition of the worker).
+    pub fn items(&self) -> usize {
+        self.items.len()
+    }
+}
+
 /// Where gone records wait for their linkers to be re-read.
 pub trait RelinkStore: Send + Sync {
-    /// Adds `ids` of `object_type` to the portal's pending set.
+    /// Adds `ids` of `object_type` to the portal's pending records (new
+    /// items of at most [`GONE_PER_ITEM`] ids each).
     fn add_gone(
         &self,
         portal: PortalId,
@@ -40,28 +73,38 @@ pub trait RelinkStore: Send + Sync {
         ids: &[ObjectId],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The portal's pending gone records (strongly consistent).
+    /// The portal's pending gone records, oldest items first, until at
+    /// least `max_ids` are read (strongly consistent; at least one item).
     fn pending_gone(
         &self,
         portal: PortalId,
-    ) -> impl Future<Output = Result<BTreeSet<Gone>, StoreError>> + Send;
+        max_ids: usize,
+    ) -> impl Future<Output = Result<PendingGone, StoreError>> + Send;
 
-    /// Removes `done` from the pending set (ids added meanwhile stay).
+    /// Deletes the items `done` was read from (items added meanwhile stay).
     fn clear_gone(
         &self,
         portal: PortalId,
-        done: &BTreeSet<Gone>,
+        done: &PendingGone,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-fn key(portal: PortalId) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            AttributeValue::S(format!("{RELINK_PK_PREFIX}{portal}")),
-        ),
-        ("sk".to_owned(), AttributeValue::S(PENDING_SK.to_owned())),
-    ])
+fn pk(portal: PortalId) -> String {
+    format!("{RELINK_PK_PREFIX}{portal}")
+}
+
+/// A new item's sort key: time-ordered (in this process, also within a
+/// millisecond), unique across instances.
+fn item_sk() -> String {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tag = std::hash::RandomState::new().hash_one((seq, std::process::id()));
+    format!(
+        "{ITEM_SK_PREFIX}{:013}#{seq:020}#{tag:016x}",
+        now_ms().max(0)
+    )
 }
 
 fn member((t, id): &Gone) -> String {
@@ -80,72 +123,92 @@ impl RelinkStore for DynamoStore {
         object_type: ObjectType,
         ids: &[ObjectId],
     ) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
+        for chunk in ids.chunks(GONE_PER_ITEM) {
+            let members: Vec<String> = chunk.iter().map(|id| member(&(object_type, *id))).collect();
+            let expires = now_ms() / 1_000 + GONE_TTL_SECS;
+            self.stats().count_write();
+            self.client()
+                .put_item()
+                .table_name(&self.config().control_table)
+                .item("pk", AttributeValue::S(pk(portal)))
+                .item("sk", AttributeValue::S(item_sk()))
+                .item(GONE, AttributeValue::Ss(members))
+                .item(
+                    CONTROL_TTL_ATTRIBUTE,
+                    AttributeValue::N(expires.to_string()),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_error("PutItem", e))?;
         }
-        let members: Vec<String> = ids.iter().map(|id| member(&(object_type, *id))).collect();
-        self.stats().count_write();
-        self.client()
-            .update_item()
-            .table_name(&self.config().control_table)
-            .set_key(Some(key(portal)))
-            .update_expression("ADD #g :ids")
-            .expression_attribute_names("#g", GONE)
-            .expression_attribute_values(":ids", AttributeValue::Ss(members))
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
         Ok(())
     }
 
-    async fn pending_gone(&self, portal: PortalId) -> Result<BTreeSet<Gone>, StoreError> {
-        self.stats().count_read();
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.config().control_table)
-            .set_key(Some(key(portal)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        let Some(AttributeValue::Ss(members)) = out.item.as_ref().and_then(|i| i.get(GONE)) else {
-            return Ok(BTreeSet::new());
-        };
-        members
-            .iter()
-            .map(|m| {
-                parse_member(m)
-                    .ok_or_else(|| StoreError::InvalidInput(format!("pending relink {m:?}")))
-            })
-            .collect()
+    async fn pending_gone(
+        &self,
+        portal: PortalId,
+        max_ids: usize,
+    ) -> Result<PendingGone, StoreError> {
+        let mut out = PendingGone::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            self.stats().count_read();
+            let page = self
+                .client()
+                .query()
+                .table_name(&self.config().control_table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk(portal)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                if !out.items.is_empty() && out.gone.len() >= max_ids {
+                    return Ok(out);
+                }
+                let Some(AttributeValue::S(sk)) = item.get("sk") else {
+                    continue;
+                };
+                if let Some(AttributeValue::Ss(members)) = item.get(GONE) {
+                    for m in members {
+                        out.gone.insert(parse_member(m).ok_or_else(|| {
+                            StoreError::InvalidInput(format!("pending relink {m:?}"))
+                        })?);
+                    }
+                }
+                out.items.push(sk.clone());
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
     }
 
-    async fn clear_gone(&self, portal: PortalId, done: &BTreeSet<Gone>) -> Result<(), StoreError> {
-        if done.is_empty() {
-            return Ok(());
+    async fn clear_gone(&self, portal: PortalId, done: &PendingGone) -> Result<(), StoreError> {
+        for sk in &done.items {
+            self.stats().count_write();
+            self.client()
+                .delete_item()
+                .table_name(&self.config().control_table)
+                .key("pk", AttributeValue::S(pk(portal)))
+                .key("sk", AttributeValue::S(sk.clone()))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DeleteItem", e))?;
         }
-        self.stats().count_write();
-        self.client()
-            .update_item()
-            .table_name(&self.config().control_table)
-            .set_key(Some(key(portal)))
-            .update_expression("DELETE #g :ids")
-            .expression_attribute_names("#g", GONE)
-            .expression_attribute_values(
-                ":ids",
-                AttributeValue::Ss(done.iter().map(member).collect()),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
         Ok(())
     }
 }
 
-/// The memory store's pending sets.
+/// The memory store's pending items: portal → sort key → members.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct PendingRelinks(Arc<Mutex<BTreeMap<PortalId, BTreeSet<Gone>>>>);
+pub(crate) struct PendingRelinks(Arc<Mutex<BTreeMap<PortalId, Items>>>);
+
+/// A portal's pending items: sort key → members.
+type Items = BTreeMap<String, Vec<Gone>>;
 
 impl RelinkStore for MemoryStore {
     async fn add_gone(
@@ -154,33 +217,45 @@ impl RelinkStore for MemoryStore {
         object_type: ObjectType,
         ids: &[ObjectId],
     ) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
+        for chunk in ids.chunks(GONE_PER_ITEM) {
+            self.stats().count_write();
+            let mut g = self
+                .relinks
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            g.entry(portal).or_default().insert(
+                item_sk(),
+                chunk.iter().map(|id| (object_type, *id)).collect(),
+            );
         }
-        self.stats().count_write();
-        let mut g = self
-            .relinks
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        g.entry(portal)
-            .or_default()
-            .extend(ids.iter().map(|id| (object_type, *id)));
         Ok(())
     }
 
-    async fn pending_gone(&self, portal: PortalId) -> Result<BTreeSet<Gone>, StoreError> {
+    async fn pending_gone(
+        &self,
+        portal: PortalId,
+        max_ids: usize,
+    ) -> Result<PendingGone, StoreError> {
         self.stats().count_read();
         let g = self
             .relinks
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Ok(g.get(&portal).cloned().unwrap_or_default())
+        let mut out = PendingGone::default();
+        for (sk, members) in g.get(&portal).into_iter().flatten() {
+            if !out.items.is_empty() && out.gone.len() >= max_ids {
+                break;
+            }
+            out.gone.extend(members.iter().copied());
+            out.items.push(sk.clone());
+        }
+        Ok(out)
     }
 
-    async fn clear_gone(&self, portal: PortalId, done: &BTreeSet<Gone>) -> Result<(), StoreError> {
-        if done.is_empty() {
+    async fn clear_gone(&self, portal: PortalId, done: &PendingGone) -> Result<(), StoreError> {
+        if done.items.is_empty() {
             return Ok(());
         }
         self.stats().count_write();
@@ -189,9 +264,11 @@ impl RelinkStore for MemoryStore {
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(set) = g.get_mut(&portal) {
-            set.retain(|m| !done.contains(m));
-            if set.is_empty() {
+        if let Some(items) = g.get_mut(&portal) {
+            for sk in &done.items {
+                items.remove(sk);
+            }
+            if items.is_empty() {
                 g.remove(&portal);
             }
         }

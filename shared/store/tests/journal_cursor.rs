@@ -156,7 +156,7 @@ async fn journal_fixes_add_up_per_portal_type_until_taken<
 
 async fn gone_records_wait_until_exactly_they_are_cleared<S: RelinkStore>(s: S) {
     let (p, q) = (PortalId(7), PortalId(8));
-    assert!(s.pending_gone(p).await.unwrap().is_empty());
+    assert!(s.pending_gone(p, usize::MAX).await.unwrap().is_empty());
     s.add_gone(p, ObjectType::Companies, &[ObjectId(12), ObjectId(13)])
         .await
         .unwrap();
@@ -167,24 +167,49 @@ async fn gone_records_wait_until_exactly_they_are_cleared<S: RelinkStore>(s: S) 
         .await
         .unwrap();
     s.add_gone(q, ObjectType::Deals, &[]).await.unwrap();
-    let pending = s.pending_gone(p).await.unwrap();
+    let pending = s.pending_gone(p, usize::MAX).await.unwrap();
     let expected: BTreeSet<_> = [
         (ObjectType::Companies, ObjectId(12)),
         (ObjectType::Companies, ObjectId(13)),
         (ObjectType::Contacts, ObjectId(12)),
     ]
     .into();
-    assert_eq!(pending, expected);
-    assert!(s.pending_gone(q).await.unwrap().is_empty());
+    assert_eq!(pending.gone, expected);
+    assert_eq!(pending.items(), 3, "one item per addition");
+    assert!(s.pending_gone(q, usize::MAX).await.unwrap().is_empty());
     // One added while the first lot was handled stays.
     s.add_gone(p, ObjectType::Deals, &[ObjectId(5)])
         .await
         .unwrap();
     s.clear_gone(p, &pending).await.unwrap();
-    let left = s.pending_gone(p).await.unwrap();
-    assert_eq!(left, [(ObjectType::Deals, ObjectId(5))].into());
+    let left = s.pending_gone(p, usize::MAX).await.unwrap();
+    assert_eq!(left.gone, [(ObjectType::Deals, ObjectId(5))].into());
     s.clear_gone(p, &left).await.unwrap();
-    assert!(s.pending_gone(p).await.unwrap().is_empty());
+    assert!(s.pending_gone(p, usize::MAX).await.unwrap().is_empty());
+}
+
+/// A mass deletion is many bounded items, read a bounded lot at a time.
+async fn a_mass_deletion_is_split_into_items_and_read_a_lot_at_a_time<S: RelinkStore>(s: S) {
+    let p = PortalId(9);
+    let per_item = hubsync_store::relinks::GONE_PER_ITEM as u64;
+    let ids: Vec<ObjectId> = (1..=2 * per_item + 500).map(ObjectId).collect();
+    s.add_gone(p, ObjectType::Contacts, &ids).await.unwrap();
+    let all = s.pending_gone(p, usize::MAX).await.unwrap();
+    assert_eq!(all.items(), 3);
+    assert_eq!(all.gone.len(), ids.len());
+    // At least `max_ids`, in whole items.
+    let first = s.pending_gone(p, 1).await.unwrap();
+    assert_eq!(first.items(), 1);
+    let lot = s.pending_gone(p, per_item as usize + 1).await.unwrap();
+    assert_eq!(lot.items(), 2);
+    assert_eq!(lot.gone.len(), 2 * per_item as usize);
+    s.clear_gone(p, &lot).await.unwrap();
+    let rest = s.pending_gone(p, usize::MAX).await.unwrap();
+    assert_eq!(rest.items(), 1);
+    assert_eq!(rest.gone.len(), 500);
+    assert!(rest.gone.is_disjoint(&lot.gone));
+    s.clear_gone(p, &rest).await.unwrap();
+    assert!(s.pending_gone(p, usize::MAX).await.unwrap().is_empty());
 }
 
 macro_rules! both {
@@ -202,5 +227,6 @@ both!(
     a_cursor_moves_only_from_the_version_it_read,
     subscription_fingerprints_are_kept_per_portal,
     journal_fixes_add_up_per_portal_type_until_taken,
-    gone_records_wait_until_exactly_they_are_cleared
+    gone_records_wait_until_exactly_they_are_cleared,
+    a_mass_deletion_is_split_into_items_and_read_a_lot_at_a_time
 );

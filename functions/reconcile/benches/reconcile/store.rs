@@ -368,14 +368,15 @@ impl hubsync_store::RelinkStore for BenchStore {
     async fn pending_gone(
         &self,
         p: PortalId,
-    ) -> Result<std::collections::BTreeSet<hubsync_store::Gone>, StoreError> {
+        max_ids: usize,
+    ) -> Result<hubsync_store::PendingGone, StoreError> {
         self.io().await;
-        self.control.pending_gone(p).await
+        self.control.pending_gone(p, max_ids).await
     }
     async fn clear_gone(
         &self,
         p: PortalId,
-        done: &std::collections::BTreeSet<hubsync_store::Gone>,
+        done: &hubsync_store::PendingGone,
     ) -> Result<(), StoreError> {
         self.io().await;
         self.control.clear_gone(p, done).await
