@@ -182,6 +182,31 @@ impl DynamoStore {
         Ok(out.item.filter(|i| !i.is_empty()))
     }
 
+    /// One strongly consistent Query page of the Control partition `pk`,
+    /// and where the next page starts (`None`: the last page).
+    pub(crate) async fn control_partition_page(
+        &self,
+        pk: String,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        self.stats.count_read();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.config.control_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        Ok((
+            out.items.unwrap_or_default(),
+            out.last_evaluated_key.filter(|k| !k.is_empty()),
+        ))
+    }
+
     async fn backoff(&self, attempt: u32) {
         if let Some(sleep) = self.client.config().sleep_impl() {
             let ms = 25u64.saturating_mul(1 << attempt.min(6));

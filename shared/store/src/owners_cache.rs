@@ -164,22 +164,11 @@ fn assemble(items: &[Item]) -> Result<Option<CachedOwners>, Result<(), StoreErro
 impl DynamoStore {
     async fn query_owners_partition(&self, portal: PortalId) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut start = None;
         loop {
-            self.stats().count_read();
-            let out = self
-                .client()
-                .query()
-                .table_name(&self.config().control_table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk(portal)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+            let (page, next) = self.control_partition_page(pk(portal), start).await?;
+            items.extend(page);
+            match next {
                 Some(k) => start = Some(k),
                 None => return Ok(items),
             }

@@ -18,7 +18,7 @@
 //! syncing leaves nothing behind for good, and by then the nightly
 //! reconciliation has re-read every link.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -150,21 +150,10 @@ impl RelinkStore for DynamoStore {
         max_ids: usize,
     ) -> Result<PendingGone, StoreError> {
         let mut out = PendingGone::default();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut start = None;
         loop {
-            self.stats().count_read();
-            let page = self
-                .client()
-                .query()
-                .table_name(&self.config().control_table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk(portal)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in page.items.unwrap_or_default() {
+            let (items, next) = self.control_partition_page(pk(portal), start).await?;
+            for item in items {
                 if !out.items.is_empty() && out.gone.len() >= max_ids {
                     return Ok(out);
                 }
@@ -180,9 +169,9 @@ impl RelinkStore for DynamoStore {
                 }
                 out.items.push(sk.clone());
             }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
             }
         }
     }
