@@ -231,6 +231,10 @@ pub struct SimConfig {
     /// What a batch read answers for a merged-away id (HubSpot does not
     /// document it).
     pub merged_id_reads: MergedIdReads,
+    /// How far search's index trails writes (ms): a record created within
+    /// it is not found yet, one deleted within it still is. HubSpot: "seconds
+    /// to minutes", undocumented further. Default 0 (none).
+    pub search_index_lag_ms: u64,
 }
 
 /// A batch read of an id that was merged into another record.
@@ -264,6 +268,7 @@ impl Default for SimConfig {
             association_page_size: 500,
             enforce_scopes: true,
             merged_id_reads: MergedIdReads::default(),
+            search_index_lag_ms: 0,
         }
     }
 }

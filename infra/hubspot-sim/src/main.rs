@@ -70,6 +70,9 @@ struct Args {
     /// Search SECONDLY maximum.
     #[arg(long, default_value_t = 5)]
     search_rate_limit: u32,
+    /// How far search's index trails writes (ms).
+    #[arg(long, default_value_t = 0)]
+    search_index_lag_ms: u64,
     /// Webhook target URL.
     #[arg(long, env = "HUBSPOT_SIM_WEBHOOK_URL")]
     webhook_url: Option<String>,
@@ -153,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.rate_limit.enabled = !a.no_rate_limit;
     cfg.rate_limit.max_requests = a.rate_limit_max;
     cfg.rate_limit.search_per_second = a.search_rate_limit;
+    cfg.search_index_lag_ms = a.search_index_lag_ms;
     cfg.webhooks.target_url = a.webhook_url;
     cfg.webhooks.public_url = a.webhook_public_url;
     cfg.webhooks.batch_window_ms = a.webhook_batch_window_ms;

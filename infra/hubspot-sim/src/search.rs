@@ -13,7 +13,7 @@ use crate::clock::parse_ts;
 use crate::crm::{parse_type, St};
 use crate::http::{bad_request, gate, json, parse_body, read_scope, Policy};
 use crate::model::{derived_prop, Interner, ObjectType, PropRef, Record};
-use crate::state::{render, PortalData};
+use crate::state::{render, ObjectStore, PortalData};
 
 /// HubSpot's hard cap on results reachable by paging one query.
 pub const SEARCH_RESULT_CAP: usize = 10_000;
@@ -235,6 +235,22 @@ fn matches(c: &Compiled, id: u64, rec: &Record) -> bool {
     }
 }
 
+/// The records search finds when its index has caught up to
+/// `indexed_at_ms` (HubSpot's search results lag writes by seconds to
+/// minutes, [`crate::SimConfig::search_index_lag_ms`]): those created by
+/// then, live now or deleted after it. Property values are the current
+/// ones (the simulator keeps no history of them); records merged away
+/// since are not found.
+fn indexed(store: &ObjectStore, indexed_at_ms: i64) -> impl Iterator<Item = (&u64, &Record)> {
+    let created = move |r: &Record| r.created_ms <= indexed_at_ms;
+    store.live.iter().filter(move |(_, r)| created(r)).chain(
+        store
+            .archived
+            .iter()
+            .filter(move |(_, r)| created(r) && r.archived_ms.is_some_and(|at| at > indexed_at_ms)),
+    )
+}
+
 /// `POST /crm/v3/objects/{type}/search`
 pub(crate) async fn search(
     State(st): St,
@@ -285,6 +301,7 @@ pub(crate) async fn search(
         if req.filter_groups.iter().any(|g| g.filters.len() > 6) || total_filters > 18 {
             return Err(bad_request("Too many filters (maximum 6 per group, 18 in total)"));
         }
+        let lag_ms = i64::try_from(st.config_read().search_index_lag_ms).unwrap_or(i64::MAX);
         let d = g.portal.read();
         let interner = st.interner_read();
         let groups: Vec<Vec<Compiled>> = req
@@ -314,9 +331,8 @@ pub(crate) async fn search(
             .filter_map(|n| interner.get(n))
             .collect();
         let q = req.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
-        let live = &d.store(ty).live;
-        let mut hits: Vec<(u64, &Record)> = live
-            .iter()
+        let visible = indexed(d.store(ty), st.clock.now_ms() - lag_ms);
+        let mut hits: Vec<(u64, &Record)> = visible
             .filter(|(id, r)| groups.is_empty() || groups.iter().any(|grp| grp.iter().all(|c| matches(c, **id, r))))
             .filter(|(_, r)| match &q {
                 None => true,
@@ -324,7 +340,9 @@ pub(crate) async fn search(
             })
             .map(|(id, r)| (*id, r))
             .collect();
-        if !sorts.is_empty() {
+        if sorts.is_empty() {
+            hits.sort_by_key(|(id, _)| *id);
+        } else {
             let keyed: Vec<(Vec<Option<Key>>, u64, &Record)> = hits
                 .iter()
                 .map(|(id, r)| (sorts.iter().map(|(p, _)| record_key(*id, r, p)).collect(), *id, *r))
@@ -350,7 +368,18 @@ pub(crate) async fn search(
         let total = hits.len();
         let names = ty.effective_properties(&req.properties);
         let resolved = d.resolve(ty, &names, &interner);
-        let page: Vec<_> = hits.iter().skip(after).take(limit).map(|(id, r)| render(*id, r, &resolved)).collect();
+        let page: Vec<_> = hits
+            .iter()
+            .skip(after)
+            .take(limit)
+            .map(|(id, r)| {
+                // The index saw it live: a deletion since is not in it yet.
+                let mut o = render(*id, r, &resolved);
+                o.archived = false;
+                o.archived_at = None;
+                o
+            })
+            .collect();
         let mut body = json!({"total": total, "results": page});
         let next = after + limit;
         if limit > 0 && next < total {
