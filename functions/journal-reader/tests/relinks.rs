@@ -171,3 +171,29 @@ async fn a_failing_queue_or_a_portal_that_does_not_sync_keeps_the_set() {
     assert_eq!(queued(&sink).len(), 2);
     assert!(s.pending_gone(P, usize::MAX).await.unwrap().is_empty());
 }
+
+/// A mass deletion is handled a bounded lot per pass; the rest waits for
+/// the next pass and nothing is lost.
+#[tokio::test]
+async fn a_mass_deletion_is_handled_a_lot_per_pass() {
+    let s = portal().await;
+    let per_item = hubsync_store::relinks::GONE_PER_ITEM;
+    let lot = relinks::RELINK_GONE_MAX.div_ceil(per_item) * per_item;
+    // Company 12 (named by contact 201 and deal 301) is the last one gone.
+    let ids: Vec<ObjectId> = (1_000_000..1_000_000 + lot as u64)
+        .map(ObjectId)
+        .chain([ObjectId(12)])
+        .collect();
+    s.add_gone(P, ObjectType::Companies, &ids).await.unwrap();
+    let sink = MemorySink::default();
+    let first = step(&s, &sink, ConnectionStatus::Active).await.unwrap();
+    assert_eq!((first.gone, first.linkers_queued), (lot as u64, 0));
+    assert!(sink.messages().is_empty(), "nothing names those");
+    let second = step(&s, &sink, ConnectionStatus::Active).await.unwrap();
+    assert_eq!((second.gone, second.linkers_queued), (1, 2));
+    assert_eq!(
+        queued(&sink),
+        [(ObjectType::Contacts, 201), (ObjectType::Deals, 301)].into()
+    );
+    assert!(s.pending_gone(P, usize::MAX).await.unwrap().is_empty());
+}
