@@ -29,7 +29,6 @@ use hubsync_mapping::{fields_linking_to, names_any};
 use hubsync_messages::event_sink::{EventSink, MESSAGE_ATTRIBUTE_BYTES, SQS_MAX_REQUEST_BYTES};
 use hubsync_messages::{EventBatch, RELINK_CHANGE_SOURCE};
 use hubsync_store::{Connection, ConnectionStatus, MappingConfigStore, RecordStore, RelinkStore};
-use serde_json::{Map, Value};
 
 use crate::reader::ReaderError;
 
@@ -150,14 +149,9 @@ async fn naming<S: RecordStore>(
             if meta.archived || meta.privacy_deleted {
                 continue;
             }
-            let names = by_type.values().any(|(fields, ids)| {
-                let of_type: Map<String, Value> = values
-                    .iter()
-                    .filter(|(k, _)| fields.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                names_any(&of_type, ids)
-            });
+            let names = by_type
+                .values()
+                .any(|(fields, ids)| names_any(fields.iter().filter_map(|f| values.get(f)), ids));
             if names {
                 found.insert(meta.object_id);
             }

@@ -106,12 +106,16 @@ pub fn fields_linking_to(config: &ObjectConfig, to: ObjectType) -> Vec<String> {
         .collect()
 }
 
-/// Whether a record's stored `fields` (as [`fields_linking_to`] names
-/// them) name any of `ids` — a list holding one, or a primary-only field
-/// equal to one. Values that are not ids name nothing.
-pub fn names_any(fields: &Map<String, Value>, ids: &BTreeSet<ObjectId>) -> bool {
+/// Whether any of a record's stored association field `values` (the
+/// fields [`fields_linking_to`] names) names one of `ids` — a list holding
+/// one, or a primary-only value equal to one. Values that are not ids name
+/// nothing.
+pub fn names_any<'a>(
+    values: impl IntoIterator<Item = &'a Value>,
+    ids: &BTreeSet<ObjectId>,
+) -> bool {
     let named = |v: &Value| id_of(v).is_some_and(|id| ids.contains(&id));
-    fields.values().any(|v| match v {
+    values.into_iter().any(|v| match v {
         Value::Array(items) => items.iter().any(named),
         v => named(v),
     })
@@ -156,15 +160,18 @@ mod tests {
         let ids: BTreeSet<ObjectId> = [ObjectId(12), ObjectId(40)].into();
         let fields = |v: Value| v.as_object().cloned().unwrap();
         assert!(names_any(
-            &fields(json!({"company_ids": ["3", "12"]})),
+            fields(json!({"company_ids": ["3", "12"]})).values(),
             &ids
         ));
-        assert!(names_any(&fields(json!({"company": "40"})), &ids));
+        assert!(names_any(fields(json!({"company": "40"})).values(), &ids));
         // Not a substring match, not a number, not another id.
-        assert!(!names_any(&fields(json!({"company": "120"})), &ids));
-        assert!(!names_any(&fields(json!({"company_ids": [12, "4"]})), &ids));
+        assert!(!names_any(fields(json!({"company": "120"})).values(), &ids));
         assert!(!names_any(
-            &fields(json!({"company": null, "company_ids": []})),
+            fields(json!({"company_ids": [12, "4"]})).values(),
+            &ids
+        ));
+        assert!(!names_any(
+            fields(json!({"company": null, "company_ids": []})).values(),
             &ids
         ));
     }
