@@ -37,4 +37,6 @@ mod revoked_grant;
 mod setup;
 mod template;
 mod template_admin;
+mod template_alarms;
+mod template_infra;
 mod version_rule;
