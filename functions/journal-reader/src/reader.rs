@@ -176,9 +176,14 @@ where
         }
         // Then the records naming the ones HubSpot no longer has.
         if !report.lost_race {
-            report.relinks =
-                crate::relinks::run(self.records, self.sink, &connections, (now_ms, deadline))
-                    .await?;
+            report.relinks = crate::relinks::run(
+                self.records,
+                self.sink,
+                &connections,
+                (now_ms, deadline),
+                crate::relinks::RelinkLimits::default(),
+            )
+            .await?;
         }
         // Everything there was is read: nothing is late.
         report.lag_ms = if report.caught_up {

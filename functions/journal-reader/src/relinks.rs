@@ -16,10 +16,11 @@
 //! it with its associations. Only then are those gone records cleared; a
 //! crash in between looks them up again.
 //!
-//! Bounded: a pass takes about [`RELINK_GONE_MAX`] gone records of a
-//! portal (the rest wait for the next pass), and after [`RELINK_SCAN_MAX`]
-//! records of one type the rest of the partition is left to the nightly
-//! run (`scans_cut_short`, logged).
+//! Bounded ([`RelinkLimits`]): a pass takes about [`RELINK_GONE_MAX`]
+//! gone records of a portal (the rest wait for the next pass), and after
+//! [`RELINK_SCAN_MAX`] records of one type, or at the pass's deadline, the
+//! rest of the partition is left to the nightly run (`scans_cut_short`,
+//! logged).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -33,15 +34,36 @@ use hubsync_store::{Connection, ConnectionStatus, MappingConfigStore, RecordStor
 use crate::reader::ReaderError;
 
 /// Records per Query page (DynamoDB stops earlier at 1 MB read).
-const RELINK_PAGE: u32 = 1_000;
+pub const RELINK_PAGE: u32 = 1_000;
 
 /// Records of one linking type looked through per portal and pass, at
-/// most.
-pub const RELINK_SCAN_MAX: usize = 250_000;
+/// most: a projected Query of about a thousand pages, some 20–40 s.
+pub const RELINK_SCAN_MAX: usize = 1_000_000;
 
 /// Gone records of one portal handled per pass (whole items: a little
 /// more at most).
 pub const RELINK_GONE_MAX: usize = 100_000;
+
+/// How much one pass of the relink step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelinkLimits {
+    /// Gone records taken per portal.
+    pub gone_max: usize,
+    /// Records of one linking type looked through per portal.
+    pub scan_max: usize,
+    /// Records per Query page.
+    pub page: u32,
+}
+
+impl Default for RelinkLimits {
+    fn default() -> Self {
+        Self {
+            gone_max: RELINK_GONE_MAX,
+            scan_max: RELINK_SCAN_MAX,
+            page: RELINK_PAGE,
+        }
+    }
+}
 
 /// What the relink step of a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,6 +83,7 @@ pub async fn run<S, K>(
     sink: &K,
     connections: &[Connection],
     (now_ms, deadline): (i64, Instant),
+    limits: RelinkLimits,
 ) -> Result<RelinkReport, ReaderError>
 where
     S: RecordStore + RelinkStore + MappingConfigStore,
@@ -75,7 +98,7 @@ where
             break;
         }
         let portal = c.portal_id;
-        let pending = store.pending_gone(portal, RELINK_GONE_MAX).await?;
+        let pending = store.pending_gone(portal, limits.gone_max).await?;
         if pending.is_empty() {
             continue;
         }
@@ -103,7 +126,14 @@ where
             if by_type.is_empty() {
                 continue;
             }
-            let naming = naming(store, portal, linker, &by_type, &mut report).await?;
+            let naming = naming(
+                store,
+                (portal, linker),
+                &by_type,
+                (limits, deadline),
+                &mut report,
+            )
+            .await?;
             report.linkers_queued += naming.len() as u64;
             events.extend(
                 naming
@@ -126,9 +156,9 @@ where
 /// The live records of `linker` whose stored fields name a gone record.
 async fn naming<S: RecordStore>(
     store: &S,
-    portal: PortalId,
-    linker: ObjectType,
+    (portal, linker): (PortalId, ObjectType),
     by_type: &BTreeMap<ObjectType, (Vec<String>, BTreeSet<ObjectId>)>,
+    (limits, deadline): (RelinkLimits, Instant),
     report: &mut RelinkReport,
 ) -> Result<BTreeSet<ObjectId>, ReaderError> {
     let all_fields: Vec<String> = by_type
@@ -142,7 +172,7 @@ async fn naming<S: RecordStore>(
     let mut scanned = 0usize;
     loop {
         let page = store
-            .scan_fields_page(portal, linker, &all_fields, after, RELINK_PAGE)
+            .scan_fields_page(portal, linker, &all_fields, after, limits.page)
             .await?;
         scanned += page.records.len();
         for (meta, values) in &page.records {
@@ -160,7 +190,7 @@ async fn naming<S: RecordStore>(
         if after.is_none() {
             break;
         }
-        if scanned >= RELINK_SCAN_MAX {
+        if scanned >= limits.scan_max || Instant::now() >= deadline {
             report.scans_cut_short += 1;
             tracing::warn!(portal = %portal, object_type = %linker, scanned,
                 "links to deleted records: partition too large to look through now; the nightly run repairs the rest");

@@ -57,6 +57,15 @@ async fn step(
     sink: &MemorySink,
     status: ConnectionStatus,
 ) -> Result<relinks::RelinkReport, journal_reader::ReaderError> {
+    step_within(s, sink, status, relinks::RelinkLimits::default()).await
+}
+
+async fn step_within(
+    s: &MemoryStore,
+    sink: &MemorySink,
+    status: ConnectionStatus,
+    limits: relinks::RelinkLimits,
+) -> Result<relinks::RelinkReport, journal_reader::ReaderError> {
     let mut c = Connection::active(P, "t");
     c.status = status;
     relinks::run(
@@ -64,6 +73,7 @@ async fn step(
         sink,
         &[c],
         (5_000, Instant::now() + Duration::from_secs(10)),
+        limits,
     )
     .await
 }
@@ -194,6 +204,35 @@ async fn a_mass_deletion_is_handled_a_lot_per_pass() {
     assert_eq!(
         queued(&sink),
         [(ObjectType::Contacts, 201), (ObjectType::Deals, 301)].into()
+    );
+    assert!(s.pending_gone(P, usize::MAX).await.unwrap().is_empty());
+}
+
+/// A partition larger than a pass may look through: the records looked
+/// through are queued, the rest wait for the nightly run, and the gone
+/// records are not looked up again.
+#[tokio::test]
+async fn a_partition_too_large_for_a_pass_is_cut_short_and_left_to_the_nightly_run() {
+    let s = portal().await;
+    s.add_gone(P, ObjectType::Companies, &[ObjectId(11)])
+        .await
+        .unwrap();
+    let sink = MemorySink::default();
+    // Contacts 201, 202 (both name 11) and 203 (archived): the first page
+    // of two is looked through, not the rest. Deals (two, a full page)
+    // are cut short as well: the store may hold more.
+    let limits = relinks::RelinkLimits {
+        scan_max: 2,
+        page: 2,
+        ..relinks::RelinkLimits::default()
+    };
+    let report = step_within(&s, &sink, ConnectionStatus::Active, limits)
+        .await
+        .unwrap();
+    assert_eq!(report.scans_cut_short, 2, "{report:?}");
+    assert_eq!(
+        queued(&sink),
+        [(ObjectType::Contacts, 201), (ObjectType::Contacts, 202)].into()
     );
     assert!(s.pending_gone(P, usize::MAX).await.unwrap().is_empty());
 }
