@@ -57,6 +57,7 @@ pub use journal_cursor::{JournalCursor, JournalCursorStore};
 pub use journal_fixes::JournalFixStore;
 pub use mapping_config::{MappingConfigStore, StoredMappingConfig};
 pub use memory::MemoryStore;
+pub use model::unique_tag;
 pub use model::{
     item_size, needs_write, token_refresh_lease, ArchiveOutcome, ArchiveReason, Connection,
     ConnectionStatus, DeleteOutcome, FieldsPage, IssuePage, IssueRecord, Item, Lease,

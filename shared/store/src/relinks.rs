@@ -60,6 +60,11 @@ impl PendingGone {
     pub fn items(&self) -> usize {
         self.items.len()
     }
+
+    /// Whether a read may stop: at least one item and `max_ids` ids.
+    fn has(&self, max_ids: usize) -> bool {
+        !self.items.is_empty() && self.gone.len() >= max_ids
+    }
 }
 
 /// Where gone records wait for their linkers to be re-read.
@@ -96,14 +101,13 @@ fn pk(portal: PortalId) -> String {
 /// A new item's sort key: time-ordered (in this process, also within a
 /// millisecond), unique across instances.
 fn item_sk() -> String {
-    use std::hash::BuildHasher;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tag = std::hash::RandomState::new().hash_one((seq, std::process::id()));
     format!(
-        "{ITEM_SK_PREFIX}{:013}#{seq:020}#{tag:016x}",
-        now_ms().max(0)
+        "{ITEM_SK_PREFIX}{:013}#{seq:020}#{:016x}",
+        now_ms().max(0),
+        crate::unique_tag()
     )
 }
 
@@ -154,7 +158,7 @@ impl RelinkStore for DynamoStore {
         loop {
             let (items, next) = self.control_partition_page(pk(portal), start).await?;
             for item in items {
-                if !out.items.is_empty() && out.gone.len() >= max_ids {
+                if out.has(max_ids) {
                     return Ok(out);
                 }
                 let Some(AttributeValue::S(sk)) = item.get("sk") else {
@@ -234,7 +238,7 @@ impl RelinkStore for MemoryStore {
             .unwrap_or_else(PoisonError::into_inner);
         let mut out = PendingGone::default();
         for (sk, members) in g.get(&portal).into_iter().flatten() {
-            if !out.items.is_empty() && out.gone.len() >= max_ids {
+            if out.has(max_ids) {
                 break;
             }
             out.gone.extend(members.iter().copied());

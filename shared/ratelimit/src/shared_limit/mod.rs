@@ -62,15 +62,6 @@ use config::ms;
 pub use config::{PermitClass, SharedLimitConfig};
 use ledger::{decide, Closed, Decision};
 
-/// A random, non-zero tag for this instance's grants.
-fn instance_tag() -> u64 {
-    use std::hash::BuildHasher;
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tag = std::hash::RandomState::new().hash_one((seq, std::process::id()));
-    tag.max(1)
-}
-
 fn lane_name(kind: RateLimitKind) -> &'static str {
     match kind {
         RateLimitKind::Standard => "standard",
@@ -183,7 +174,7 @@ impl<S: RateLedgerStore + Clone + 'static> SharedRateLimiter<S> {
             clock,
             lanes: Mutex::new(HashMap::new()),
             counters: Arc::new(Counters::default()),
-            owner: instance_tag(),
+            owner: hubsync_store::unique_tag(),
         }
     }
 

@@ -163,6 +163,18 @@ pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// A random, non-zero tag, a new one per call: it tells apart writers (or
+/// items they write) across instances and processes.
+pub fn unique_tag() -> u64 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    std::hash::RandomState::new()
+        .hash_one((seq, std::process::id()))
+        .max(1)
+}
+
 /// A lease is free for `holder` when absent, lapsed, or already theirs.
 pub(crate) fn lease_available(stored: Option<&Lease>, holder: &str, now_ms: i64) -> bool {
     stored.is_none_or(|l| l.expires_at_ms < now_ms || l.holder == holder)
