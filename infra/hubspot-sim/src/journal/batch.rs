@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::http::{authorize, which_journal, READ_SCOPE};
+use super::http::readable_journal;
 use super::{Position, ReadMiss};
 use crate::clock::iso_ms;
 use crate::crm::St;
@@ -76,10 +76,7 @@ fn batch(
     (at, count): (Position<'_>, &str),
     route: &str,
 ) -> Response {
-    if let Err(r) = authorize(st, headers, version, READ_SCOPE, route) {
-        return r;
-    }
-    let portal = match which_journal(journal, q) {
+    let portal = match readable_journal(st, headers, (journal, version), q, route) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -149,10 +146,7 @@ async fn read_offsets(
     body: axum::body::Bytes,
 ) -> Response {
     let route = "POST /webhooks-journal/{journal}/{version}/batch/read";
-    if let Err(r) = authorize(&st, &headers, &version, READ_SCOPE, route) {
-        return r;
-    }
-    let portal = match which_journal(&journal, q.as_deref()) {
+    let portal = match readable_journal(&st, &headers, (&journal, &version), q.as_deref(), route) {
         Ok(p) => p,
         Err(r) => return r,
     };

@@ -290,8 +290,22 @@ async fn delete_portal_subscriptions(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// The journal a read may see: the caller needs the read scope, and the
+/// path names the global journal (`None`) or one local to
+/// `installPortalId`.
+pub(super) fn readable_journal(
+    st: &SimState,
+    headers: &HeaderMap,
+    (journal, version): (&str, &str),
+    q: Option<&str>,
+    route: &str,
+) -> Result<Option<u64>, Response> {
+    authorize(st, headers, version, READ_SCOPE, route)?;
+    which_journal(journal, q)
+}
+
 /// The journal a path names: global (`None`) or local to `installPortalId`.
-pub(super) fn which_journal(journal: &str, q: Option<&str>) -> Result<Option<u64>, Response> {
+fn which_journal(journal: &str, q: Option<&str>) -> Result<Option<u64>, Response> {
     match journal {
         "journal" => Ok(None),
         "journal-local" => {
@@ -316,10 +330,7 @@ fn read(
     at: Position<'_>,
     route: &str,
 ) -> Response {
-    if let Err(r) = authorize(st, headers, version, READ_SCOPE, route) {
-        return r;
-    }
-    let portal = match which_journal(journal, q) {
+    let portal = match readable_journal(st, headers, (journal, version), q, route) {
         Ok(p) => p,
         Err(r) => return r,
     };
