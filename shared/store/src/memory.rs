@@ -387,6 +387,48 @@ impl RecordStore for MemoryStore {
         })
     }
 
+    async fn scan_page_descending(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        before: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<RecordPage, StoreError> {
+        self.stats.count_read();
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let items: Vec<Item> = {
+            let state = self.lock();
+            match state.records.get(&partition_key(portal, object_type)) {
+                None => Vec::new(),
+                Some(partition) => {
+                    let end = match before {
+                        Some(id) => Bound::Excluded(sort_key(id)),
+                        None => Bound::Unbounded,
+                    };
+                    partition
+                        .range((Bound::Unbounded, end))
+                        .rev()
+                        .take(limit)
+                        .map(|(_, item)| item.clone())
+                        .collect()
+                }
+            }
+        };
+        let records = items
+            .into_iter()
+            .map(StoredRecord::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_after = if records.len() == limit {
+            records.last().map(|r| r.meta.object_id)
+        } else {
+            None
+        };
+        Ok(RecordPage {
+            records,
+            next_after,
+        })
+    }
+
     async fn record_issues(
         &self,
         portal: PortalId,

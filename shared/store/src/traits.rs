@@ -215,6 +215,18 @@ pub trait RecordStore: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
 
+    /// [`RecordStore::scan_page`] in descending id order: ≤ `limit` records
+    /// with ids below `before` (exclusive; `None`: from the highest). A
+    /// full page carries a continuation (its last, lowest id). Eventually
+    /// consistent.
+    fn scan_page_descending(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        before: Option<ObjectId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
+
     /// [`RecordStore::scan_page`] with only each record's metadata and the
     /// mapped `fields` it has (a projection: what finding the records that
     /// link to a deleted one costs). The same reads as a full page: a
@@ -274,6 +286,22 @@ pub trait RecordStore: Send + Sync {
     {
         RecordScan::new(self, portal, object_type, page_size)
     }
+
+    /// [`RecordStore::scan_portal_records`] from the highest id down (for
+    /// merge-joining against a search walked in descending id order).
+    fn scan_portal_records_descending(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        page_size: u32,
+    ) -> RecordScan<'_, Self>
+    where
+        Self: Sized,
+    {
+        let mut scan = RecordScan::new(self, portal, object_type, page_size);
+        scan.descending = true;
+        scan
+    }
 }
 
 /// A resumable, paged scan of one partition (see
@@ -284,7 +312,10 @@ pub struct RecordScan<'a, S> {
     portal: PortalId,
     object_type: ObjectType,
     page_size: u32,
+    /// The last id yielded (ascending: resume after it; descending:
+    /// resume below it).
     after: Option<ObjectId>,
+    descending: bool,
     done: bool,
 }
 
@@ -297,11 +328,13 @@ impl<'a, S: RecordStore> RecordScan<'a, S> {
             object_type,
             page_size: page_size.max(1),
             after: None,
+            descending: false,
             done: false,
         }
     }
 
-    /// Resumes after `id` (a checkpoint from [`RecordScan::position`]).
+    /// Resumes after `id` (a checkpoint from [`RecordScan::position`]);
+    /// a descending scan resumes below it.
     pub fn resume_after(mut self, id: Option<ObjectId>) -> Self {
         self.after = id;
         self
@@ -321,10 +354,15 @@ impl<'a, S: RecordStore> RecordScan<'a, S> {
     /// scan stays where it was and the call can be retried.
     pub async fn next_page(&mut self) -> Result<Option<Vec<StoredRecord>>, StoreError> {
         while !self.done {
-            let page = self
-                .store
-                .scan_page(self.portal, self.object_type, self.after, self.page_size)
-                .await?;
+            let page = if self.descending {
+                self.store
+                    .scan_page_descending(self.portal, self.object_type, self.after, self.page_size)
+                    .await?
+            } else {
+                self.store
+                    .scan_page(self.portal, self.object_type, self.after, self.page_size)
+                    .await?
+            };
             match page.next_after {
                 Some(next) => self.after = Some(next),
                 None => {

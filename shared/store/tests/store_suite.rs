@@ -113,6 +113,7 @@ suite!(
     a_fields_scan_pages_the_partition_with_the_named_fields_only,
     scan_yields_records_in_numeric_id_order_across_pages,
     scan_resumes_from_a_checkpoint,
+    a_descending_scan_walks_down_and_resumes_below_its_checkpoint,
     no_change_run_costs_no_writes,
     spawned_writers_converge_on_the_newest_version,
     write_counter_counts_every_write_request,
@@ -711,6 +712,38 @@ async fn scan_resumes_from_a_checkpoint<S: Harness>(s: S) {
     assert_eq!(rest, (11..=25).collect::<Vec<_>>());
     // An empty partition yields nothing.
     let mut empty = s.scan_portal_records(PortalId(9), ObjectType::Deals, 10);
+    assert!(empty.next_page().await.unwrap().is_none());
+}
+
+async fn a_descending_scan_walks_down_and_resumes_below_its_checkpoint<S: Harness>(s: S) {
+    // Ids of different widths: the order is numeric, not textual.
+    let ids = [3u64, 9, 10, 11, 99, 100, 101, 1_000, 12_345, 99_999];
+    for id in ids {
+        s.upsert_record(&write(id, 1, "Co")).await.unwrap();
+    }
+    // Another type of the same portal is not in the partition.
+    let mut deal = write(50, 1, "Deal");
+    deal.key.object_type = ObjectType::Deals;
+    s.upsert_record(&deal).await.unwrap();
+
+    let mut scan = s.scan_portal_records_descending(PORTAL, ObjectType::Companies, 4);
+    let first = scan.next_page().await.unwrap().unwrap();
+    let first: Vec<u64> = first.iter().map(|r| r.meta.object_id.get()).collect();
+    assert_eq!(first, vec![99_999, 12_345, 1_000, 101]);
+    assert_eq!(scan.position(), Some(ObjectId(101)));
+
+    let mut resumed = s
+        .scan_portal_records_descending(PORTAL, ObjectType::Companies, 4)
+        .resume_after(scan.position());
+    let mut rest = Vec::new();
+    while let Some(page) = resumed.next_page().await.unwrap() {
+        assert!(page.len() <= 4);
+        rest.extend(page.into_iter().map(|r| r.meta.object_id.get()));
+    }
+    assert!(resumed.is_done());
+    assert_eq!(rest, vec![100, 99, 11, 10, 9, 3]);
+    // An empty partition yields nothing.
+    let mut empty = s.scan_portal_records_descending(PortalId(9), ObjectType::Deals, 10);
     assert!(empty.next_page().await.unwrap().is_none());
 }
 

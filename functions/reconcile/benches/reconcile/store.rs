@@ -208,6 +208,22 @@ impl RecordStore for BenchStore {
         self.io().await;
         self.control.scan_page(p, t, after, limit).await
     }
+    async fn scan_page_descending(
+        &self,
+        p: PortalId,
+        t: ObjectType,
+        before: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<RecordPage, StoreError> {
+        if !self.keep {
+            return Ok(RecordPage {
+                records: Vec::new(),
+                next_after: None,
+            });
+        }
+        self.io().await;
+        self.control.scan_page_descending(p, t, before, limit).await
+    }
 }
 
 impl ConnectionStore for BenchStore {

@@ -263,6 +263,26 @@ impl RecordStore for DynamoStore {
         })
     }
 
+    async fn scan_page_descending(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        before: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<RecordPage, StoreError> {
+        let (items, next_after) = self
+            .query_partition_in(portal, object_type, before, limit, None, false)
+            .await?;
+        let records = items
+            .into_iter()
+            .map(StoredRecord::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordPage {
+            records,
+            next_after,
+        })
+    }
+
     async fn scan_fields_page(
         &self,
         portal: PortalId,
@@ -356,6 +376,21 @@ impl DynamoStore {
         limit: u32,
         projection: Option<(String, HashMap<String, String>)>,
     ) -> Result<(Vec<Item>, Option<ObjectId>), StoreError> {
+        self.query_partition_in(portal, object_type, after, limit, projection, true)
+            .await
+    }
+
+    /// One Query page of a partition, ascending from after `start` or
+    /// descending from below it.
+    async fn query_partition_in(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        start: Option<ObjectId>,
+        limit: u32,
+        projection: Option<(String, HashMap<String, String>)>,
+        ascending: bool,
+    ) -> Result<(Vec<Item>, Option<ObjectId>), StoreError> {
         let pk = partition_key(portal, object_type);
         let mut names = HashMap::from([("#pk".to_owned(), attr::PK.to_owned())]);
         let mut req = self
@@ -364,17 +399,17 @@ impl DynamoStore {
             .table_name(&self.config.records_table)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-            .scan_index_forward(true)
+            .scan_index_forward(ascending)
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
         if let Some((expression, projected)) = projection {
             names.extend(projected);
             req = req.projection_expression(expression);
         }
         req = req.set_expression_attribute_names(Some(names));
-        if let Some(after) = after {
+        if let Some(start) = start {
             req = req
                 .exclusive_start_key(attr::PK, AttributeValue::S(pk))
-                .exclusive_start_key(attr::SK, AttributeValue::S(sort_key(after)));
+                .exclusive_start_key(attr::SK, AttributeValue::S(sort_key(start)));
         }
         self.stats.count_read();
         let out = req.send().await.map_err(|e| sdk_error("Query", e))?;
