@@ -255,6 +255,39 @@ async fn a_run_handing_over_every_two_pages_reaches_the_same_result() -> anyhow:
     Ok(())
 }
 
+/// Search and recycle-bin reads of a wrapping test source: the inner
+/// source's.
+macro_rules! delegate_search {
+    ($wrapper:ident) => {
+        impl<C: CrmSource> hubsync_sync::SearchObjects for $wrapper<C> {
+            async fn search(
+                &self,
+                portal: PortalId,
+                object_type: ObjectType,
+                request: &hubsync_hubspot::SearchRequest,
+            ) -> Result<hubsync_hubspot::SearchPage, HubSpotError> {
+                self.inner.search(portal, object_type, request).await
+            }
+        }
+
+        impl<C: CrmSource> hubsync_sync::BatchReadArchived for $wrapper<C> {
+            async fn batch_read_archived(
+                &self,
+                portal: PortalId,
+                object_type: ObjectType,
+                ids: &[ObjectId],
+            ) -> Result<BatchReadResult, HubSpotError> {
+                self.inner
+                    .batch_read_archived(portal, object_type, ids)
+                    .await
+            }
+        }
+    };
+}
+
+delegate_search!(HangAt);
+delegate_search!(Unordered);
+
 /// A source that never answers its `hang_at`-th live list call (a crash
 /// mid-page, once the future is dropped).
 struct HangAt<C> {

@@ -233,6 +233,35 @@ impl HubSpotClient {
         ids: &[ObjectId],
         properties: &[&str],
     ) -> Result<BatchReadResult, HubSpotError> {
+        self.batch_read_in(tokens, portal, object_type, ids, properties, false)
+            .await
+    }
+
+    /// [`HubSpotClient::batch_read`] of the recycle bin
+    /// (`?archived=true`): `found` holds the ids HubSpot archived
+    /// (deleted), each with its `archivedAt`; `missing` the ids not in the
+    /// bin (live, merged away, purged, or never there).
+    pub async fn batch_read_archived(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        object_type: ObjectType,
+        ids: &[ObjectId],
+        properties: &[&str],
+    ) -> Result<BatchReadResult, HubSpotError> {
+        self.batch_read_in(tokens, portal, object_type, ids, properties, true)
+            .await
+    }
+
+    async fn batch_read_in(
+        &self,
+        tokens: &impl AccessTokenSource,
+        portal: PortalId,
+        object_type: ObjectType,
+        ids: &[ObjectId],
+        properties: &[&str],
+        archived: bool,
+    ) -> Result<BatchReadResult, HubSpotError> {
         if ids.len() > MAX_BATCH_READ_INPUTS {
             return Err(HubSpotError::InvalidArgument(format!(
                 "batch read takes at most {MAX_BATCH_READ_INPUTS} ids, got {}",
@@ -258,7 +287,7 @@ impl HubSpotClient {
         let call = Call {
             method: Method::POST,
             path: self.api.batch_read(object_type),
-            query: vec![("archived", "false".to_owned())],
+            query: vec![("archived", archived.to_string())],
             body: Some(to_json(&body)?),
             kind: RateLimitKind::Standard,
             what: "batch read",

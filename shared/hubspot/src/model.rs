@@ -107,6 +107,13 @@ impl Sort {
             direction: "ASCENDING".to_owned(),
         }
     }
+
+    pub fn descending(property: &str) -> Self {
+        Self {
+            property_name: property.to_owned(),
+            direction: "DESCENDING".to_owned(),
+        }
+    }
 }
 
 /// Body of `POST /crm/v3/objects/{type}/search`.

@@ -3,7 +3,8 @@
 //! HubSpot's rules where a test could depend on them: at most 100 ids a
 //! batch read and 1,000 an associations read, only the requested
 //! properties returned, the listing in ascending id order with an `after`
-//! cursor.
+//! cursor, search by `hs_object_id` windows only (anything else is an
+//! error), at most 200 results a page.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,13 +12,13 @@ use std::sync::Mutex;
 
 use hubsync_hubspot::{
     AssociationLink, BatchReadResult, ClientStats, HubSpotError, HubSpotObject, ObjectId,
-    ObjectType, Page, PortalId, TokenError,
+    ObjectType, Page, PortalId, SearchPage, SearchRequest, TokenError,
 };
 use hubsync_mapping::{Owners, Pipelines, PropertyDefinition};
 
 use crate::source::{
-    BatchRead, CountObjects, ListPage, PortalStats, ReadAssociations, ReadListMembers, ReadOwners,
-    ReadPipelines, ReadProperties, ReadRecordLists,
+    BatchRead, BatchReadArchived, CountObjects, ListPage, PortalStats, ReadAssociations,
+    ReadListMembers, ReadOwners, ReadPipelines, ReadProperties, ReadRecordLists, SearchObjects,
 };
 
 /// How the owners API fails.
@@ -56,6 +57,7 @@ pub struct FakeHubSpot {
     pub batch_reads: AtomicUsize,
     pub owner_reads: AtomicUsize,
     pub association_reads: AtomicUsize,
+    pub searches: AtomicUsize,
     /// The properties of every batch read, in order.
     pub requested: Mutex<Vec<Vec<String>>>,
 }
@@ -164,6 +166,79 @@ impl BatchRead for FakeHubSpot {
             }
         }
         Ok(out)
+    }
+}
+
+impl BatchReadArchived for FakeHubSpot {
+    async fn batch_read_archived(
+        &self,
+        _portal: PortalId,
+        _object_type: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<BatchReadResult, HubSpotError> {
+        assert!(ids.len() <= 100, "batch reads carry at most 100 ids");
+        self.check_grant()?;
+        // Deleted objects are gone from this fake, bin included.
+        Ok(BatchReadResult {
+            found: Vec::new(),
+            missing: ids.to_vec(),
+        })
+    }
+}
+
+impl SearchObjects for FakeHubSpot {
+    async fn search(
+        &self,
+        _portal: PortalId,
+        object_type: ObjectType,
+        request: &SearchRequest,
+    ) -> Result<SearchPage, HubSpotError> {
+        self.searches.fetch_add(1, Ordering::SeqCst);
+        self.check_grant()?;
+        let unsupported =
+            || HubSpotError::InvalidArgument("the fake searches hs_object_id windows only".into());
+        if request.limit > 200 || request.after.is_some() || request.filter_groups.len() > 1 {
+            return Err(unsupported());
+        }
+        let (mut above, mut below) = (0u64, u64::MAX);
+        for f in request.filter_groups.iter().flat_map(|g| &g.filters) {
+            let value: u64 = f
+                .value
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .filter(|_| f.property_name == "hs_object_id")
+                .ok_or_else(unsupported)?;
+            match f.operator.as_str() {
+                "LT" => below = below.min(value),
+                "GT" => above = above.max(value),
+                _ => return Err(unsupported()),
+            }
+        }
+        let descending = match request.sorts.as_slice() {
+            [] => false,
+            [s] if s.property_name == "hs_object_id" => s.direction == "DESCENDING",
+            _ => return Err(unsupported()),
+        };
+        let objects = self.objects.lock().unwrap();
+        let hits: Vec<&HubSpotObject> = objects
+            .iter()
+            .filter(|((t, id), _)| *t == object_type && id.0 > above && id.0 < below)
+            .map(|(_, o)| o)
+            .collect();
+        let total = hits.len() as u64;
+        let properties: Vec<&str> = request.properties.iter().map(String::as_str).collect();
+        let take = |o: &&HubSpotObject| Self::projected(o, &properties);
+        let limit = request.limit as usize;
+        let results: Vec<HubSpotObject> = if descending {
+            hits.iter().rev().take(limit).map(take).collect()
+        } else {
+            hits.iter().take(limit).map(take).collect()
+        };
+        Ok(SearchPage {
+            total,
+            next_after: (total > limit as u64).then(|| limit.to_string()),
+            results,
+        })
     }
 }
 

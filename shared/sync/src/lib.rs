@@ -36,8 +36,9 @@ pub use context::{
 };
 pub use decide::{decide, Decision, Facts, ListedLive, Skip, UpdateClass, WriteKind};
 pub use source::{
-    BatchRead, CountObjects, CrmSource, HubSpotSource, ListPage, ObjectReader, PortalStats,
-    ReadAssociations, ReadListMembers, ReadOwners, ReadPipelines, ReadProperties, ReadRecordLists,
+    BatchRead, BatchReadArchived, CountObjects, CrmSource, HubSpotSource, ListPage, ObjectReader,
+    PortalStats, ReadAssociations, ReadListMembers, ReadOwners, ReadPipelines, ReadProperties,
+    ReadRecordLists, SearchObjects,
 };
 pub use write::upsert;
 

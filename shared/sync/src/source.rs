@@ -9,7 +9,7 @@ use std::future::Future;
 
 use hubsync_hubspot::{
     AccessTokenSource, AssociationLink, BatchReadResult, ClientStats, HubSpotClient, HubSpotError,
-    HubSpotObject, ObjectId, ObjectType, Page, PortalId, SearchRequest,
+    HubSpotObject, ObjectId, ObjectType, Page, PortalId, SearchPage, SearchRequest,
 };
 use hubsync_mapping::{Owners, Pipelines, PropertyDefinition};
 
@@ -22,6 +22,29 @@ pub trait BatchRead: Send + Sync {
         ids: &[ObjectId],
         properties: &[&str],
     ) -> impl Future<Output = Result<BatchReadResult, HubSpotError>> + Send;
+}
+
+/// The recycle-bin state of ≤ 100 ids (`?archived=true`): `found` holds
+/// those HubSpot deleted, each with its `archivedAt`; `missing` the rest
+/// (live, merged away, purged).
+pub trait BatchReadArchived: Send + Sync {
+    fn batch_read_archived(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        ids: &[ObjectId],
+    ) -> impl Future<Output = Result<BatchReadResult, HubSpotError>> + Send;
+}
+
+/// One page of a CRM search (its own per-second limit, not the list
+/// budget; results trail HubSpot's writes).
+pub trait SearchObjects: Send + Sync {
+    fn search(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        request: &SearchRequest,
+    ) -> impl Future<Output = Result<SearchPage, HubSpotError>> + Send;
 }
 
 /// One page of the full listing (`archived = true`: the recycle bin), in id
@@ -124,10 +147,26 @@ impl<
 /// What a reconciliation reads: the worker's reads, the listing, counts,
 /// property definitions and list members.
 pub trait CrmSource:
-    ObjectReader + ListPage + CountObjects + ReadProperties + ReadListMembers
+    ObjectReader
+    + ListPage
+    + CountObjects
+    + ReadProperties
+    + ReadListMembers
+    + SearchObjects
+    + BatchReadArchived
 {
 }
-impl<T: ObjectReader + ListPage + CountObjects + ReadProperties + ReadListMembers> CrmSource for T {}
+impl<
+        T: ObjectReader
+            + ListPage
+            + CountObjects
+            + ReadProperties
+            + ReadListMembers
+            + SearchObjects
+            + BatchReadArchived,
+    > CrmSource for T
+{
+}
 
 /// The production source: the HubSpot client and a token source.
 #[derive(Debug, Clone)]
@@ -156,6 +195,33 @@ impl<T: AccessTokenSource> BatchRead for HubSpotSource<T> {
     ) -> Result<BatchReadResult, HubSpotError> {
         self.client
             .batch_read(&self.tokens, portal, object_type, ids, properties)
+            .await
+    }
+}
+
+impl<T: AccessTokenSource> BatchReadArchived for HubSpotSource<T> {
+    async fn batch_read_archived(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<BatchReadResult, HubSpotError> {
+        let properties = [object_type.last_modified_property()];
+        self.client
+            .batch_read_archived(&self.tokens, portal, object_type, ids, &properties)
+            .await
+    }
+}
+
+impl<T: AccessTokenSource> SearchObjects for HubSpotSource<T> {
+    async fn search(
+        &self,
+        portal: PortalId,
+        object_type: ObjectType,
+        request: &SearchRequest,
+    ) -> Result<SearchPage, HubSpotError> {
+        self.client
+            .search(&self.tokens, portal, object_type, request)
             .await
     }
 }
