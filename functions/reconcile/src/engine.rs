@@ -55,7 +55,9 @@ use std::time::{Duration, Instant};
 use hubsync_hubspot::{HubSpotError, ObjectId, ObjectType, PortalId, TokenError};
 use hubsync_mapping::{missing_properties, ObjectConfig, Owners, Pipelines};
 use hubsync_messages::JobMessage;
-use hubsync_store::{run_lock_name, Checkpoint, ConnectionStatus, TypeCounters, TypeRunReport};
+use hubsync_store::{
+    run_lock_name, Checkpoint, ConnectionStatus, SearchWalk, TypeCounters, TypeRunReport,
+};
 use hubsync_sync::{
     association_targets, CacheFreshness, ContextLoader, CrmSource, LoadCounts, RunStore,
 };
@@ -63,6 +65,7 @@ use tracing::Instrument;
 
 mod diff;
 mod run;
+mod split;
 
 use run::Run;
 
@@ -95,6 +98,13 @@ pub struct EngineConfig {
     /// Ask HubSpot for the record count at the start (one search call) for
     /// progress.
     pub estimate_total: bool,
+    /// Split a run whose count estimate is at least this many records
+    /// into a listing from the lowest id up and a search from the highest
+    /// down (the engine's `split` module); `None`: list only. Needs the
+    /// estimate.
+    pub search_split_min_records: Option<u64>,
+    /// Search page size (≤ 200).
+    pub search_page_limit: u32,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +119,8 @@ impl Default for EngineConfig {
             restore_skew_ms: 1_000,
             drift_alert_threshold: 100,
             estimate_total: true,
+            search_split_min_records: Some(50_000),
+            search_page_limit: 200,
         }
     }
 }
@@ -306,6 +318,14 @@ where
                 }
             }
         }
+        if fresh
+            && self
+                .config
+                .search_split_min_records
+                .is_some_and(|min| ck.estimated_total.is_some_and(|n| n >= min))
+        {
+            ck.search = Some(SearchWalk::default());
+        }
         let mapping = Arc::new(self.load_mapping(portal, object_type, &mut ck).await?);
         let mut run = Run::new(self, ck, holder, fresh, mapping);
         match run.drive(limit).await {
@@ -417,6 +437,7 @@ where
             listing_done: false,
             bin_cursor: None,
             bin_done: false,
+            search: None,
             counters: TypeCounters::default(),
             estimated_total: None,
             started_at_ms: now,

@@ -71,8 +71,8 @@ pub use rate_ledger::{LedgerSwap, MemoryRateLedgers, RateGrant, RateLedger, Rate
 pub use relinks::{Gone, PendingGone, RelinkStore};
 pub use stats::StoreStats;
 pub use sync_state::{
-    run_lock_name, Checkpoint, RunReport, RunStatus, SyncStateStore, TypeCounters, TypeRunReport,
-    RUN_PK_PREFIX,
+    run_lock_name, Checkpoint, RunReport, RunStatus, SearchWalk, SyncStateStore, TypeCounters,
+    TypeRunReport, RUN_PK_PREFIX,
 };
 pub use traits::{ConnectionStore, RecordScan, RecordStore, TokenStore};
 

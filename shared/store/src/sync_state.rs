@@ -108,10 +108,13 @@ pub struct TypeCounters {
     pub pages: u64,
     /// Recycle-bin pages read.
     pub bin_pages: u64,
+    /// Search pages read (the downward half of a list + search run).
+    #[serde(default)]
+    pub search_pages: u64,
     /// Batch reads that confirmed records gone.
     pub confirm_reads: u64,
-    /// HubSpot API calls the run made (list, recycle bin, batch read,
-    /// count), not counting retries.
+    /// HubSpot API calls the run made (list, recycle bin, search, batch
+    /// read, count), not counting retries.
     pub hubspot_calls: u64,
     /// HTTP requests to HubSpot including retries, for the portal, while
     /// the run was active.
@@ -157,7 +160,7 @@ impl TypeCounters {
             owner_refreshes, unchanged, unarchived, restored_same_version,
             deferred_restores, archived_deleted, archived_merged,
             archived_out_of_scope, stale, tombstoned, field_errors, too_large, errors, pages,
-            bin_pages, confirm_reads, hubspot_calls, http_requests, rate_limited,
+            bin_pages, search_pages, confirm_reads, hubspot_calls, http_requests, rate_limited,
             order_violations, record_writes, state_writes, journal_fixed
         );
         for (k, v) in &o.skipped {
@@ -205,6 +208,10 @@ pub struct Checkpoint {
     /// The recycle bin has been read to its end.
     #[serde(default)]
     pub bin_done: bool,
+    /// The downward half of a run that lists from the lowest id up and
+    /// searches from the highest down (`None`: a list-only run).
+    #[serde(default)]
+    pub search: Option<SearchWalk>,
     /// Counts so far.
     #[serde(default)]
     pub counters: TypeCounters,
@@ -230,6 +237,22 @@ pub struct Checkpoint {
     /// Every type of the run (empty: this type only).
     #[serde(default)]
     pub run_types: Vec<ObjectType>,
+}
+
+/// Where the search half of a list + search run stands: it walks
+/// HubSpot's ids downwards, 200 a page, by `hs_object_id` windows (a new
+/// query each page, so search's 10,000-result cap never applies), until it
+/// meets the listing coming up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchWalk {
+    /// Every id from this one up has been searched and diffed (`None`:
+    /// nothing yet, or the half was given up and the listing covers it
+    /// all).
+    #[serde(default)]
+    pub below: Option<ObjectId>,
+    /// The half is over: it met the listing, or was given up.
+    #[serde(default)]
+    pub done: bool,
 }
 
 /// The state of a run (or of one type within it).

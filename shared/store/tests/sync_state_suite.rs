@@ -83,6 +83,7 @@ fn checkpoint(seq: u64) -> Checkpoint {
         listing_done: false,
         bin_cursor: None,
         bin_done: false,
+        search: None,
         counters,
         estimated_total: Some(20_000),
         started_at_ms: 1_767_232_800_000,

@@ -86,7 +86,6 @@ where
         let c = &mut self.ck.counters;
         c.pages += 1;
         c.hubspot_calls += 1;
-        c.listed += page.results.len() as u64;
         let ordered = page.results.windows(2).all(|w| w[0].id < w[1].id)
             && match (page.results.first(), self.ck.last_hubspot_id) {
                 (Some(first), Some(last)) => first.id > last,
@@ -99,11 +98,22 @@ where
                     after = ?self.ck.last_hubspot_id,
                     "HubSpot listed ids out of order: switching to key lookups and confirmed absences for the rest of the run");
                 self.ck.lookup_mode = true;
+                // The verification pass walks the store to its end.
+                self.give_up_search();
             }
         }
         let page_max = page.results.iter().map(|o| o.id).max();
         self.ck.last_hubspot_id = self.ck.last_hubspot_id.max(page_max);
-        let last_page = page.next_after.is_none();
+        // Ids from the search half's floor up are its own (see `split`):
+        // a page reaching it is the listing's last.
+        let floor = self.search_floor();
+        let mut page = page;
+        let reaches_floor = floor.is_some_and(|f| page_max.is_some_and(|m| m >= f));
+        if let Some(f) = floor {
+            page.results.retain(|o| o.id < f);
+        }
+        self.ck.counters.listed += page.results.len() as u64;
+        let last_page = page.next_after.is_none() || reaches_floor;
         let ids: Vec<ObjectId> = page.results.iter().map(|o| o.id).collect();
         self.load_associations(&ids).await?;
 
@@ -116,11 +126,16 @@ where
                     .ok()
                     .and_then(|i| metas.get(i))
                     .cloned();
-                self.listed(object, stored, started_at_ms);
+                self.listed(object, stored, Some(started_at_ms));
             }
         } else {
-            // Ids up to the page's last one (everything on the last page).
-            let bound = if last_page { None } else { page_max };
+            // Ids up to the page's last one (everything on the last page,
+            // up to the search half's floor).
+            let bound = if last_page {
+                floor.map(|f| ObjectId(f.0.saturating_sub(1)))
+            } else {
+                page_max
+            };
             let mut stored = self.next_stored(bound).await?;
             for object in &page.results {
                 while let Some(s) = stored.take_if(|s| s.object_id < object.id) {
@@ -129,7 +144,7 @@ where
                 }
                 let same = stored.take_if(|s| s.object_id == object.id);
                 let advance = same.is_some();
-                self.listed(object, same, started_at_ms);
+                self.listed(object, same, Some(started_at_ms));
                 if advance {
                     stored = self.next_stored(bound).await?;
                 }
@@ -152,6 +167,10 @@ where
         self.ck.hubspot_after = page.next_after;
         if last_page {
             self.ck.listing_done = true;
+            if let Some(walk) = self.ck.search.as_mut() {
+                // The halves met: the search half is over too.
+                walk.done = true;
+            }
         }
         Ok(())
     }
@@ -188,7 +207,7 @@ where
         &mut self,
         object: &HubSpotObject,
         stored: Option<StoredMeta>,
-        listed_at_ms: i64,
+        listed_at_ms: Option<i64>,
     ) {
         let key = self.key(object.id);
         let ctx = MapContext {
@@ -212,8 +231,8 @@ where
             object_type: self.object_type,
             fingerprint: fp,
             list_scope_unknown: false,
-            listed_live: Some(ListedLive {
-                started_at_ms: listed_at_ms,
+            listed_live: listed_at_ms.map(|started_at_ms| ListedLive {
+                started_at_ms,
                 skew_ms: self.engine.config.restore_skew_ms,
             }),
         };
@@ -330,45 +349,88 @@ where
     }
 
     /// Confirm pending absences with one batch read per 100: still live ⇒
-    /// diffed like a listed object; missing ⇒ archived as merged/purged.
+    /// diffed like a listed object; missing ⇒ archived. The listing's
+    /// candidates were looked up in the recycle bin already (merged/purged);
+    /// the search half's are looked up now, with one recycle-bin batch read
+    /// of those missing (deleted at `archivedAt`, else merged/purged).
     pub(super) async fn flush_pending(&mut self) -> Result<(), EngineError> {
-        let pending = std::mem::take(&mut self.pending);
-        let mapping = Arc::clone(&self.mapping);
-        let properties = mapping.property_refs();
+        let listed = std::mem::take(&mut self.pending);
+        let searched = std::mem::take(&mut self.search_pending);
         // The page being diffed keeps its own associations.
         let page_associations = self.associations.take();
         let page_companies = self.companies_in_scope.take();
-        for chunk in pending.chunks(hubsync_hubspot::MAX_BATCH_READ_INPUTS) {
-            let ids: Vec<ObjectId> = chunk.iter().map(|m| m.object_id).collect();
-            self.ck.counters.confirm_reads += 1;
-            self.ck.counters.hubspot_calls += 1;
-            let read_at = now_ms();
-            let read = self
-                .engine
-                .source
-                .batch_read(self.portal, self.object_type, &ids, &properties)
-                .await?;
-            let found: Vec<ObjectId> = read.found.iter().map(|o| o.id).collect();
-            self.load_associations(&found).await?;
-            for object in &read.found {
-                let stored = chunk.iter().find(|m| m.object_id == object.id).cloned();
-                self.listed(object, stored, read_at);
-            }
-            for id in &read.missing {
-                if let Some(m) = chunk.iter().find(|m| m.object_id == *id) {
-                    self.actions.push(Action::Archive {
-                        key: m.key(),
-                        occurred_at_ms: read_at.max(m.source_version.saturating_add(1)),
-                        reason: ArchiveReason::Merged,
-                        remapped: false,
-                        mapping_fp: None,
-                    });
+        let mut result = Ok(());
+        for (pending, bin_checked) in [(listed, true), (searched, false)] {
+            for chunk in pending.chunks(hubsync_hubspot::MAX_BATCH_READ_INPUTS) {
+                result = self.confirm(chunk, bin_checked).await;
+                if result.is_err() {
+                    break;
                 }
             }
         }
         self.associations = page_associations;
         self.companies_in_scope = page_companies;
+        result?;
         self.execute().await
+    }
+
+    /// One batch read of ≤ 100 absence candidates (see
+    /// [`Run::flush_pending`]).
+    async fn confirm(
+        &mut self,
+        chunk: &[StoredMeta],
+        bin_checked: bool,
+    ) -> Result<(), EngineError> {
+        let mapping = Arc::clone(&self.mapping);
+        let properties = mapping.property_refs();
+        let ids: Vec<ObjectId> = chunk.iter().map(|m| m.object_id).collect();
+        self.ck.counters.confirm_reads += 1;
+        self.ck.counters.hubspot_calls += 1;
+        let read_at = now_ms();
+        let read = self
+            .engine
+            .source
+            .batch_read(self.portal, self.object_type, &ids, &properties)
+            .await?;
+        let found: Vec<ObjectId> = read.found.iter().map(|o| o.id).collect();
+        self.load_associations(&found).await?;
+        for object in &read.found {
+            let stored = chunk.iter().find(|m| m.object_id == object.id).cloned();
+            self.listed(object, stored, Some(read_at));
+        }
+        let mut deleted_at: Vec<(ObjectId, Option<i64>)> = Vec::new();
+        if !bin_checked && !read.missing.is_empty() {
+            self.ck.counters.confirm_reads += 1;
+            self.ck.counters.hubspot_calls += 1;
+            let bin = self
+                .engine
+                .source
+                .batch_read_archived(self.portal, self.object_type, &read.missing)
+                .await?;
+            deleted_at = bin
+                .found
+                .iter()
+                .map(|o| (o.id, o.archived_at.as_deref().and_then(parse_ms)))
+                .collect();
+        }
+        for id in &read.missing {
+            let Some(m) = chunk.iter().find(|m| m.object_id == *id) else {
+                continue;
+            };
+            let floor = m.source_version.saturating_add(1);
+            let (reason, at) = match deleted_at.iter().find(|(i, _)| i == id) {
+                Some((_, at)) => (ArchiveReason::Deleted, at.unwrap_or(read_at).max(floor)),
+                None => (ArchiveReason::Merged, read_at.max(floor)),
+            };
+            self.actions.push(Action::Archive {
+                key: m.key(),
+                occurred_at_ms: at,
+                reason,
+                remapped: false,
+                mapping_fp: None,
+            });
+        }
+        Ok(())
     }
 
     /// Run the planned writes, a few at a time, and count their outcomes.

@@ -14,6 +14,7 @@ use hubsync_store::{
 use hubsync_sync::{CrmSource, RunStore};
 
 use super::diff::Action;
+use super::split::{Arrived, Pump};
 use super::{now_ms, Engine, EngineConfig, EngineError, RunMapping, SliceLimit, SliceOutcome};
 
 /// A fetched HubSpot page and when its request started.
@@ -32,6 +33,10 @@ pub(super) struct Run<'a, C, S: RecordStore> {
     /// The store scan and what it read beyond the current page's bound.
     pub(super) scan: RecordScan<'a, S>,
     pub(super) lookahead: VecDeque<StoredMeta>,
+    /// The search half's store scan (downwards) and what it read beyond
+    /// the current window.
+    pub(super) down_scan: RecordScan<'a, S>,
+    pub(super) down_lookahead: VecDeque<StoredMeta>,
     /// The recycle-bin page being consulted: `(id, archivedAt ms)`, and the
     /// cursor of the page after it.
     pub(super) bin_page: Option<Vec<(ObjectId, Option<i64>)>>,
@@ -40,6 +45,9 @@ pub(super) struct Run<'a, C, S: RecordStore> {
     /// Active stored records absent from the listing and not in the bin,
     /// waiting for a confirming batch read (≤ 100).
     pub(super) pending: Vec<StoredMeta>,
+    /// Active stored records a search window did not return, waiting for
+    /// a confirming batch read (the recycle bin not consulted yet).
+    pub(super) search_pending: Vec<StoredMeta>,
     pub(super) actions: Vec<Action>,
     pub(super) http_seen: ClientStats,
     pub(super) active_since: Instant,
@@ -71,6 +79,10 @@ where
             .store
             .scan_portal_records(portal, object_type, engine.config.store_page_size)
             .resume_after(ck.store_after);
+        let down_scan = engine
+            .store
+            .scan_portal_records_descending(portal, object_type, engine.config.store_page_size)
+            .resume_after(ck.search.as_ref().and_then(|w| w.below));
         Self {
             engine,
             portal,
@@ -78,10 +90,13 @@ where
             holder,
             scan,
             lookahead: VecDeque::new(),
+            down_scan,
+            down_lookahead: VecDeque::new(),
             bin_page: None,
             bin_next: None,
             bin_unusable: false,
             pending: Vec::new(),
+            search_pending: Vec::new(),
             actions: Vec::new(),
             http_seen: engine.source.portal_stats(portal),
             active_since: Instant::now(),
@@ -113,39 +128,43 @@ where
         let mut last_checkpoint = Instant::now();
         let mut pages = 0u32;
         let mut since_checkpoint = 0u32;
-        let mut prefetched: Option<Fetched> = None;
+        // The listing's and the search half's requests, in flight while
+        // pages are diffed.
+        let mut pump = Pump::default();
         while !self.ck.listing_done {
             if limit.reached(pages) {
                 return self.hand_over().await;
             }
-            let fetched = match prefetched.take() {
-                Some(f) => f,
-                None => self.fetch(self.ck.hubspot_after.clone()).await?,
+            self.request_list(&mut pump, self.ck.hubspot_after.clone());
+            let below = self.ck.search.as_ref().and_then(|w| w.below);
+            self.request_search(&mut pump, below);
+            pump.wait_any().await;
+            let Some(arrived) = pump.take() else {
+                continue;
             };
-            // Read the next page while this one is diffed and written.
-            let next = fetched.page.next_after.clone();
-            match next.filter(|_| !limit.reached(pages + 1)) {
-                Some(after) => {
-                    let source = &self.engine.source;
-                    let (portal, object_type, page_limit) =
-                        (self.portal, self.object_type, self.cfg().page_limit);
-                    let mapping = Arc::clone(&self.mapping);
-                    let properties = mapping.property_refs();
-                    let (next_page, done) = tokio::join!(
-                        fetch_page(
-                            source,
-                            portal,
-                            object_type,
-                            Some(after),
-                            page_limit,
-                            &properties
-                        ),
-                        self.process_page(fetched)
-                    );
+            let more = !limit.reached(pages + 1);
+            match arrived? {
+                Arrived::List(fetched) => {
+                    // Ask for the next page while this one is diffed, unless
+                    // it is the listing's last.
+                    let floor = self.search_floor();
+                    let reaches_floor =
+                        floor.is_some_and(|f| fetched.page.results.iter().any(|o| o.id >= f));
+                    if let Some(after) = fetched.page.next_after.clone() {
+                        if more && !reaches_floor {
+                            self.request_list(&mut pump, Some(after));
+                        }
+                    }
+                    let (done, ()) = tokio::join!(self.process_page(fetched), pump.wait_any());
                     done?;
-                    prefetched = Some(next_page?);
                 }
-                None => self.process_page(fetched).await?,
+                Arrived::Search(searched) => {
+                    if let Some(below) = searched.next_below().filter(|_| more) {
+                        self.request_search(&mut pump, Some(below));
+                    }
+                    let (done, ()) = tokio::join!(self.process_search(searched), pump.wait_any());
+                    done?;
+                }
             }
             pages += 1;
             since_checkpoint += 1;
@@ -190,18 +209,6 @@ where
             }
         }
         self.finish().await
-    }
-
-    pub(super) async fn fetch(&self, after: Option<String>) -> Result<Fetched, EngineError> {
-        fetch_page(
-            &self.engine.source,
-            self.portal,
-            self.object_type,
-            after,
-            self.cfg().page_limit,
-            &self.mapping.property_refs(),
-        )
-        .await
     }
 
     pub(super) fn absorb_http_stats(&mut self) {
@@ -355,6 +362,7 @@ where
     pub(super) async fn fail(&mut self, reason: &str) -> Result<SliceOutcome, EngineError> {
         tracing::error!(portal = %self.portal, object_type = %self.object_type, reason, "HubSpot access revoked: run stopped, connection marked needs_reauth");
         self.pending.clear();
+        self.search_pending.clear();
         self.actions.clear();
         self.engine
             .store
