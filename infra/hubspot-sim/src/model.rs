@@ -266,12 +266,15 @@ impl<'a> Iterator for PropIter<'a> {
     }
 }
 
-/// One CRM object. ~40 bytes + one heap blob.
+/// One CRM object. ~56 bytes + one heap blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub created_ms: i64,
     pub updated_ms: i64,
     pub archived_ms: Option<i64>,
+    /// Its last modification before it was archived: what a search index
+    /// that has not caught up with the deletion still shows.
+    pub live_updated_ms: Option<i64>,
     pub props: PropBlob,
 }
 

@@ -373,7 +373,16 @@ pub(crate) async fn search(
             .skip(after)
             .take(limit)
             .map(|(id, r)| {
-                // The index saw it live: a deletion since is not in it yet.
+                // The index saw it live: a deletion since is not in it yet,
+                // nor the deletion's modification time.
+                let before;
+                let r = match r.live_updated_ms {
+                    Some(at) if r.archived_ms.is_some() => {
+                        before = Record { updated_ms: at, ..(*r).clone() };
+                        &before
+                    }
+                    _ => *r,
+                };
                 let mut o = render(*id, r, &resolved);
                 o.archived = false;
                 o.archived_at = None;

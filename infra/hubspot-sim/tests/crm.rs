@@ -943,6 +943,53 @@ async fn search_results_lag_writes_by_the_index_lag() {
         "the new one not yet, the deleted one still"
     );
     assert_eq!(b["total"], 3);
+    // The deleted one shows its last modification before the deletion
+    // (the index has not seen the deletion), not the deletion's time.
+    let modified = |b: &Value, id: u64| -> String {
+        b["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.to_string())
+            .map(|r| {
+                r["properties"]["hs_lastmodifieddate"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .unwrap()
+    };
+    let req_modified =
+        json!({"sorts": ["hs_object_id"], "properties": ["hs_lastmodifieddate"], "limit": 200});
+    let (_, m) = body(
+        api.post("/crm/v3/objects/companies/search", &req_modified)
+            .await,
+    )
+    .await;
+    let (_, bin) = body(
+        api.get(&format!(
+            "/crm/v3/objects/companies/{}?archived=true&properties=hs_lastmodifieddate",
+            old[1]
+        ))
+        .await,
+    )
+    .await;
+    let deleted_at = bin["properties"]["hs_lastmodifieddate"].as_str().unwrap();
+    assert!(modified(&m, old[1]).as_str() < deleted_at, "{m} / {bin}");
+    assert_eq!(modified(&m, old[0]), {
+        let (_, live) = body(
+            api.get(&format!(
+                "/crm/v3/objects/companies/{}?properties=hs_lastmodifieddate",
+                old[0]
+            ))
+            .await,
+        )
+        .await;
+        live["properties"]["hs_lastmodifieddate"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
     // The listing is current.
     let (_, listed) = body(api.get("/crm/v3/objects/companies?limit=100").await).await;
     let listed: Vec<u64> = listed["results"]

@@ -222,6 +222,7 @@ impl SimState {
                     created_ms: ts,
                     updated_ms: ts,
                     archived_ms: None,
+                    live_updated_ms: None,
                     props: crate::model::PropBlob::from_pairs(&mut pairs),
                 };
                 d.store_mut(ty).live.insert(id, rec);
@@ -275,6 +276,7 @@ impl SimState {
                 let s = d.store_mut(ty);
                 let mut rec = s.live.remove(&id).ok_or(SimError::NotFound { ty, id })?;
                 let ts = self.clock.next_modification_ms();
+                rec.live_updated_ms = Some(rec.updated_ms);
                 rec.archived_ms = Some(ts);
                 rec.updated_ms = ts;
                 s.archived.insert(id, rec);
@@ -294,6 +296,7 @@ impl SimState {
                     .ok_or(SimError::NotFound { ty, id })?;
                 let ts = self.clock.next_modification_ms();
                 rec.archived_ms = None;
+                rec.live_updated_ms = None;
                 rec.updated_ms = ts;
                 s.live.insert(id, rec);
                 let mut e = self.base_event(ty, "restore", id, source, ts);
