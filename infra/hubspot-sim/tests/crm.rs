@@ -950,7 +950,7 @@ async fn search_results_lag_writes_by_the_index_lag() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["id"] == id.to_string())
+            .find(|r| r["id"].as_str() == Some(id.to_string().as_str()))
             .map(|r| {
                 r["properties"]["hs_lastmodifieddate"]
                     .as_str()

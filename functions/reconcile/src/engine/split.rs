@@ -147,20 +147,11 @@ type InFlight<'a, T> = Option<BoxFuture<'a, Result<T, EngineError>>>;
 /// arrived but are not diffed yet. Both halves' requests progress while a
 /// page is diffed ([`Pump::wait_any`] is polled alongside the diff), so
 /// each half runs at its own limit's pace.
+#[derive(Default)]
 pub(super) struct Pump<'a> {
     list: InFlight<'a, Fetched>,
     search: InFlight<'a, Searched>,
     arrived: VecDeque<Result<Arrived, EngineError>>,
-}
-
-impl Default for Pump<'_> {
-    fn default() -> Self {
-        Self {
-            list: None,
-            search: None,
-            arrived: VecDeque::new(),
-        }
-    }
 }
 
 impl<'a> Pump<'a> {
