@@ -15,13 +15,19 @@
 //! 4. peak RSS of a companies-only run at two portal sizes, **each in a
 //!    fresh process** (this binary re-run), with a store that keeps no
 //!    records (so only the engine's memory grows).
+//! 5. beyond the list bound (`split`): a companies run that lists up and
+//!    searches down at once, with the search index lagging and the portal
+//!    changing under it — records/s against the list-only bound, and
+//!    records wrongly archived, record by record (must be 0).
 //!
 //! `cargo bench -p reconcile --bench reconcile`; sizes:
 //! `RECONCILE_BENCH_LIMITED` (default 100000), `RECONCILE_BENCH_PRODUCTION`
 //! (comma list, default 100000,2000), `RECONCILE_BENCH_UNLIMITED` (100000),
-//! `RECONCILE_BENCH_MEMORY` (comma list, default 100000,1000000).
+//! `RECONCILE_BENCH_MEMORY` (comma list, default 100000,1000000),
+//! `RECONCILE_BENCH_SPLIT` (default 100000; 0 skips it).
 
 mod production;
+mod split;
 mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -227,6 +233,12 @@ async fn main() -> anyhow::Result<()> {
     let latency = store::Latency::new(5.0, 20.0);
     for n in env_sizes("RECONCILE_BENCH_PRODUCTION", "100000,2000") {
         production::run(n, &latency).await?;
+    }
+
+    // 5 (stretch): list + search, past the list-only bound.
+    let split_n = env_usize("RECONCILE_BENCH_SPLIT", 100_000);
+    if split_n > 0 {
+        split::run(split_n, &latency).await?;
     }
 
     // 3: limit off, then a no-change rerun.

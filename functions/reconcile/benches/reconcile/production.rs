@@ -27,10 +27,11 @@ use crate::store::{BenchStore, Latency, LatentLedgers};
 /// HubSpot's bound: 110 requests per 10 s.
 const BOUND_PER_SEC: f64 = 11.0;
 
-/// Records when each permit was handed out (= when the request went).
-struct Recording<L> {
-    inner: Arc<L>,
-    times: Arc<Mutex<Vec<Instant>>>,
+/// Records when each permit of the list budget (`Standard`) was handed
+/// out (= when the request went); search has its own budget.
+pub struct Recording<L> {
+    pub inner: Arc<L>,
+    pub times: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl<L: RateLimiter> RateLimiter for Recording<L> {
@@ -41,10 +42,12 @@ impl<L: RateLimiter> RateLimiter for Recording<L> {
     ) -> BoxFuture<'_, Result<RatePermit, HubSpotError>> {
         Box::pin(async move {
             let permit = self.inner.acquire(portal, kind).await?;
-            self.times
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Instant::now());
+            if kind == RateLimitKind::Standard {
+                self.times
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Instant::now());
+            }
             Ok(permit)
         })
     }
@@ -55,7 +58,7 @@ impl<L: RateLimiter> RateLimiter for Recording<L> {
 }
 
 /// Most of sorted `times` within any `window`.
-fn busiest(times: &[Instant], window: Duration) -> usize {
+pub fn busiest(times: &[Instant], window: Duration) -> usize {
     let (mut most, mut j) = (0, 0);
     for i in 0..times.len() {
         while times[i] - times[j] >= window {
@@ -102,7 +105,7 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
         ObjectType::Deals,
     ];
     let job = JobMessage::new(SyncJobKind::Initial, PortalId(portal), types.to_vec());
-    let times = Arc::new(Mutex::new(Vec::new()));
+    let mut type_times = Vec::new();
     let (reads0, writes0) = (
         store.control.stats().reads(),
         store.control.stats().writes(),
@@ -111,6 +114,8 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     let start = Instant::now();
     for t in types {
+        let times = Arc::new(Mutex::new(Vec::new()));
+        type_times.push(times.clone());
         let limiter = Arc::new(SharedRateLimiter::new(
             ledgers.clone(),
             SharedLimitConfig::new(PermitClass::Background),
@@ -144,7 +149,15 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
         reports.push(r.await??);
     }
     let wall = start.elapsed();
-    let mut times = std::mem::take(&mut *times.lock().unwrap_or_else(PoisonError::into_inner));
+    // List-budget requests per type, and all of them in time order.
+    let type_calls: Vec<usize> = type_times
+        .iter()
+        .map(|t| t.lock().unwrap_or_else(PoisonError::into_inner).len())
+        .collect();
+    let mut times: Vec<Instant> = type_times
+        .iter()
+        .flat_map(|t| std::mem::take(&mut *t.lock().unwrap_or_else(PoisonError::into_inner)))
+        .collect();
     times.sort();
     let calls = times.len();
     let first = times.first().copied().unwrap_or(start);
@@ -167,15 +180,17 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
         n * 3 / 5,
         n / 5
     );
-    for (r, took) in &reports {
+    for ((r, took), list_calls) in reports.iter().zip(&type_calls) {
         println!(
-            "  {:<9} {:>7} records in {:>6.1} s; HubSpot calls {:>5} ({:.2} per 1,000 records) = {:.1} % of the bound over the whole run; 429s {}",
+            "  {:<9} {:>7} records in {:>6.1} s; HubSpot calls {:>5} ({:.2} per 1,000 records; {} of them search pages, outside the list budget); list-budget calls {:>5} = {:.1} % of the bound over the whole run; 429s {}",
             r.object_type.to_string(),
             r.done,
             took.as_secs_f64(),
             r.counters.hubspot_calls,
             r.counters.hubspot_calls as f64 * 1000.0 / r.done.max(1) as f64,
-            r.counters.hubspot_calls as f64 / span.as_secs_f64().max(1e-9) / BOUND_PER_SEC * 100.0,
+            r.counters.search_pages,
+            list_calls,
+            *list_calls as f64 / span.as_secs_f64().max(1e-9) / BOUND_PER_SEC * 100.0,
             r.counters.rate_limited,
         );
     }
@@ -183,7 +198,7 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
     let reads = store.control.stats().reads() - reads0;
     let writes = store.control.stats().writes() - writes0;
     println!(
-        "  overall: {records} records in {:.1} s ({:.0} records/s); {calls} HubSpot calls ({:.2} per 1,000 records) over {:.1} s (first to last, at least one window) = {:.1} % of the bound; busiest 10 s window {}; 429s {limited}",
+        "  overall: {records} records in {:.1} s ({:.0} records/s); {calls} list-budget HubSpot calls ({:.2} per 1,000 records) over {:.1} s (first to last, at least one window) = {:.1} % of the bound; busiest 10 s window {}; 429s {limited}",
         wall.as_secs_f64(),
         records as f64 / wall.as_secs_f64(),
         per_1k(calls as u64),

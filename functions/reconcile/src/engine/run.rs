@@ -133,6 +133,8 @@ where
         let mut pump = Pump::default();
         while !self.ck.listing_done {
             if limit.reached(pages) {
+                // What is in flight is dropped (and read again next slice).
+                drop(pump);
                 return self.hand_over().await;
             }
             self.request_list(&mut pump, self.ck.hubspot_after.clone());
@@ -155,15 +157,13 @@ where
                             self.request_list(&mut pump, Some(after));
                         }
                     }
-                    let (done, ()) = tokio::join!(self.process_page(fetched), pump.wait_any());
-                    done?;
+                    pump.drive_while(self.process_page(fetched)).await?;
                 }
                 Arrived::Search(searched) => {
                     if let Some(below) = searched.next_below().filter(|_| more) {
                         self.request_search(&mut pump, Some(below));
                     }
-                    let (done, ()) = tokio::join!(self.process_search(searched), pump.wait_any());
-                    done?;
+                    pump.drive_while(self.process_search(searched)).await?;
                 }
             }
             pages += 1;
@@ -173,11 +173,15 @@ where
             {
                 since_checkpoint = 0;
                 last_checkpoint = Instant::now();
+                // The checkpoint's confirming reads need the lanes.
+                pump.settle().await;
                 if !self.checkpoint().await? {
                     return Ok(SliceOutcome::Fenced);
                 }
             }
         }
+        // Requests still in flight (the other half's) are not needed.
+        drop(pump);
         if self.ck.lookup_mode {
             // HubSpot's order could not be trusted: absences were not
             // detected by the join. Confirm the rest of the store.

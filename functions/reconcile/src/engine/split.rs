@@ -47,9 +47,8 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use hubsync_hubspot::{
@@ -176,6 +175,24 @@ impl<'a> Pump<'a> {
         self.arrived.pop_front()
     }
 
+    /// Polls the requests in flight, keeping what arrives. `true`: some
+    /// are still in flight.
+    fn poll_in_flight(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(f) = self.list.as_mut() {
+            if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                self.list = None;
+                self.arrived.push_back(r.map(Arrived::List));
+            }
+        }
+        if let Some(f) = self.search.as_mut() {
+            if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                self.search = None;
+                self.arrived.push_back(r.map(Arrived::Search));
+            }
+        }
+        self.list.is_some() || self.search.is_some()
+    }
+
     /// Resolves once a page has arrived (at once when one is waiting) or
     /// when nothing is in flight.
     pub(super) async fn wait_any(&mut self) {
@@ -183,19 +200,37 @@ impl<'a> Pump<'a> {
             if !self.arrived.is_empty() {
                 return Poll::Ready(());
             }
-            if let Some(f) = self.list.as_mut() {
-                if let Poll::Ready(r) = Pin::new(f).poll(cx) {
-                    self.list = None;
-                    self.arrived.push_back(r.map(Arrived::List));
-                }
+            let in_flight = self.poll_in_flight(cx);
+            if self.arrived.is_empty() && in_flight {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
             }
-            if let Some(f) = self.search.as_mut() {
-                if let Poll::Ready(r) = Pin::new(f).poll(cx) {
-                    self.search = None;
-                    self.arrived.push_back(r.map(Arrived::Search));
-                }
+        })
+        .await
+    }
+
+    /// Runs `work` (a diff, which makes HubSpot calls of its own) to its
+    /// end while the requests in flight keep going. They must: a request
+    /// waiting for a permit holds its lane of the rate limiter, and a call
+    /// of `work` on that lane waits for it.
+    pub(super) async fn drive_while<F: Future>(&mut self, work: F) -> F::Output {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(out);
             }
-            if self.arrived.is_empty() && (self.list.is_some() || self.search.is_some()) {
+            self.poll_in_flight(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Waits until nothing is in flight (what arrives is kept): before the
+    /// run makes calls of its own outside [`Pump::drive_while`].
+    pub(super) async fn settle(&mut self) {
+        std::future::poll_fn(|cx| {
+            if self.poll_in_flight(cx) {
                 Poll::Pending
             } else {
                 Poll::Ready(())
