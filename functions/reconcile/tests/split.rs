@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use hubspot_sim::{props, ObjectType as SimType, SeedSpec, SimConfig, Simulator};
-use hubsync_hubspot::{ObjectId, ObjectType, PortalId, StaticToken};
+use hubsync_hubspot::{ObjectId, ObjectType, PortalId, RateLimitConfig, StaticToken, WindowLimit};
 use hubsync_local::compare::{compare_portal, describe};
 use hubsync_local::reconcile::{
     run_job, sim_portal, sim_source, Engine, EngineConfig, HubSpotSource, JobMessage,
@@ -57,9 +57,17 @@ fn split_config() -> EngineConfig {
 type SimReconciler = Reconciler<HubSpotSource<StaticToken>, MemoryStore, MemoryJobQueue>;
 
 fn reconciler(s: &Setup, config: EngineConfig) -> anyhow::Result<SimReconciler> {
+    limited_reconciler(s, config, None)
+}
+
+fn limited_reconciler(
+    s: &Setup,
+    config: EngineConfig,
+    limits: Option<RateLimitConfig>,
+) -> anyhow::Result<SimReconciler> {
     Ok(Reconciler::new(
         Engine::new(
-            sim_source(&s.sim.base_url(), &s.token, None)?,
+            sim_source(&s.sim.base_url(), &s.token, limits)?,
             s.store.clone(),
             config,
         ),
@@ -184,6 +192,9 @@ async fn changes_on_both_halves_are_found_and_classified() -> anyhow::Result<()>
             props([("name", format!("New {i}").as_str())]),
         )?);
     }
+
+    // The burst's modification times run a few ms ahead of the clock.
+    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let report = run(&rec, &s, SyncJobKind::Nightly).await?;
     let c = counters(&report, ObjectType::Companies);
@@ -330,6 +341,56 @@ async fn a_split_run_hands_over_and_resumes_both_halves() -> anyhow::Result<()> 
     let live = s.sim.state().count(s.portal, SimType::Companies, false)? as u64;
     assert_eq!(c.listed, live, "each id once across hand-overs: {c:?}");
     assert_eq!(c.created + c.skipped.values().sum::<u64>(), live);
+    assert_converged(&s).await?;
+    s.sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rate_limited_run_confirms_search_absences_while_the_listing_waits_for_permits(
+) -> anyhow::Result<()> {
+    let s = setup(
+        SeedSpec {
+            companies: 2_500,
+            ..SeedSpec::default()
+        },
+        0,
+    )
+    .await?;
+    run(&reconciler(&s, split_config())?, &s, SyncJobKind::Initial).await?;
+    // Deletions all over the id space: the search half confirms its
+    // absences with batch reads on the list budget, which its listing
+    // request (waiting for a permit of that budget) holds meanwhile.
+    let st = s.sim.state();
+    let ids = st.object_ids(s.portal, SimType::Companies, false)?;
+    let deleted: Vec<u64> = ids.iter().copied().step_by(4).collect();
+    for id in &deleted {
+        st.delete_object(s.portal, SimType::Companies, *id)?;
+    }
+    // Modification times never repeat: a burst of changes runs ahead of
+    // the clock (1 ms a change), and the index shows them once the clock is
+    // there.
+    tokio::time::sleep(Duration::from_millis(deleted.len() as u64 + 200)).await;
+    // A tight list budget (every request waits) and a loose search one.
+    let limits = RateLimitConfig {
+        standard: WindowLimit {
+            max_requests: 5,
+            interval: Duration::from_millis(250),
+        },
+        search: WindowLimit {
+            max_requests: 50,
+            interval: Duration::from_millis(250),
+        },
+        guard: Duration::ZERO,
+        ..RateLimitConfig::default()
+    };
+    let rec = limited_reconciler(&s, split_config(), Some(limits))?;
+    let report = tokio::time::timeout(Duration::from_secs(60), run(&rec, &s, SyncJobKind::Nightly))
+        .await
+        .map_err(|_| anyhow::anyhow!("the run stalled"))??;
+    let c = counters(&report, ObjectType::Companies);
+    assert!(c.search_pages > 0 && c.confirm_reads > 0, "{c:?}");
+    assert_eq!(c.archived_deleted, deleted.len() as u64, "{c:?}");
     assert_converged(&s).await?;
     s.sim.shutdown().await;
     Ok(())

@@ -464,6 +464,62 @@ mod tests {
         assert!(first.get("filterGroups").is_none());
     }
 
+    fn no_page() -> Fetched {
+        Fetched {
+            page: hubsync_hubspot::Page {
+                results: Vec::new(),
+                next_after: None,
+            },
+            started_at_ms: 0,
+        }
+    }
+
+    fn no_window() -> Searched {
+        Searched {
+            results: Vec::new(),
+            below: None,
+            above: None,
+            full: false,
+        }
+    }
+
+    /// A request waiting for a permit holds its lane of the rate limiter
+    /// (both limiters lock a lane while they wait). A diff's own call on
+    /// that lane must not wait for a request nobody polls.
+    #[tokio::test]
+    async fn a_diff_sharing_a_lane_with_a_waiting_request_is_not_starved() {
+        let lane = Arc::new(tokio::sync::Mutex::new(()));
+        let mut pump = Pump::default();
+        let held = Arc::clone(&lane);
+        pump.list = Some(Box::pin(async move {
+            let _lane = held.lock().await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok(no_page())
+        }));
+        pump.search = Some(Box::pin(async { Ok(no_window()) }));
+        // The search page arrives at once; the listing's request now holds
+        // the lane.
+        pump.wait_any().await;
+        assert!(matches!(pump.take(), Some(Ok(Arrived::Search(_)))));
+        // The next search request is answered at once too, while the diff
+        // of the page that arrived calls on the listing's lane.
+        pump.search = Some(Box::pin(async { Ok(no_window()) }));
+        let diff = async {
+            let _lane = lane.lock().await;
+            7
+        };
+        let out = tokio::time::timeout(std::time::Duration::from_secs(5), pump.drive_while(diff))
+            .await
+            .expect("the diff got the lane");
+        assert_eq!(out, 7);
+        pump.settle().await;
+        let arrived: Vec<bool> = std::iter::from_fn(|| pump.take())
+            .map(|a| matches!(a, Ok(Arrived::List(_))))
+            .collect();
+        assert_eq!(arrived.len(), 2, "both requests arrived and were kept");
+        assert!(arrived.contains(&true));
+    }
+
     #[test]
     fn a_full_page_leads_to_the_window_below_its_lowest_id() {
         let page = |ids: &[u64], full| Searched {
