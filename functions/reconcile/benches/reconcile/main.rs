@@ -24,7 +24,9 @@
 //! `RECONCILE_BENCH_LIMITED` (default 100000), `RECONCILE_BENCH_PRODUCTION`
 //! (comma list, default 100000,2000), `RECONCILE_BENCH_UNLIMITED` (100000),
 //! `RECONCILE_BENCH_MEMORY` (comma list, default 100000,1000000),
-//! `RECONCILE_BENCH_SPLIT` (default 100000; 0 skips it).
+//! `RECONCILE_BENCH_SPLIT` (default 100000; 0 skips it) and
+//! `RECONCILE_BENCH_SPLIT_WRITES` (its record writes in flight, default the
+//! engine's 8).
 
 mod production;
 mod split;
@@ -238,7 +240,11 @@ async fn main() -> anyhow::Result<()> {
     // 5 (stretch): list + search, past the list-only bound.
     let split_n = env_usize("RECONCILE_BENCH_SPLIT", 100_000);
     if split_n > 0 {
-        split::run(split_n, &latency).await?;
+        let writes = env_usize(
+            "RECONCILE_BENCH_SPLIT_WRITES",
+            EngineConfig::default().write_concurrency,
+        );
+        split::run(split_n, writes, &latency).await?;
     }
 
     // 3: limit off, then a no-change rerun.

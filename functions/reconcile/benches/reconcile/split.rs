@@ -165,7 +165,10 @@ impl Bench {
     }
 }
 
-pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
+/// `writes_in_flight`: the engine's `write_concurrency` (the initial run
+/// is a write per record; at DynamoDB-like latency, 8 in flight cap it
+/// below the list bound).
+pub async fn run(n: usize, writes_in_flight: usize, latency: &Latency) -> anyhow::Result<()> {
     let mut config = SimConfig::default();
     config.rate_limit.enabled = true;
     config.search_index_lag_ms = INDEX_LAG.as_millis() as u64;
@@ -207,6 +210,7 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
         store.clone(),
         EngineConfig {
             search_split_min_records: Some(1),
+            write_concurrency: writes_in_flight,
             ..EngineConfig::default()
         },
     );
@@ -218,7 +222,7 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
         list_times,
     };
     println!(
-        "list + search, {n}-record portal (companies), search index {} s behind writes, shared limiter, store and ledger at DynamoDB-like latency:",
+        "list + search, {n}-record portal (companies), search index {} s behind writes, shared limiter, store and ledger at DynamoDB-like latency, {writes_in_flight} record writes in flight:",
         INDEX_LAG.as_secs()
     );
 
