@@ -45,6 +45,11 @@
 //! the join), and after the listing a verification pass walks the rest of
 //! the store, confirming every active record with batch reads.
 //!
+//! # List + search
+//! A large portal's run also walks the ids downwards by CRM search, which
+//! HubSpot counts apart from the listing's budget; the listing then stops
+//! where the search got to. See the `split` module.
+//!
 //! # Checkpoints, lease, hand-over
 //! See [`Engine::run_slice`].
 

@@ -200,6 +200,70 @@ async fn batch_read_returns_found_and_missing_ids() {
 }
 
 #[tokio::test]
+async fn a_recycle_bin_batch_read_finds_deleted_ids_with_their_deletion_time() {
+    let sim = sim(|_| {}).await;
+    let client = client_for(&sim);
+    let tokens = token_for(&sim);
+    let st = sim.state();
+    let ids = st
+        .object_ids(PORTAL, hubspot_sim::ObjectType::Companies, false)
+        .unwrap();
+    let (deleted, live) = (ids[1], ids[2]);
+    st.delete_object(PORTAL, hubspot_sim::ObjectType::Companies, deleted)
+        .unwrap();
+    let r = client
+        .batch_read_archived(
+            &tokens,
+            PortalId(PORTAL),
+            ObjectType::Companies,
+            &[ObjectId(deleted), ObjectId(live), ObjectId(9_999_999_999)],
+            &["hs_lastmodifieddate"],
+        )
+        .await
+        .expect("recycle-bin batch read");
+    assert_eq!(
+        r.found.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![ObjectId(deleted)]
+    );
+    assert!(r.found[0].archived && r.found[0].archived_at.is_some());
+    assert_eq!(r.missing, vec![ObjectId(live), ObjectId(9_999_999_999)]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn search_windows_by_id_walk_downwards() {
+    let sim = sim(|_| {}).await;
+    let client = client_for(&sim);
+    let tokens = token_for(&sim);
+    let all = sim
+        .state()
+        .object_ids(PORTAL, hubspot_sim::ObjectType::Deals, false)
+        .unwrap();
+    let below = all[30];
+    let req = SearchRequest {
+        filter_groups: vec![FilterGroup {
+            filters: vec![
+                hubsync_hubspot::Filter::new("hs_object_id", "LT", below.to_string()),
+                hubsync_hubspot::Filter::new("hs_object_id", "GT", all[4].to_string()),
+            ],
+        }],
+        sorts: vec![Sort::descending("hs_object_id")],
+        properties: vec!["dealname".into()],
+        limit: 20,
+        after: None,
+    };
+    let page = client
+        .search(&tokens, PortalId(PORTAL), ObjectType::Deals, &req)
+        .await
+        .expect("search");
+    let got: Vec<u64> = page.results.iter().map(|o| o.id.0).collect();
+    let want: Vec<u64> = all[11..30].iter().rev().copied().chain([all[10]]).collect();
+    assert_eq!(got, want, "the 20 highest ids below the window's top");
+    assert_eq!(page.total, 25);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn search_and_owners_work() {
     let sim = sim(|_| {}).await;
     let client = client_for(&sim);
