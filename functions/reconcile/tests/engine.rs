@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hubspot_sim::{props, ObjectType as SimType, SeedSpec, SimConfig, Simulator};
+use hubspot_sim::{props, ObjectType as SimType, SeedSpec};
 use hubsync_hubspot::{
     BatchReadResult, HubSpotError, HubSpotObject, ObjectId, ObjectType, Page, PortalId, StaticToken,
 };
-use hubsync_local::compare::{compare_portal, describe};
+use hubsync_local::compare::compare_portal;
 use hubsync_local::reconcile::{
-    run_job, sim_portal, sim_source, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
-    MemoryJobQueue, Reconciler, SimPortal, SliceLimit, SliceOutcome,
+    run_job, sim_source, CrmSource, Engine, EngineConfig, HubSpotSource, JobMessage,
+    MemoryJobQueue, Reconciler, SliceLimit, SliceOutcome,
 };
 use hubsync_store::{
     run_lock_name, ArchiveReason, JournalFixStore, MemoryStore, RecordKey, RecordStore,
@@ -24,29 +24,12 @@ use hubsync_sync::{
     ReadPipelines, ReadProperties, ReadRecordLists,
 };
 
-struct Setup {
-    sim: Simulator,
-    store: MemoryStore,
-    portal: u64,
-    token: String,
-}
+mod common;
+
+use common::{assert_converged, Setup};
 
 async fn setup(seed: SeedSpec) -> anyhow::Result<Setup> {
-    let mut config = SimConfig::default();
-    config.rate_limit.enabled = false;
-    config.initial_seed = seed;
-    let SimPortal {
-        sim,
-        store,
-        portal,
-        token,
-    } = sim_portal(config).await?;
-    Ok(Setup {
-        sim,
-        store,
-        portal,
-        token,
-    })
+    common::setup_with(seed, |_| {}).await
 }
 
 fn config() -> EngineConfig {
@@ -77,18 +60,6 @@ fn reconciler(s: &Setup) -> anyhow::Result<SimReconciler<HubSpotSource<StaticTok
 
 fn job(s: &Setup, kind: SyncJobKind) -> JobMessage {
     JobMessage::new(kind, PortalId(s.portal), vec![])
-}
-
-async fn assert_converged(s: &Setup) -> anyhow::Result<()> {
-    let d = compare_portal(s.sim.state(), &s.store, s.portal).await?;
-    assert!(
-        d.is_empty(),
-        "missing [{}], different [{}], should be archived [{}]",
-        describe(&d.missing, 10),
-        describe(&d.different, 10),
-        describe(&d.should_be_archived, 10)
-    );
-    Ok(())
 }
 
 fn seed(companies: usize, contacts: usize, deals: usize) -> SeedSpec {

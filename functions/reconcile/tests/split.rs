@@ -5,41 +5,23 @@
 
 use std::time::Duration;
 
-use hubspot_sim::{props, ObjectType as SimType, SeedSpec, SimConfig, Simulator};
+use hubspot_sim::{props, ObjectType as SimType, SeedSpec};
 use hubsync_hubspot::{ObjectId, ObjectType, PortalId, RateLimitConfig, StaticToken, WindowLimit};
-use hubsync_local::compare::{compare_portal, describe};
+use hubsync_local::compare::compare_portal;
 use hubsync_local::reconcile::{
-    run_job, sim_portal, sim_source, Engine, EngineConfig, HubSpotSource, JobMessage,
-    MemoryJobQueue, Reconciler, SimPortal, SliceLimit,
+    run_job, sim_source, Engine, EngineConfig, HubSpotSource, JobMessage, MemoryJobQueue,
+    Reconciler, SliceLimit,
 };
 use hubsync_store::{
     ArchiveReason, MemoryStore, RecordKey, RecordStore, RunReport, SyncJobKind, TypeCounters,
 };
 
-struct Setup {
-    sim: Simulator,
-    store: MemoryStore,
-    portal: u64,
-    token: String,
-}
+mod common;
+
+use common::{assert_converged, Setup};
 
 async fn setup(seed: SeedSpec, search_index_lag_ms: u64) -> anyhow::Result<Setup> {
-    let mut config = SimConfig::default();
-    config.rate_limit.enabled = false;
-    config.search_index_lag_ms = search_index_lag_ms;
-    config.initial_seed = seed;
-    let SimPortal {
-        sim,
-        store,
-        portal,
-        token,
-    } = sim_portal(config).await?;
-    Ok(Setup {
-        sim,
-        store,
-        portal,
-        token,
-    })
+    common::setup_with(seed, |c| c.search_index_lag_ms = search_index_lag_ms).await
 }
 
 /// Every run split (the portals here are small), small search pages so that
@@ -100,18 +82,6 @@ fn sim_type(t: ObjectType) -> SimType {
 
 fn key(s: &Setup, id: u64) -> RecordKey {
     RecordKey::new(PortalId(s.portal), ObjectType::Companies, ObjectId(id))
-}
-
-async fn assert_converged(s: &Setup) -> anyhow::Result<()> {
-    let d = compare_portal(s.sim.state(), &s.store, s.portal).await?;
-    assert!(
-        d.is_empty(),
-        "missing [{}], different [{}], should be archived [{}]",
-        describe(&d.missing, 10),
-        describe(&d.different, 10),
-        describe(&d.should_be_archived, 10)
-    );
-    Ok(())
 }
 
 #[tokio::test]

@@ -96,28 +96,36 @@ impl MemoryStore {
 impl MemoryStore {
     /// Up to `limit` items of a partition after `after`, in id order, that
     /// pass `keep` (a Query, optionally of a sparse index).
+    /// Up to `limit` items of a partition that `keep` accepts, from after
+    /// `start` upwards, or (`descending`) from below it downwards.
     fn partition_page(
         &self,
         portal: PortalId,
         object_type: ObjectType,
-        after: Option<ObjectId>,
+        start: Option<ObjectId>,
         limit: usize,
         keep: impl Fn(&Item) -> bool,
+        descending: bool,
     ) -> Vec<Item> {
         let state = self.lock();
         let Some(partition) = state.records.get(&partition_key(portal, object_type)) else {
             return Vec::new();
         };
-        let start = match after {
+        let from = match start {
             Some(id) => Bound::Excluded(sort_key(id)),
             None => Bound::Unbounded,
         };
-        partition
-            .range((start, Bound::Unbounded))
-            .filter(|(_, item)| keep(item))
-            .take(limit)
-            .map(|(_, item)| item.clone())
-            .collect()
+        let picked = |it: &mut dyn Iterator<Item = (&String, &Item)>| -> Vec<Item> {
+            it.filter(|(_, item)| keep(item))
+                .take(limit)
+                .map(|(_, item)| item.clone())
+                .collect()
+        };
+        if descending {
+            picked(&mut partition.range((Bound::Unbounded, from)).rev())
+        } else {
+            picked(&mut partition.range((from, Bound::Unbounded)))
+        }
     }
 }
 
@@ -370,21 +378,8 @@ impl RecordStore for MemoryStore {
     ) -> Result<RecordPage, StoreError> {
         self.stats.count_read();
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        let items = self.partition_page(portal, object_type, after, limit, |_| true);
-        let records = items
-            .into_iter()
-            .map(StoredRecord::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        // Like DynamoDB: a full page always carries a continuation key.
-        let next_after = if records.len() == limit {
-            records.last().map(|r| r.meta.object_id)
-        } else {
-            None
-        };
-        Ok(RecordPage {
-            records,
-            next_after,
-        })
+        let items = self.partition_page(portal, object_type, after, limit, |_| true, false);
+        RecordPage::from_full_or_last(items, limit)
     }
 
     async fn scan_page_descending(
@@ -396,37 +391,8 @@ impl RecordStore for MemoryStore {
     ) -> Result<RecordPage, StoreError> {
         self.stats.count_read();
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        let items: Vec<Item> = {
-            let state = self.lock();
-            match state.records.get(&partition_key(portal, object_type)) {
-                None => Vec::new(),
-                Some(partition) => {
-                    let end = match before {
-                        Some(id) => Bound::Excluded(sort_key(id)),
-                        None => Bound::Unbounded,
-                    };
-                    partition
-                        .range((Bound::Unbounded, end))
-                        .rev()
-                        .take(limit)
-                        .map(|(_, item)| item.clone())
-                        .collect()
-                }
-            }
-        };
-        let records = items
-            .into_iter()
-            .map(StoredRecord::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_after = if records.len() == limit {
-            records.last().map(|r| r.meta.object_id)
-        } else {
-            None
-        };
-        Ok(RecordPage {
-            records,
-            next_after,
-        })
+        let items = self.partition_page(portal, object_type, before, limit, |_| true, true);
+        RecordPage::from_full_or_last(items, limit)
     }
 
     async fn record_issues(
@@ -438,9 +404,14 @@ impl RecordStore for MemoryStore {
     ) -> Result<IssuePage, StoreError> {
         self.stats.count_read();
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        let items = self.partition_page(portal, object_type, after, limit, |item| {
-            item.contains_key(crate::model::attr::ISSUE_KEY)
-        });
+        let items = self.partition_page(
+            portal,
+            object_type,
+            after,
+            limit,
+            |item| item.contains_key(crate::model::attr::ISSUE_KEY),
+            false,
+        );
         let mut records = Vec::new();
         for item in &items {
             records.extend(issue_record(item)?);

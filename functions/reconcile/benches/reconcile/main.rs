@@ -68,6 +68,17 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A simulator started with `config`, its first portal and a token.
+pub async fn start_sim(config: SimConfig) -> anyhow::Result<(Simulator, u64, String)> {
+    let sim = Simulator::start(config).await?;
+    let portal = sim.state().portal_ids()[0];
+    let token = sim
+        .issue_token(portal)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .access_token;
+    Ok((sim, portal, token))
+}
+
 async fn sim_with(
     companies: usize,
     rate_limited: bool,
@@ -78,17 +89,11 @@ async fn sim_with(
         companies,
         ..SeedSpec::default()
     };
-    let sim = Simulator::start(config).await?;
-    let portal = sim.state().portal_ids()[0];
-    let token = sim
-        .issue_token(portal)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .access_token;
-    Ok((sim, portal, token))
+    start_sim(config).await
 }
 
-async fn connect(store: &impl ConnectionStore, portal: u64) -> anyhow::Result<()> {
-    let _now = chrono::Utc::now();
+/// The portal connected (active) in `store`.
+pub async fn connect(store: &impl ConnectionStore, portal: u64) -> anyhow::Result<()> {
     store
         .put_connection(&Connection::active(PortalId(portal), "bench"))
         .await?;

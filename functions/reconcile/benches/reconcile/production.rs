@@ -12,17 +12,17 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hubspot_sim::{SeedSpec, SimConfig, Simulator};
+use hubspot_sim::{SeedSpec, SimConfig};
 use hubsync_hubspot::rate_limit::BoxFuture;
 use hubsync_hubspot::{
     ClientConfig, HubSpotClient, HubSpotError, ObjectType, PortalId, RateLimitKind, RateLimiter,
     RatePermit, StaticToken,
 };
 use hubsync_ratelimit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
-use hubsync_store::{Connection, ConnectionStore, MemoryRateLedgers, SyncJobKind};
+use hubsync_store::SyncJobKind;
 use reconcile::{Engine, EngineConfig, HubSpotSource, JobMessage, SliceLimit, SliceOutcome};
 
-use crate::store::{BenchStore, Latency, LatentLedgers};
+use crate::store::{latent_portal, Latency};
 
 /// HubSpot's bound: 110 requests per 10 s.
 const BOUND_PER_SEC: f64 = 11.0;
@@ -85,20 +85,8 @@ pub async fn run(n: usize, latency: &Latency) -> anyhow::Result<()> {
     let mut config = SimConfig::default();
     config.rate_limit.enabled = true;
     config.initial_seed = spec(n);
-    let sim = Simulator::start(config).await?;
-    let portal = sim.state().portal_ids()[0];
-    let token = sim
-        .issue_token(portal)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .access_token;
-    let store = BenchStore::latent(latency.clone());
-    store
-        .put_connection(&Connection::active(PortalId(portal), "bench"))
-        .await?;
-    let ledgers = LatentLedgers {
-        inner: MemoryRateLedgers::new(),
-        latency: latency.clone(),
-    };
+    let (sim, portal, token) = crate::start_sim(config).await?;
+    let (store, ledgers) = latent_portal(portal, latency).await?;
     let types = [
         ObjectType::Companies,
         ObjectType::Contacts,

@@ -26,13 +26,11 @@ use hubspot_sim::{props, ObjectType as SimType, SeedSpec, SimConfig, Simulator};
 use hubsync_hubspot::{ClientConfig, HubSpotClient, ObjectType, PortalId, StaticToken};
 use hubsync_local::compare::compare_portal;
 use hubsync_ratelimit::{PermitClass, SharedLimitConfig, SharedRateLimiter};
-use hubsync_store::{
-    Connection, ConnectionStore, MemoryRateLedgers, RecordStore, SyncJobKind, TypeRunReport,
-};
+use hubsync_store::{RecordStore, SyncJobKind, TypeRunReport};
 use reconcile::{Engine, EngineConfig, HubSpotSource, JobMessage, SliceLimit, SliceOutcome};
 
 use crate::production::{busiest, Recording};
-use crate::store::{BenchStore, Latency, LatentLedgers};
+use crate::store::{latent_portal, BenchStore, Latency};
 
 /// The list-only bound: 100-record pages at 110 requests per 10 s.
 const LIST_BOUND_RECORDS_PER_SEC: f64 = 1_100.0;
@@ -176,20 +174,8 @@ pub async fn run(n: usize, writes_in_flight: usize, latency: &Latency) -> anyhow
         companies: n,
         ..SeedSpec::default()
     };
-    let sim = Simulator::start(config).await?;
-    let portal = sim.state().portal_ids()[0];
-    let token = sim
-        .issue_token(portal)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .access_token;
-    let store = BenchStore::latent(latency.clone());
-    store
-        .put_connection(&Connection::active(PortalId(portal), "bench"))
-        .await?;
-    let ledgers = LatentLedgers {
-        inner: MemoryRateLedgers::new(),
-        latency: latency.clone(),
-    };
+    let (sim, portal, token) = crate::start_sim(config).await?;
+    let (store, ledgers) = latent_portal(portal, latency).await?;
     let list_times = Arc::new(Mutex::new(Vec::new()));
     let limiter = Arc::new(SharedRateLimiter::new(
         ledgers,

@@ -84,6 +84,21 @@ impl BenchStore {
     }
 }
 
+/// A store keeping everything and rate ledgers, every request of both
+/// waiting `latency`; `portal` connected.
+pub async fn latent_portal(
+    portal: u64,
+    latency: &Latency,
+) -> anyhow::Result<(BenchStore, LatentLedgers)> {
+    let store = BenchStore::latent(latency.clone());
+    crate::connect(&store, portal).await?;
+    let ledgers = LatentLedgers {
+        inner: MemoryRateLedgers::new(),
+        latency: latency.clone(),
+    };
+    Ok((store, ledgers))
+}
+
 /// Rate ledgers whose every request waits `latency`.
 #[derive(Clone)]
 pub struct LatentLedgers {

@@ -253,14 +253,7 @@ impl RecordStore for DynamoStore {
         let (items, next_after) = self
             .query_partition(portal, object_type, after, limit, None)
             .await?;
-        let records = items
-            .into_iter()
-            .map(StoredRecord::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordPage {
-            records,
-            next_after,
-        })
+        RecordPage::from_items(items, next_after)
     }
 
     async fn scan_page_descending(
@@ -273,14 +266,7 @@ impl RecordStore for DynamoStore {
         let (items, next_after) = self
             .query_partition_in(portal, object_type, before, limit, None, false)
             .await?;
-        let records = items
-            .into_iter()
-            .map(StoredRecord::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordPage {
-            records,
-            next_after,
-        })
+        RecordPage::from_items(items, next_after)
     }
 
     async fn scan_fields_page(

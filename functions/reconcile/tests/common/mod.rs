@@ -1,0 +1,51 @@
+//! What the engine's simulator tests share: a simulator portal with an
+//! in-memory store, and the record-by-record convergence check.
+
+use hubspot_sim::{SeedSpec, SimConfig, Simulator};
+use hubsync_local::compare::{compare_portal, describe};
+use hubsync_local::reconcile::{sim_portal, SimPortal};
+use hubsync_store::MemoryStore;
+
+pub struct Setup {
+    pub sim: Simulator,
+    pub store: MemoryStore,
+    pub portal: u64,
+    pub token: String,
+}
+
+/// A simulator (rate limit off, then `configure`) seeded with `seed`, its
+/// portal connected in a fresh in-memory store.
+pub async fn setup_with(
+    seed: SeedSpec,
+    configure: impl FnOnce(&mut SimConfig),
+) -> anyhow::Result<Setup> {
+    let mut config = SimConfig::default();
+    config.rate_limit.enabled = false;
+    config.initial_seed = seed;
+    configure(&mut config);
+    let SimPortal {
+        sim,
+        store,
+        portal,
+        token,
+    } = sim_portal(config).await?;
+    Ok(Setup {
+        sim,
+        store,
+        portal,
+        token,
+    })
+}
+
+/// The store holds exactly what HubSpot (the simulator) holds.
+pub async fn assert_converged(s: &Setup) -> anyhow::Result<()> {
+    let d = compare_portal(s.sim.state(), &s.store, s.portal).await?;
+    assert!(
+        d.is_empty(),
+        "missing [{}], different [{}], should be archived [{}]",
+        describe(&d.missing, 10),
+        describe(&d.different, 10),
+        describe(&d.should_be_archived, 10)
+    );
+    Ok(())
+}
