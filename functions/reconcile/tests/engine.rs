@@ -26,7 +26,7 @@ use hubsync_sync::{
 
 mod common;
 
-use common::{assert_converged, Setup};
+use common::{assert_archived_as_deleted, assert_converged, Setup};
 
 async fn setup(seed: SeedSpec) -> anyhow::Result<Setup> {
     common::setup_with(seed, |_| {}).await
@@ -507,20 +507,7 @@ async fn deletions_merges_out_of_scope_and_tombstones_are_classified() -> anyhow
     );
 
     let key = |id: u64| RecordKey::new(PortalId(s.portal), ObjectType::Companies, ObjectId(id));
-    let d = s.store.get_record(&key(deleted)).await?.expect("kept");
-    assert!(d.meta.archived && !d.fields.is_empty());
-    assert_eq!(d.meta.archive_reason, Some(ArchiveReason::Deleted));
-    let in_bin = st
-        .get_object(s.portal, SimType::Companies, deleted)?
-        .and_then(|o| o.archived_at)
-        .expect("in the recycle bin");
-    let at = chrono::DateTime::parse_from_rfc3339(&in_bin)?.timestamp_millis();
-    let stored_at = d.meta.archived_at.expect("archived_at");
-    assert_eq!(
-        chrono::DateTime::parse_from_rfc3339(&stored_at)?.timestamp_millis(),
-        at,
-        "archived at HubSpot's deletion time"
-    );
+    assert_archived_as_deleted(&s, deleted).await?;
     let m = s.store.get_record(&key(merged)).await?.expect("kept");
     assert_eq!(m.meta.archive_reason, Some(ArchiveReason::Merged));
     let t = s.store.get_record(&purged_key).await?.expect("tombstone");

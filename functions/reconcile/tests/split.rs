@@ -18,7 +18,7 @@ use hubsync_store::{
 
 mod common;
 
-use common::{assert_converged, Setup};
+use common::{assert_archived_as_deleted, assert_converged, Setup};
 
 async fn setup(seed: SeedSpec, search_index_lag_ms: u64) -> anyhow::Result<Setup> {
     common::setup_with(seed, |c| c.search_index_lag_ms = search_index_lag_ms).await
@@ -177,21 +177,10 @@ async fn changes_on_both_halves_are_found_and_classified() -> anyhow::Result<()>
         2,
         "renamed + merge survivor: {c:?}"
     );
+    // The high one through a recycle-bin batch read (search half), the low
+    // one through the listing's recycle-bin pages.
     for id in [low_deleted, high_deleted] {
-        let r = s.store.get_record(&key(&s, id)).await?.expect("kept");
-        assert!(r.meta.archived);
-        assert_eq!(r.meta.archive_reason, Some(ArchiveReason::Deleted));
-        let in_bin = st
-            .get_object(s.portal, SimType::Companies, id)?
-            .and_then(|o| o.archived_at)
-            .expect("in the recycle bin");
-        let at = chrono::DateTime::parse_from_rfc3339(&in_bin)?.timestamp_millis();
-        let stored = r.meta.archived_at.expect("archived_at");
-        assert_eq!(
-            chrono::DateTime::parse_from_rfc3339(&stored)?.timestamp_millis(),
-            at,
-            "archived at HubSpot's deletion time, found through the recycle bin"
-        );
+        assert_archived_as_deleted(&s, id).await?;
     }
     let m = s.store.get_record(&key(&s, merged)).await?.expect("kept");
     assert_eq!(m.meta.archive_reason, Some(ArchiveReason::Merged));
