@@ -95,10 +95,8 @@ impl ClientConfig {
     }
 }
 
-/// A snapshot of the client's counters (since it was built; clones share
-/// them). For a per-run figure, subtract an earlier snapshot
-/// `http(s)://host[:port][/path]` without query or fragment; returned
-/// without a trailing slash.
+/// The base URL checked: `http(s)://host[:port][/path]` without query or
+/// fragment; returned without a trailing slash.
 pub(super) fn validate_base_url(raw: &str) -> Result<String, HubSpotError> {
     let url = url::Url::parse(raw)
         .map_err(|_| HubSpotError::InvalidArgument("base_url is not a valid URL".into()))?;
